@@ -1,0 +1,3 @@
+"""Commands for composing, checking and building issues."""
+
+COMMANDS: list = []

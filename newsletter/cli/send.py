@@ -1,0 +1,3 @@
+"""Commands for this area (filled in by its issue)."""
+
+COMMANDS: list = []

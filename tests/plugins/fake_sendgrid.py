@@ -1,0 +1,1 @@
+"""Fixtures for this area (filled in by its issue)."""
