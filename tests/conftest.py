@@ -14,7 +14,7 @@ pytest_plugins = [
 ]
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE_ISSUE = REPO / "issues" / "2021-01-25.yaml"
+SAMPLE_ISSUE = REPO / "issues" / "2021-02-01.yaml"
 
 
 @pytest.fixture

@@ -1,0 +1,27 @@
+"""``python -m newsletter.migrations ARGS``: the alembic command line, configured from code."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from alembic.config import CommandLine
+
+from ..project import DATABASE_ENV, find_project
+from . import alembic_config
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run an Alembic command against NEWSLETTER_DATABASE_URL or the project's database."""
+    cli = CommandLine(prog="python -m newsletter.migrations")
+    options = cli.parser.parse_args(argv)
+    if not hasattr(options, "cmd"):
+        cli.parser.error("too few arguments")
+    url = os.environ.get(DATABASE_ENV) or find_project().database_url
+    from ..store.database import normalise_url
+
+    cli.run_cmd(alembic_config(normalise_url(url)), options)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

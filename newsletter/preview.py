@@ -1,0 +1,147 @@
+"""A local preview server: the rendered email at desktop and phone widths, reloading on change."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .errors import NewsletterError
+from .pipeline import check_issue
+from .project import Project
+from .render import render_email
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Preview: {title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+ body {{ font-family: system-ui, sans-serif; margin: 0; background: #e9e6df; color: #1f2328; }}
+ header {{ padding: 12px 20px; background: #1f2328; color: #fff; }}
+ header small {{ opacity: .75; }}
+ main {{ display: flex; gap: 24px; padding: 20px; align-items: flex-start; flex-wrap: wrap; }}
+ figure {{ margin: 0; }}
+ figcaption {{ font-size: 13px; margin-bottom: 6px; }}
+ iframe {{ border: 1px solid #bbb; background: #fff; height: 85vh; }}
+ #desktop {{ width: 640px; }} #phone {{ width: 375px; }}
+ pre {{ white-space: pre-wrap; width: 72ch; background: #fff; padding: 12px;
+        border: 1px solid #bbb; height: 85vh; overflow: auto; margin: 0; }}
+ .problems {{ background: #fff4e5; border-left: 4px solid #b3541e; margin: 12px 20px;
+              padding: 8px 16px; white-space: pre-wrap; font-family: monospace; }}
+</style></head>
+<body>
+<header><strong>{title}</strong> <small>{path} · reloads when the file or a template
+changes</small></header>
+{problems}
+<main>
+<figure><figcaption>Desktop (640 px)</figcaption>
+<iframe id="desktop" title="Email at desktop width" src="/email.html"></iframe></figure>
+<figure><figcaption>Phone (375 px)</figcaption>
+<iframe id="phone" title="Email at phone width" src="/email.html"></iframe></figure>
+<figure><figcaption>Plain text</figcaption><pre id="text">{text}</pre></figure>
+</main>
+<script>
+let stamp = {stamp};
+setInterval(async () => {{
+  try {{
+    const response = await fetch("/version");
+    const now = (await response.json()).stamp;
+    if (now !== stamp) location.reload();
+  }} catch (e) {{}}
+}}, 700);
+</script>
+</body></html>
+"""
+
+
+def watched_files(project: Project, issue_path: Path) -> list[Path]:
+    """The issue file, newsletter.toml and every template the email could use."""
+    files = [issue_path, project.root / "newsletter.toml"]
+    if project.templates_dir.is_dir():
+        files += sorted(p for p in project.templates_dir.rglob("*") if p.is_file())
+    return files
+
+
+def stamp(files: list[Path]) -> str:
+    """Changes whenever one of ``files`` is modified, added or removed."""
+    parts = []
+    for path in files:
+        try:
+            info = path.stat()
+            parts.append(f"{path}:{info.st_mtime_ns}:{info.st_size}")
+        except FileNotFoundError:
+            parts.append(f"{path}:gone")
+    return str(hash("|".join(parts)))
+
+
+def create_app(project_root: Path, issue_path: Path) -> Starlette:
+    """The preview web app for one issue file."""
+
+    def current() -> tuple[Project, str, str, str]:
+        """(project, html, text, problems); reloads newsletter.toml every time."""
+        project = Project(project_root)
+        try:
+            result = check_issue(project, issue_path)
+        except NewsletterError as exc:
+            return project, "", "", exc.message
+        problems = "\n".join(str(d) for d in result.diagnostics)
+        if result.issue is None or result.errors:
+            return project, "", "", problems
+        rendered = render_email(project, result.issue)
+        return project, rendered.html, rendered.text, problems
+
+    def version(_: Request) -> Response:
+        project = Project(project_root)
+        return Response(
+            json.dumps({"stamp": stamp(watched_files(project, issue_path))}),
+            media_type="application/json",
+        )
+
+    def page(_: Request) -> Response:
+        project, _html, text, problems = current()
+        box = ""
+        if problems:
+            box = f'<div class="problems" role="alert">{html.escape(problems)}</div>'
+
+        return HTMLResponse(
+            PAGE.format(
+                title=html.escape(issue_path.name),
+                path=html.escape(str(issue_path)),
+                problems=box,
+                text=html.escape(text),
+                stamp=json.dumps(stamp(watched_files(project, issue_path))),
+            )
+        )
+
+    def email_html(_: Request) -> Response:
+        _project, rendered, _text, problems = current()
+        if not rendered:
+            body = f"<pre>{html.escape(problems)}</pre>"
+            return HTMLResponse(body, status_code=422)
+        return HTMLResponse(rendered)
+
+    def email_text(_: Request) -> Response:
+        _project, _html, text, problems = current()
+        return PlainTextResponse(text or problems, status_code=200 if text else 422)
+
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/email.html", email_html),
+            Route("/email.txt", email_text),
+            Route("/version", version),
+        ]
+    )
+
+
+def serve_preview(project: Project, issue_path: Path, host: str, port: int) -> None:
+    """Run the preview server until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(project.root, issue_path.resolve()), host=host, port=port,
+                log_level="warning")

@@ -1,0 +1,263 @@
+"""Rendering: issue → Jinja2 → MJML → mjml-python → premailer → HTML, and the plain text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markdown_it import MarkdownIt
+from markupsafe import Markup, escape
+from mjml import mjml2html
+from premailer import Premailer
+
+from .config import Config
+from .issue import Issue, Item
+from .project import Project, default_templates_dir
+
+HTML_TEMPLATE = "email.mjml.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+DOCTYPE = "<!doctype html>"
+
+# Raw HTML in Markdown is shown as text, never passed through.
+_markdown = MarkdownIt("commonmark", {"html": False, "typographer": False})
+_IMPORT_RULE = re.compile(r"@import\s+(?:url\()?[^;]*;?", re.IGNORECASE)
+_STYLESHEET_LINK = re.compile(r"<link\b[^>]*rel=[\"']?stylesheet[^>]*>", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Personalization:
+    """What differs per recipient. Values are plain text; templates escape them."""
+
+    name: str = ""
+    unsubscribe_url: str = ""
+    view_url: str = ""
+
+
+# Sending renders once with these tokens; the transport substitutes per recipient.
+# The HTML gets its own name token because its value must be HTML-escaped.
+TEXT_TOKENS = Personalization(
+    name="-name-", unsubscribe_url="-unsubscribe_url-", view_url="-view_url-"
+)
+HTML_TOKENS = replace(TEXT_TOKENS, name="-name_html-")
+
+
+def substitutions(name: str, unsubscribe_url: str, view_url: str) -> dict[str, str]:
+    """Token → value for one recipient of a message rendered with ``for_sending=True``."""
+    shown = name.strip() or "there"
+    return {
+        TEXT_TOKENS.name: shown,
+        HTML_TOKENS.name: str(escape(shown)),
+        # Links are our own URLs (no characters HTML would need escaped), so one value
+        # serves both parts.
+        TEXT_TOKENS.unsubscribe_url: unsubscribe_url,
+        TEXT_TOKENS.view_url: view_url,
+    }
+
+
+def personalize(text: str, values: dict[str, str]) -> str:
+    """Replace substitution tokens in one rendered part, as SendGrid does."""
+    if not values:
+        return text
+    pattern = re.compile("|".join(re.escape(token) for token in values))
+    return pattern.sub(lambda match: values[match.group(0)], text)
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """One issue rendered: subject, HTML and plain text."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    mjml: str
+
+    @property
+    def html_bytes(self) -> int:
+        """Size of the HTML as sent (Gmail clips messages over 102 KB)."""
+        return len(self.html.encode("utf-8"))
+
+
+def markdown_html(source: str | None) -> Markup:
+    """Markdown to safe HTML (raw HTML in the source is escaped)."""
+    if not source:
+        return Markup("")
+    return Markup(_markdown.render(source).strip())
+
+
+def markdown_text(source: str | None, width: int = 72) -> str:
+    """Markdown to plain text: paragraphs kept, links written as 'text (url)'."""
+    if not source:
+        return ""
+    paragraphs: list[str] = []
+    for token in _markdown.parse(source):
+        if token.type != "inline":
+            continue
+        words: list[str] = []
+        href: str | None = None
+        for child in token.children or []:
+            if child.type == "link_open":
+                href = str(child.attrs.get("href", ""))
+            elif child.type == "link_close":
+                if href:
+                    words.append(f" ({href})")
+                href = None
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+            elif child.content:
+                words.append(child.content)
+        paragraphs.append(_wrap("".join(words), width))
+    return "\n\n".join(paragraphs)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return textwrap.fill(
+        " ".join(text.split()), width=width, break_long_words=False, break_on_hyphens=False
+    )
+
+
+def long_date(value: dt.date | None) -> str:
+    """1 February 2021 (no leading zero, English month)."""
+    if value is None:
+        return ""
+    return f"{value.day} {value:%B %Y}"
+
+
+def meta_line(item: Item) -> str:
+    """'BuzzFeed.News · 14 January 2020 · Photo: Reuters' (parts that are missing are left out)."""
+    parts = [item.source or "", long_date(item.published)]
+    if item.photo_credit:
+        parts.append(f"Photo: {item.photo_credit}")
+    return " · ".join(part for part in parts if part)
+
+
+@lru_cache(maxsize=16)
+def _environments(templates_dir: Path | None) -> tuple[jinja2.Environment, jinja2.Environment]:
+    search = [str(default_templates_dir())]
+    if templates_dir is not None and templates_dir.is_dir():
+        search.insert(0, str(templates_dir))
+    loader = jinja2.FileSystemLoader(search)
+    common: dict[str, Any] = {
+        "loader": loader,
+        "undefined": jinja2.StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "keep_trailing_newline": True,
+        "auto_reload": True,
+    }
+    html_env = jinja2.Environment(autoescape=True, **common)
+    text_env = jinja2.Environment(autoescape=False, **common)
+    for env in (html_env, text_env):
+        env.filters["markdown"] = markdown_html
+        env.filters["markdown_text"] = markdown_text
+        env.filters["long_date"] = long_date
+        env.filters["wrap"] = _wrap
+        env.globals["meta_line"] = meta_line
+    return html_env, text_env
+
+
+def environments(project: Project) -> tuple[jinja2.Environment, jinja2.Environment]:
+    """(HTML environment with autoescaping, plain-text environment) for a project.
+
+    Templates in the project's templates/ override the package defaults by name.
+    """
+    return _environments(project.templates_dir)
+
+
+def template_context(config: Config, issue: Issue, person: Personalization) -> dict[str, Any]:
+    """What every email template sees."""
+    return {
+        "config": config,
+        "brand": config.brand,
+        "issue": issue,
+        "items": issue.model.items,
+        "sections": issue.sections,
+        "person": person,
+        "issue_date": long_date(issue.model.date),
+    }
+
+
+def preview_personalization(config: Config, issue: Issue) -> Personalization:
+    """Links for a copy that is not addressed to anyone (build, preview)."""
+    return Personalization(
+        name="",
+        unsubscribe_url=f"{config.service_url}/unsubscribe/",
+        view_url=config.issue_url(issue.name),
+    )
+
+
+def mjml_to_html(mjml: str) -> str:
+    """Compile MJML and inline its CSS, safely and offline.
+
+    premailer traps handled here: it drops the doctype (put back), strips
+    !important from @media rules unless told not to (that breaks MJML's
+    responsive columns), fetches linked stylesheets when allowed to (it is not),
+    cssutils follows @import even then (removed first), and cssutils logs a
+    warning for every mso-* property (silenced).
+    """
+    compiled = mjml2html(mjml, fonts={})
+    compiled = _STYLESHEET_LINK.sub("", compiled)
+    compiled = re.sub(
+        r"(<style\b[^>]*>)(.*?)(</style>)",
+        lambda m: m.group(1) + _IMPORT_RULE.sub("", m.group(2)) + m.group(3),
+        compiled,
+        flags=re.DOTALL | re.IGNORECASE,
+    )
+    inlined = Premailer(
+        compiled,
+        allow_network=False,
+        allow_loading_external_files=False,
+        keep_style_tags=True,
+        strip_important=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+        remove_classes=False,
+        disable_leftover_css=True,
+        cache_css_parsing=True,
+    ).transform(pretty_print=False)
+    if not inlined.lstrip().lower().startswith("<!doctype"):
+        inlined = f"{DOCTYPE}\n{inlined}"
+    return inlined
+
+
+def render_email(
+    project: Project,
+    issue: Issue,
+    personalization: Personalization | None = None,
+    *,
+    for_sending: bool = False,
+) -> RenderedEmail:
+    """Render one issue to HTML and plain text.
+
+    With ``for_sending`` the per-recipient parts are substitution tokens (see
+    :func:`substitutions`); otherwise ``personalization`` (default: a copy not
+    addressed to anyone) is filled in.
+    """
+    config = project.config
+    if for_sending:
+        html_person, text_person = HTML_TOKENS, TEXT_TOKENS
+    else:
+        html_person = text_person = personalization or preview_personalization(config, issue)
+    html_env, text_env = environments(project)
+    mjml = html_env.get_template(HTML_TEMPLATE).render(
+        template_context(config, issue, html_person)
+    )
+    html = mjml_to_html(mjml)
+    text = text_env.get_template(TEXT_TEMPLATE).render(
+        template_context(config, issue, text_person)
+    )
+    return RenderedEmail(
+        subject=issue.model.subject,
+        preheader=issue.model.preheader or "",
+        html=html,
+        text=text,
+        mjml=mjml,
+    )

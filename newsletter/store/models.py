@@ -1,0 +1,196 @@
+"""Tables of the subscriber store: subscribers, lists, memberships and their history.
+
+Statuses and sources are ``str`` enums, stored as their plain string values, so
+``Subscriber.status == "active"`` and ``Subscriber.status == SubscriberStatus.ACTIVE``
+are the same test. All times are timezone-aware UTC datetimes on every database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class SubscriberStatus(StrEnum):
+    """Subscriber-wide status. Only ``active`` subscribers ever receive mail from any list."""
+
+    ACTIVE = "active"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    BLOCKLISTED = "blocklisted"
+
+
+class MembershipStatus(StrEnum):
+    """A subscriber's status on one list."""
+
+    UNCONFIRMED = "unconfirmed"  # double opt-in: waiting for the confirmation click
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class OptIn(StrEnum):
+    """How people join a list: at once (single) or after confirming by email (double)."""
+
+    SINGLE = "single"
+    DOUBLE = "double"
+
+
+class Source(StrEnum):
+    """Where a status change came from; recorded in the history with every change."""
+
+    IMPORT = "import"
+    COMMAND = "command"
+    WEB_FORM = "web form"
+    UNSUBSCRIBE_LINK = "unsubscribe link"
+    WEBHOOK = "webhook"
+    SYNC = "sync"
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A DateTime that always stores UTC and always returns aware UTC datetimes.
+
+    SQLite has no time zones: without this it would hand back naive datetimes.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC) if dialect.name != "sqlite" else value
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Stable constraint names so later migrations (and SQLite batch mode) can refer to them.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's tables (``Base.metadata``)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Subscriber(Base):
+    """One person, by normalised email address (unique)."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE.value)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="subscriber")
+
+    def __repr__(self) -> str:
+        return f"<Subscriber {self.id} {self.email!r} {self.status}>"
+
+
+class MailingList(Base):
+    """A list people subscribe to, e.g. slug ``weekly``."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    opt_in: Mapped[str] = mapped_column(String(10), default=OptIn.SINGLE.value)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def double_opt_in(self) -> bool:
+        return self.opt_in == OptIn.DOUBLE
+
+    def __repr__(self) -> str:
+        return f"<MailingList {self.slug!r}>"
+
+
+class Membership(Base):
+    """One subscriber on one list, with its status and when/how it last changed."""
+
+    __tablename__ = "memberships"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    how: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="memberships")
+    mailing_list: Mapped[MailingList] = relationship()
+
+    __table_args__ = (
+        # Recipient streaming: subscribed members of one list, in subscriber id order.
+        Index("ix_memberships_list_status_subscriber", "list_id", "status", "subscriber_id"),
+    )
+
+
+class HistoryEntry(Base):
+    """One recorded change of status: what changed, when, from where, and why.
+
+    ``list_id`` is None for subscriber-wide changes (bounced, complained, blocklisted).
+    ``old_status`` is None when a membership or subscriber was created.
+    """
+
+    __tablename__ = "subscriber_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(
+        ForeignKey("lists.id", ondelete="CASCADE"), nullable=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    old_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    new_status: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    mailing_list: Mapped[MailingList | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<HistoryEntry {self.subscriber_id} {self.old_status}->{self.new_status}>"
