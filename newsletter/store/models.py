@@ -104,13 +104,24 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def email_key(email: str) -> str:
+    """The unique lookup key of a normalised address: lower-cased throughout."""
+    return email.lower()
+
+
 class Subscriber(Base):
-    """One person, by normalised email address (unique)."""
+    """One person, by normalised email address.
+
+    ``email`` keeps the spelling first given (domain lower-cased, see
+    :func:`newsletter.store.emails.normalise_email`); ``email_key`` is unique.
+    """
 
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    # email_key(email): addresses differing only in letter case are one person.
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE.value)

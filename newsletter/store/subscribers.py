@@ -29,6 +29,7 @@ from .models import (
     Source,
     Subscriber,
     SubscriberStatus,
+    email_key,
     utcnow,
 )
 
@@ -162,7 +163,9 @@ def find_subscriber(session: Session, ref: SubscriberRef) -> Subscriber | None:
         email = normalise_email(ref)
     except InvalidEmail:
         return None
-    return session.scalars(select(Subscriber).where(Subscriber.email == email)).one_or_none()
+    return session.scalars(
+        select(Subscriber).where(Subscriber.email_key == email_key(email))
+    ).one_or_none()
 
 
 def get_subscriber(session: Session, ref: SubscriberRef) -> Subscriber:
@@ -254,11 +257,12 @@ def add_subscriber(
     address = _email(email)
     now = utcnow()
     subscriber = session.scalars(
-        select(Subscriber).where(Subscriber.email == address)
+        select(Subscriber).where(Subscriber.email_key == email_key(address))
     ).one_or_none()
     if subscriber is None:
         subscriber = Subscriber(
             email=address,
+            email_key=email_key(address),
             name=(name or "").strip(),
             attributes=dict(attributes or {}),
             status=SubscriberStatus.ACTIVE.value,
@@ -376,8 +380,9 @@ def set_subscriber_status(
     if found is None:
         if not isinstance(subscriber, str):
             get_subscriber(session, subscriber)  # raises NotFound
+        address = _email(str(subscriber))
         found = Subscriber(
-            email=_email(str(subscriber)), name="", attributes={},
+            email=address, email_key=email_key(address), name="", attributes={},
             status=status.value, status_changed_at=now, created_at=now,
         )
         session.add(found)

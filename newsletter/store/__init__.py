@@ -1,0 +1,105 @@
+"""The subscriber store: lists, subscribers, memberships and their history.
+
+Quick tour (every function is documented where it is defined)::
+
+    from newsletter.store import open_database, add_subscriber, Source
+
+    db = open_database(project.database_url)          # migrates to the newest schema
+    with db.transaction() as session:                  # commits on success
+        add_subscriber(session, "ann@example.org", "weekly", name="Ann",
+                       source=Source.WEB_FORM)
+    for recipient in iter_recipients(db.engine, "weekly"):   # constant memory
+        ...  # recipient.id, recipient.email, recipient.name
+
+Statuses: a membership is unconfirmed, subscribed or unsubscribed; a subscriber
+is active, bounced, complained or blocklisted. Only subscribed members who are
+active receive mail. Every change is kept in the history with its Source.
+"""
+
+from .database import Database, make_engine, normalise_url, open_database, open_project_database
+from .emails import InvalidEmail, ascii_email, normalise_email
+from .models import (
+    Base,
+    HistoryEntry,
+    MailingList,
+    Membership,
+    MembershipStatus,
+    OptIn,
+    Source,
+    Subscriber,
+    SubscriberStatus,
+    email_key,
+    utcnow,
+)
+from .recipients import (
+    Recipient,
+    count_recipients,
+    iter_recipients,
+    last_recipient_id,
+    recipients_query,
+)
+from .subscribers import (
+    ListSummary,
+    NotFound,
+    SubscriberRef,
+    add_subscriber,
+    confirm,
+    create_list,
+    find_list,
+    find_subscriber,
+    get_list,
+    get_or_create_list,
+    get_subscriber,
+    history,
+    list_summaries,
+    memberships,
+    record,
+    set_subscriber_status,
+    subscribe,
+    unsubscribe,
+)
+
+__all__ = [
+    "Base",
+    "Database",
+    "HistoryEntry",
+    "InvalidEmail",
+    "ListSummary",
+    "MailingList",
+    "Membership",
+    "MembershipStatus",
+    "NotFound",
+    "OptIn",
+    "Recipient",
+    "Source",
+    "Subscriber",
+    "SubscriberRef",
+    "SubscriberStatus",
+    "add_subscriber",
+    "ascii_email",
+    "confirm",
+    "count_recipients",
+    "create_list",
+    "email_key",
+    "find_list",
+    "find_subscriber",
+    "get_list",
+    "get_or_create_list",
+    "get_subscriber",
+    "history",
+    "iter_recipients",
+    "last_recipient_id",
+    "list_summaries",
+    "make_engine",
+    "memberships",
+    "normalise_email",
+    "normalise_url",
+    "open_database",
+    "open_project_database",
+    "recipients_query",
+    "record",
+    "set_subscriber_status",
+    "subscribe",
+    "unsubscribe",
+    "utcnow",
+]
