@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -59,8 +66,9 @@ class Item(BaseModel):
     photo_credit: str | None = Field(None, description="Who took the photo, e.g. 'Reuters'.")
     image: str | None = Field(None, description="Picture for the item (an https address).")
     image_alt: str | None = Field(
-        None, description="Describes the picture for people who cannot see it. Required "
-        "with image."
+        None,
+        validate_default=True,
+        description="Describes the picture for people who cannot see it. Required with image.",
     )
     section: str | None = Field(None, description="Heading to group items under.")
 
@@ -79,13 +87,15 @@ class Item(BaseModel):
     def _image_https(cls, value: str | None) -> str | None:
         return None if value is None else _web_url(value, ("https",))
 
-    @model_validator(mode="after")
-    def _alt_with_image(self) -> Item:
-        if self.image and not (self.image_alt or "").strip():
-            raise ValueError(
-                "image_alt: required when image is given; describe the picture in a few words"
-            )
-        return self
+    @field_validator("image_alt")
+    @classmethod
+    def _alt_with_image(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # "image" is validated first. It is missing from info.data when it was given but
+        # invalid: it still needs its alt text, so that is reported at the same time.
+        has_image = info.data.get("image") or "image" not in info.data
+        if has_image and not (value or "").strip():
+            raise ValueError("required when image is given; describe the picture in a few words")
+        return value
 
 
 class IssueModel(BaseModel):
@@ -300,9 +310,6 @@ def parse_issue_text(text: str, path: Path) -> tuple[IssueModel | None, list[Dia
         for error in exc.errors():
             loc = list(error["loc"])
             message, about_key = _message(error, IssueModel)
-            if error["type"] == "value_error" and message.startswith("image_alt:"):
-                loc.append("image_alt")
-                message = message.removeprefix("image_alt: ")
             line, col = _position(data, loc, key_only=about_key)
             diagnostics.append(Diagnostic(file, line, col, _field_path(loc), message))
         return None, sorted(diagnostics), data

@@ -52,4 +52,6 @@ def build_message(
         message[name] = value
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # The default boundary is random; derive it from the Message-ID so builds are reproducible.
+    message.set_boundary("=_" + hashlib.sha256(msg_id.encode()).hexdigest()[:32])
     return message

@@ -139,8 +139,17 @@ def meta_line(item: Item) -> str:
     return " · ".join(part for part in parts if part)
 
 
+def _template_files(folder: Path) -> tuple[tuple[str, int], ...]:
+    """The project's template files and their mtimes: a new override changes this."""
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
+
+
 @lru_cache(maxsize=16)
-def _environments(templates_dir: Path | None) -> tuple[jinja2.Environment, jinja2.Environment]:
+def _environments(
+    templates_dir: Path | None, _files: tuple[tuple[str, int], ...] = ()
+) -> tuple[jinja2.Environment, jinja2.Environment]:
     search = [str(default_templates_dir())]
     if templates_dir is not None and templates_dir.is_dir():
         search.insert(0, str(templates_dir))
@@ -169,7 +178,7 @@ def environments(project: Project) -> tuple[jinja2.Environment, jinja2.Environme
 
     Templates in the project's templates/ override the package defaults by name.
     """
-    return _environments(project.templates_dir)
+    return _environments(project.templates_dir, _template_files(project.templates_dir))
 
 
 def template_context(config: Config, issue: Issue, person: Personalization) -> dict[str, Any]:
