@@ -86,8 +86,8 @@ def test_important_kept_inside_media_queries(full_issue: Path, sample_project: P
 def test_css_is_inlined(sample_project: Path) -> None:
     html = render(sample_project, sample_project / "issues" / "2021-02-01.yaml").html
     # .more a { color: accent; font-weight: 700 } from mj-style, inlined on the link
-    assert re.search(r'<a href="[^"]+" aria-label="Read more: [^"]+" style="[^"]*font-weight:\s*700',
-                     html)
+    link = r'<a href="[^"]+" aria-label="Read more: [^"]+" style="[^"]*font-weight:\s*700'
+    assert re.search(link, html)
 
 
 def test_same_input_gives_same_bytes(sample_project: Path, tmp_path: Path) -> None:
