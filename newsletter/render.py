@@ -234,7 +234,7 @@ def mjml_to_html(mjml: str) -> str:
     ).transform(pretty_print=False)
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = f"{DOCTYPE}\n{inlined}"
-    return inlined
+    return inlined.rstrip("\n") + "\n"
 
 
 def render_email(

@@ -1,0 +1,60 @@
+"""`newsletter preview`: the email at two widths and as text, reloading on change."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from newsletter.preview import create_app
+
+from .servers import serve_asgi
+
+
+def test_preview_serves_email_text_and_notices_changes(sample_project: Path) -> None:
+    issue = sample_project / "issues" / "2021-02-01.yaml"
+    with serve_asgi(create_app(sample_project, issue)) as base:
+        page = httpx.get(f"{base}/").text
+        assert 'id="desktop"' in page and 'id="phone"' in page
+        assert "Plain text" in page and "Leaked Chinese Police Database" in page
+        html = httpx.get(f"{base}/email.html")
+        assert html.status_code == 200 and html.text.startswith("<!doctype html>")
+        assert "East Turkistan Weekly Brief" in httpx.get(f"{base}/email.txt").text
+        before = httpx.get(f"{base}/version").json()["stamp"]
+        time.sleep(0.01)
+        issue.write_text(issue.read_text(encoding="utf-8").replace(
+            "Leaked Chinese Police Database", "EDITED Police Database"), encoding="utf-8")
+        assert httpx.get(f"{base}/version").json()["stamp"] != before
+        assert "EDITED Police Database" in httpx.get(f"{base}/email.html").text
+        # a new override template also counts as a change
+        stamp = httpx.get(f"{base}/version").json()["stamp"]
+        (sample_project / "templates" / "email.txt.j2").write_text("NEW TEXT\n")
+        assert httpx.get(f"{base}/version").json()["stamp"] != stamp
+        assert httpx.get(f"{base}/email.txt").text == "NEW TEXT\n"
+
+
+def test_preview_shows_problems_instead_of_crashing(sample_project: Path) -> None:
+    issue = sample_project / "issues" / "2021-02-01.yaml"
+    issue.write_text("date: 2021-02-01\nsubject: x\nitems: []\n", encoding="utf-8")
+    with serve_asgi(create_app(sample_project, issue)) as base:
+        page = httpx.get(f"{base}/")
+        assert page.status_code == 200
+        assert "items: needs at least one item" in page.text
+        assert httpx.get(f"{base}/email.html").status_code == 422
+
+
+@pytest.mark.browser
+def test_preview_page_reloads_in_the_browser(sample_project: Path, new_page) -> None:
+    issue = sample_project / "issues" / "2021-02-01.yaml"
+    with serve_asgi(create_app(sample_project, issue)) as base:
+        page = new_page(width=1400)
+        page.goto(f"{base}/")
+        phone = page.frame_locator("#phone")
+        assert phone.get_by_text("Leaked Chinese Police Database").first.is_visible()
+        issue.write_text(issue.read_text(encoding="utf-8").replace(
+            "Leaked Chinese Police Database", "RELOADED Police Database"), encoding="utf-8")
+        page.frame_locator("#phone").get_by_text("RELOADED Police Database").first.wait_for(
+            timeout=10_000)
+        assert page.locator("#text").inner_text().count("RELOADED Police Database") == 1
