@@ -1,0 +1,196 @@
+"""Mail Send request bodies: the issue once per request, up to 1000 recipients each.
+
+The HTML and text are rendered once with substitution tokens; every recipient
+gets a personalization carrying their address, their substitutions (name,
+signed unsubscribe URL, view-in-browser URL) and their own List-Unsubscribe
+headers (RFC 8058 one-click). Building is the hot path of a large send, so it
+avoids per-recipient objects beyond the dicts the JSON needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hmac
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import escape
+
+from ..config import Config
+from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail
+from . import _json
+
+MAX_PERSONALIZATIONS = 1000
+MAX_CATEGORIES = 10
+MAX_CATEGORY_CHARS = 255
+MAX_SCHEDULE_AHEAD = dt.timedelta(hours=72)
+ONE_CLICK = "List-Unsubscribe=One-Click"
+TEST_PREFIX = "[TEST] "
+_CATEGORY_UNSAFE = re.compile(r"[^a-z0-9:._-]+")
+
+
+def sender_fields(config: Config) -> dict[str, Any]:
+    """from and reply_to of every message, from newsletter.toml."""
+    fields: dict[str, Any] = {
+        "from": {"email": config.sender.from_email, "name": config.sender.from_name or config.name}
+    }
+    if config.sender.reply_to:
+        fields["reply_to"] = {"email": config.sender.reply_to}
+    return fields
+
+
+def category(text: str) -> str:
+    """A SendGrid category: lower case, no spaces, at most 255 characters."""
+    return _CATEGORY_UNSAFE.sub("-", text.lower()).strip("-")[:MAX_CATEGORY_CHARS] or "newsletter"
+
+
+class UnsubscribeSigner:
+    """Makes the same tokens as :func:`newsletter.tokens.unsubscribe_token`, faster.
+
+    One list per signer: the JSON prefix and the HMAC purpose are computed once.
+    """
+
+    def __init__(self, secret: bytes, list_slug: str) -> None:
+        self._secret = secret
+        # tokens.sign: json.dumps({"l": slug, "s": id}, separators=(",", ":"), sort_keys=True)
+        self._prefix = '{"l":' + json.dumps(list_slug) + ',"s":'
+        self._purpose = b"unsubscribe\0"
+
+    def token(self, subscriber_id: int) -> str:
+        raw = f"{self._prefix}{subscriber_id}}}".encode()
+        mac = hmac.digest(self._secret, self._purpose + raw, "sha256")[:20]
+        return (
+            base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+            + "."
+            + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+        )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A scheduled send: when (UTC) and the SendGrid batch id that can cancel it."""
+
+    send_at: dt.datetime
+    batch_id: str
+
+
+class RequestBuilder:
+    """Builds the Mail Send bodies of one send (a campaign, or a test send).
+
+    ``custom_args`` and ``categories`` identify the newsletter, issue and list;
+    each request adds its batch number as custom_args ``nl_batch``.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        rendered: RenderedEmail,
+        *,
+        issue_name: str,
+        list_slug: str,
+        secret: bytes | None,
+        campaign_id: int | None = None,
+        subject_prefix: str = "",
+        schedule: Schedule | None = None,
+        sandbox: bool = False,
+    ) -> None:
+        self.config = config
+        self.view_url = config.issue_url(issue_name)
+        self.unsubscribe_base = f"{config.service_url}/unsubscribe/"
+        self.signer = UnsubscribeSigner(secret, list_slug) if secret else None
+        unsubscribe_email = config.sender.unsubscribe_email
+        self.mailto = (
+            f", <mailto:{unsubscribe_email}?subject=unsubscribe>" if unsubscribe_email else ""
+        )
+        self.asm_group = config.delivery.sendgrid_unsubscribe_group
+        custom_args = {"nl_list": list_slug, "nl_issue": issue_name}
+        if campaign_id is not None:
+            custom_args["nl_campaign"] = str(campaign_id)
+        if subject_prefix:
+            custom_args["nl_test"] = "1"
+        self.custom_args = custom_args
+        categories = [category(config.name), category(f"issue:{issue_name}"),
+                      category(f"list:{list_slug}")]
+        if subject_prefix:
+            categories.append("test")
+        self.common: dict[str, Any] = {
+            **sender_fields(config),
+            "subject": subject_prefix + rendered.subject,
+            # SendGrid requires text/plain before text/html.
+            "content": [
+                {"type": "text/plain", "value": rendered.text},
+                {"type": "text/html", "value": rendered.html},
+            ],
+            "categories": list(dict.fromkeys(categories))[:MAX_CATEGORIES],
+        }
+        if self.asm_group:
+            self.common["asm"] = {"group_id": self.asm_group}
+        if schedule is not None:
+            self.common["send_at"] = int(schedule.send_at.timestamp())
+            self.common["batch_id"] = schedule.batch_id
+        if sandbox:
+            self.common["mail_settings"] = {"sandbox_mode": {"enable": True}}
+
+    def unsubscribe_url(self, subscriber_id: int | None) -> str:
+        """The signed one-click unsubscribe URL of one subscriber (a placeholder for tests)."""
+        if self.signer is None or subscriber_id is None:
+            return self.unsubscribe_base + "test"
+        return self.unsubscribe_base + self.signer.token(subscriber_id)
+
+    def personalizations(
+        self, recipients: Iterable[tuple[int | None, str, str]]
+    ) -> list[dict[str, Any]]:
+        """One personalization per (subscriber id, email, name)."""
+        out: list[dict[str, Any]] = []
+        append = out.append
+        view_url = self.view_url
+        mailto = self.mailto
+        with_headers = not self.asm_group
+        name_token, html_name_token = TEXT_TOKENS.name, HTML_TOKENS.name
+        unsub_token, view_token = TEXT_TOKENS.unsubscribe_url, TEXT_TOKENS.view_url
+        unsubscribe_url = self.unsubscribe_url
+        for subscriber_id, email, name in recipients:
+            url = unsubscribe_url(subscriber_id)
+            shown = name.strip() if name else ""
+            to = {"email": email, "name": shown} if shown else {"email": email}
+            shown = shown or "there"
+            person: dict[str, Any] = {
+                "to": [to],
+                "substitutions": {
+                    name_token: shown,
+                    html_name_token: str(escape(shown)),
+                    unsub_token: url,
+                    view_token: view_url,
+                },
+            }
+            if with_headers:
+                person["headers"] = {
+                    "List-Unsubscribe": f"<{url}>{mailto}",
+                    "List-Unsubscribe-Post": ONE_CLICK,
+                }
+            append(person)
+        return out
+
+    def body(
+        self, recipients: Iterable[tuple[int | None, str, str]], batch_number: int = 0
+    ) -> dict[str, Any]:
+        """The whole Mail Send body for up to 1000 recipients."""
+        personalizations = self.personalizations(recipients)
+        if len(personalizations) > MAX_PERSONALIZATIONS:
+            raise ValueError(f"{len(personalizations)} recipients in one request; at most 1000")
+        return {
+            "personalizations": personalizations,
+            **self.common,
+            "custom_args": {**self.custom_args, "nl_batch": str(batch_number)},
+        }
+
+    def payload(
+        self, recipients: Iterable[tuple[int | None, str, str]], batch_number: int = 0
+    ) -> tuple[dict[str, Any], bytes]:
+        """(body, its JSON) for up to 1000 recipients."""
+        body = self.body(recipients, batch_number)
+        return body, _json.dumps(body)
