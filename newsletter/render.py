@@ -28,6 +28,20 @@ DOCTYPE = "<!doctype html>"
 _markdown = MarkdownIt("commonmark", {"html": False, "typographer": False})
 _IMPORT_RULE = re.compile(r"@import\s+(?:url\()?[^;]*;?", re.IGNORECASE)
 _STYLESHEET_LINK = re.compile(r"<link\b[^>]*rel=[\"']?stylesheet[^>]*>", re.IGNORECASE)
+_STYLE_BLOCK = re.compile(r"(<style\b)([^>]*>)(.*?)(</style>)", re.DOTALL | re.IGNORECASE)
+# Templates start the CSS that premailer should inline with this comment (see
+# email.mjml.j2). MJML's own reset and media-query blocks stay in <head> as they are,
+# as the official MJML compiler leaves them: inlining "table, td {...}" into every cell
+# would only make the email bigger and slower to build.
+INLINE_MARKER = "/* inline */"
+
+
+def _prepare_style(match: re.Match[str]) -> str:
+    opening, rest, css, closing = match.groups()
+    css = _IMPORT_RULE.sub("", css)
+    if INLINE_MARKER not in css:
+        rest = ' data-premailer="ignore"' + rest
+    return f"{opening}{rest}{css}{closing}"
 
 
 @dataclass(frozen=True)
@@ -84,11 +98,18 @@ class RenderedEmail:
         return len(self.html.encode("utf-8"))
 
 
+@lru_cache(maxsize=4096)
+def _markdown_tokens(source: str) -> tuple[Any, ...]:
+    # Each summary is shown twice (HTML and text part), so parse it once.
+    return tuple(_markdown.parse(source))
+
+
 def markdown_html(source: str | None) -> Markup:
     """Markdown to safe HTML (raw HTML in the source is escaped)."""
     if not source:
         return Markup("")
-    return Markup(_markdown.render(source).strip())
+    tokens = list(_markdown_tokens(source))
+    return Markup(_markdown.renderer.render(tokens, _markdown.options, {}).strip())
 
 
 def markdown_text(source: str | None, width: int = 72) -> str:
@@ -96,7 +117,7 @@ def markdown_text(source: str | None, width: int = 72) -> str:
     if not source:
         return ""
     paragraphs: list[str] = []
-    for token in _markdown.parse(source):
+    for token in _markdown_tokens(source):
         if token.type != "inline":
             continue
         words: list[str] = []
@@ -146,6 +167,18 @@ def _template_files(folder: Path) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()))
 
 
+def groupby_runs(items: list[Item]) -> list[tuple[bool, list[Item]]]:
+    """Consecutive items split into runs of (has a picture, items)."""
+    runs: list[tuple[bool, list[Item]]] = []
+    for item in items:
+        with_picture = bool(item.image)
+        if runs and runs[-1][0] == with_picture:
+            runs[-1][1].append(item)
+        else:
+            runs.append((with_picture, [item]))
+    return runs
+
+
 @lru_cache(maxsize=16)
 def _environments(
     templates_dir: Path | None, _files: tuple[tuple[str, int], ...] = ()
@@ -170,6 +203,7 @@ def _environments(
         env.filters["long_date"] = long_date
         env.filters["wrap"] = _wrap
         env.globals["meta_line"] = meta_line
+        env.filters["groupby_runs"] = groupby_runs
     return html_env, text_env
 
 
@@ -214,12 +248,7 @@ def mjml_to_html(mjml: str) -> str:
     """
     compiled = mjml2html(mjml, fonts={})
     compiled = _STYLESHEET_LINK.sub("", compiled)
-    compiled = re.sub(
-        r"(<style\b[^>]*>)(.*?)(</style>)",
-        lambda m: m.group(1) + _IMPORT_RULE.sub("", m.group(2)) + m.group(3),
-        compiled,
-        flags=re.DOTALL | re.IGNORECASE,
-    )
+    compiled = _STYLE_BLOCK.sub(_prepare_style, compiled)
     inlined = Premailer(
         compiled,
         allow_network=False,

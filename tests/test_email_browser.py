@@ -54,7 +54,7 @@ def test_phone_width_has_no_horizontal_scroll_and_every_title_shows(
 ) -> None:
     page = open_email(new_page, emails[name], 375)
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
-    titles = page.locator(".title h2 a")
+    titles = page.locator("h2.title a")
     assert titles.count() == (8 if name == "2021-02-01" else 2)
     for index in range(titles.count()):
         title = titles.nth(index)

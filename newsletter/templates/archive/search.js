@@ -1,10 +1,13 @@
-// Starts Pagefind's search box. The site may live in a sub-folder, so result links and
-// the search bundle are found relative to this page (ROOT/search/).
+// Starts Pagefind's search box over every yearly bundle. The site may live in a
+// sub-folder, so paths are worked out from this page's address (ROOT/search/).
 (function () {
+  var box = document.getElementById("search");
   var root = new URL("../", window.location.href).pathname;
+  var bundles = JSON.parse(box.getAttribute("data-bundles"));
   var ui = new PagefindUI({
     element: "#search",
-    bundlePath: root + "pagefind/",
+    bundlePath: root + bundles[0],
+    mergeIndex: bundles.slice(1).map(function (path) { return { bundlePath: root + path }; }),
     baseUrl: root,
     showSubResults: true,
     showImages: false,
@@ -12,6 +15,8 @@
   });
   var query = new URLSearchParams(window.location.search).get("q");
   if (query) {
+    var input = box.querySelector("input");
+    if (input) { input.value = query; }
     ui.triggerSearch(query);
   }
 })();
