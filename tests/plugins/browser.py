@@ -41,7 +41,7 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def new_page(browser):  # type: ignore[no-untyped-def]
-    """Factory: ``new_page(width=375)`` opens a page with that viewport, offline but for localhost."""
+    """Factory: ``new_page(width=375)`` opens a page of that width, offline but for localhost."""
     contexts = []
 
     def make(width: int = 1024, height: int = 900):  # type: ignore[no-untyped-def]
