@@ -1,0 +1,468 @@
+"""Add items to an issue file from article links, leaving the rest of the file as it was.
+
+The new items are written as YAML text in the file's own style (indentation,
+blank lines between items, ``|`` summaries wrapped like the others) and spliced in
+after the last item. Every other byte of the file stays the same: comments, order,
+quoting and line endings. The result is parsed again to prove that, then written
+atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.scalarstring import LiteralScalarString
+
+from .article import (
+    CONCURRENCY,
+    MAX_BYTES,
+    MAX_REDIRECTS,
+    TIMEOUT,
+    Article,
+    FetchError,
+    fetch_articles,
+)
+from .errors import IssueFileError, NewsletterError
+from .issue import Diagnostic, Item, _plain, check_file, parse_issue_text
+
+TITLE_TODO = "TODO the headline (none found on the page)"
+SUMMARY_TODO = "TODO two or three sentences about the story (no description found on the page)."
+IMAGE_ALT_TODO = "TODO describe the picture"
+# Order of fields in a new item, as in the issue files `newsletter new` writes.
+FIELD_ORDER = ("title", "url", "source", "published", "image", "image_alt", "section", "summary")
+TRACKING_PARAMS = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|_gl|ocid)$", re.IGNORECASE
+)
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+@dataclass
+class AddedItem:
+    """An item made from one page."""
+
+    url: str
+    article: Article
+    fields: dict[str, Any]
+    position: int = 0  # 1-based, as in `items[9]` of `newsletter check`
+    placeholders: list[str] = field(default_factory=list)  # fields holding a TODO
+    notes: list[str] = field(default_factory=list)  # "field: what happened", for people
+
+
+@dataclass(frozen=True)
+class SkippedUrl:
+    url: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FailedUrl:
+    url: str
+    reason: str
+
+
+@dataclass
+class AddReport:
+    """What :func:`add_items` did (or, with dry_run, would do)."""
+
+    path: Path
+    added: list[AddedItem] = field(default_factory=list)
+    skipped: list[SkippedUrl] = field(default_factory=list)
+    failed: list[FailedUrl] = field(default_factory=list)
+    yaml: str = ""  # the text of the new items, as inserted
+    written: bool = False
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # check of the new items
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# --- URLs --------------------------------------------------------------------------------
+
+
+def _keep_param(name: str) -> bool:
+    return not TRACKING_PARAMS.match(name)
+
+
+def clean_url(url: str) -> str:
+    """``url`` without tracking parameters (utm_*, fbclid, ...) and without a fragment."""
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if _keep_param(k)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/:,@"), fragment=""))
+
+
+def url_key(url: str) -> str:
+    """What two links to the same story have in common.
+
+    Ignores http/https, 'www.', letter case of the host, a trailing slash,
+    tracking parameters, the order of parameters and the #fragment.
+    """
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port and port not in (80, 443):
+        host = f"{host}:{port}"
+    query = sorted(
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if _keep_param(k)
+    )
+    return f"{host}{parts.path.rstrip('/')}?{urlencode(query)}"
+
+
+# --- items from articles -----------------------------------------------------------------
+
+
+def item_from_article(article: Article, section: str | None = None) -> AddedItem:
+    """The issue item for ``article``, with TODO placeholders where the page had nothing."""
+    fields: dict[str, Any] = {}
+    placeholders: list[str] = []
+    notes: list[str] = []
+    if article.redirected:
+        notes.append(f"url: the link redirects; used where it leads, {article.final_url}")
+    fields["title"] = article.title or TITLE_TODO
+    if not article.title:
+        placeholders.append("title")
+        notes.append("title: none found on the page; wrote a TODO")
+    fields["url"] = clean_url(article.final_url)
+    if article.source:
+        fields["source"] = article.source
+    else:
+        notes.append("source: the page does not name its publication; left out")
+    if article.published:
+        fields["published"] = article.published
+    else:
+        notes.append("published: no date found on the page; left out")
+    if article.image:
+        fields["image"] = article.image
+        fields["image_alt"] = article.image_alt or IMAGE_ALT_TODO
+        if not article.image_alt:
+            placeholders.append("image_alt")
+            notes.append("image_alt: the page does not describe its picture; wrote a TODO")
+    if section:
+        fields["section"] = section
+    fields["summary"] = article.summary or SUMMARY_TODO
+    if article.summary:
+        notes.append(f"summary: taken from {article.summary_from}; read it through")
+    else:
+        placeholders.append("summary")
+        notes.append("summary: no description found on the page; wrote a TODO")
+    notes.extend(article.notes)
+    return AddedItem(article.url, article, fields, placeholders=placeholders, notes=notes)
+
+
+# --- writing YAML in the file's style ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Style:
+    dash_col: int = 2  # column of "-" before each item
+    key_indent: int = 2  # from "-" to the item's keys
+    block_indent: int = 2  # from a key to the lines of its | text
+    blank_line: bool = True  # a blank line between items
+    width: int = 92  # longest line of | text, indentation included
+    newline: str = "\n"
+
+
+@dataclass(frozen=True)
+class _Place:
+    index: int  # where to insert the new items' text
+    prefix: str  # text to insert first ("items:" when the file has none)
+    style: _Style
+    first: bool = False  # no items yet: no blank line before the first new one
+
+
+def _line_start(text: str, index: int) -> int:
+    return text.rfind("\n", 0, index) + 1
+
+
+def _line_end(text: str, index: int) -> int:
+    """Index just past the newline ending the line that holds ``index``."""
+    end = text.find("\n", index)
+    return len(text) if end < 0 else end + 1
+
+
+def _content_end(text: str, index: int, key_col: int) -> int:
+    """Where an item's text really ends, given the end of its node.
+
+    A `|` or `>` text's node ends where the next field starts, after any blank
+    lines and comments; lines no deeper than the item's keys cannot be its text.
+    """
+    pos = index
+    while pos > 0:
+        start = _line_start(text, pos - 1)
+        line = text[start:pos]
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip(" "))
+        if stripped and not (stripped.startswith("#") and indent <= key_col):
+            return start + len(line.rstrip())
+        pos = start
+    return pos
+
+
+def _style(text: str, items: SequenceNode, newline: str) -> _Style:
+    first = items.value[0]
+    line = text[_line_start(text, first.start_mark.index) : first.start_mark.index]
+    dash_col = line.find("-") if "-" in line else max(first.start_mark.column - 2, 0)
+    key_indent = max(first.start_mark.column - dash_col, 1)
+    blank_line = True
+    if len(items.value) > 1:
+        # Is there an empty line between the first item's end and the second's dash?
+        end = _content_end(text, first.end_mark.index, first.start_mark.column)
+        gap = text[_line_end(text, end) :
+                   _line_start(text, items.value[1].start_mark.index)]
+        blank_line = any(not line.strip() for line in gap.splitlines())
+    # The | summaries show the indentation and the line length the editor wraps to.
+    indents: list[int] = []
+    lengths: list[int] = []
+    for item in items.value:
+        for key, value in item.value if isinstance(item, MappingNode) else []:
+            if key.value == "summary" and isinstance(value, ScalarNode) and value.style == "|":
+                body = text[_line_end(text, value.start_mark.index) : value.end_mark.index]
+                lines = [ln for ln in body.splitlines() if ln.strip()]
+                if lines:
+                    indent = len(lines[0]) - len(lines[0].lstrip(" "))
+                    indents.append(indent - key.start_mark.column)
+                    lengths.append(max(len(ln) for ln in lines))
+    block_indent = max(indents[0], 1) if indents else 2
+    width = max(60, min(120, max(lengths))) if lengths else 92
+    return _Style(dash_col, key_indent, block_indent, blank_line, width, newline)
+
+
+def _find_place(text: str) -> _Place:
+    """Where new items go: after the last item, or a new items list at the end."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    root = YAML(typ="rt").compose(text)
+    if not isinstance(root, MappingNode):
+        raise NewsletterError("the issue file does not start with fields such as 'date:'",
+                              hint="Compare it with the example in docs/issue-format.md.")
+    for key, value in root.value:
+        if key.value != "items":
+            continue
+        if isinstance(value, SequenceNode) and value.value and not value.flow_style:
+            last = value.value[-1]
+            end = _content_end(text, last.end_mark.index, last.start_mark.column)
+            return _Place(_line_end(text, end), "", _style(text, value, newline))
+        if isinstance(value, ScalarNode) and value.tag.endswith(":null"):
+            return _Place(_line_end(text, key.end_mark.index), "", _Style(newline=newline), True)
+        line = key.start_mark.line + 1
+        raise NewsletterError(
+            f"line {line}: 'items' is written in a way `newsletter add` cannot add to; "
+            "expected a list with each item starting '- title:' on its own line",
+            hint="Write the items as in docs/issue-format.md, then run `newsletter add` again.",
+        )
+    tail = "" if not text or text.endswith("\n") else newline
+    return _Place(len(text), f"{tail}{newline}items:{newline}", _Style(newline=newline), True)
+
+
+_MARKDOWN_START = re.compile(r"^([-+*>#]+|\d+[.)])$")
+
+
+def _wrap(text: str, width: int) -> str:
+    """Wrap each paragraph to ``width``; never start a line with a Markdown list or heading."""
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        lines: list[str] = []
+        for word in paragraph.split():
+            if lines and (len(lines[-1]) + 1 + len(word) <= width or _MARKDOWN_START.match(word)):
+                lines[-1] += f" {word}"
+            else:
+                lines.append(word)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _entry(fields: dict[str, Any], style: _Style) -> CommentedMap:
+    """One item as YAML data: fields in the usual order, the summary as wrapped | text."""
+    text_width = style.width - style.dash_col - style.key_indent - style.block_indent
+    entry = CommentedMap()
+    for name in FIELD_ORDER:
+        if name in fields:
+            value = fields[name]
+            if name == "summary":
+                value = LiteralScalarString(_wrap(value, max(text_width, 40)))
+            entry[name] = value
+    return entry
+
+
+def render_items(items: Iterable[dict[str, Any]], style: _Style | None = None) -> str:
+    """The YAML text of ``items`` as list entries, indented to sit in an issue file."""
+    style = style or _Style()
+    yaml = YAML(typ="rt")
+    yaml.width = 10**6  # the | text is wrapped by _wrap; other fields stay on one line
+    yaml.indent(mapping=style.block_indent, sequence=style.key_indent, offset=0)
+    pad = " " * style.dash_col
+    separator = "\n" if style.blank_line else ""
+    chunks = []
+    for fields in items:
+        out = io.StringIO()
+        yaml.dump([_entry(fields, style)], out)
+        lines = out.getvalue().splitlines(keepends=True)
+        chunks.append(separator + "".join(f"{pad}{ln}" if ln.strip() else ln for ln in lines))
+    return "".join(chunks).replace("\n", style.newline)
+
+
+def append_items(text: str, items: list[dict[str, Any]]) -> tuple[str, str]:
+    """``text`` with ``items`` added at the end of its items list, and the added text.
+
+    Raises NewsletterError if the result would read back differently from the
+    original plus the new items (the file is then left alone).
+    """
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text.removeprefix(bom)
+    place = _find_place(body)
+    added = render_items(items, place.style)
+    if place.first:
+        added = place.prefix + added.lstrip("\r\n")
+    new_body = body[: place.index] + added + body[place.index :]
+    _verify(body, new_body, [_entry(fields, place.style) for fields in items])
+    return bom + new_body, added
+
+
+def _verify(old: str, new: str, items: list[dict[str, Any]]) -> None:
+    yaml = YAML(typ="rt")
+    before, after = _plain(yaml.load(old)), _plain(yaml.load(new))
+    expected = dict(before)
+    expected["items"] = list(before.get("items") or []) + [_plain(i) for i in items]
+    if after != expected:
+        raise NewsletterError(
+            "could not add the items without changing the rest of the issue file "
+            "(its last item may be written in an unusual way); nothing was changed",
+            hint="Run with --dry-run and paste the printed items into the file by hand.",
+        )
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) so readers see the old file or the new one."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(text.encode("utf-8"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- the whole job -----------------------------------------------------------------------
+
+
+def _read(path: Path) -> tuple[str, dict[str, int], int]:
+    """The file's text (newlines as they are), its item links by url_key, its item count."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise NewsletterError(f"{path}: no such file",
+                              hint="Start an issue with `newsletter new`.") from None
+    except UnicodeDecodeError:
+        raise NewsletterError(f"{path}: not a UTF-8 text file",
+                              hint=f"Run `newsletter check {path}` to see where.") from None
+    _, problems, data = parse_issue_text(text.removeprefix("\ufeff"), path)
+    if data is None:
+        raise IssueFileError(
+            f"{path} cannot be read as an issue:\n  " + "\n  ".join(map(str, problems)),
+            diagnostics=problems,
+            hint=f"Fix it, then run `newsletter check {path}`.",
+        )
+    links: dict[str, int] = {}
+    items = data.get("items") if isinstance(data, dict) else None
+    items = items if isinstance(items, list) else []
+    for index, item in enumerate(items):
+        url = item.get("url") if isinstance(item, dict) else None
+        if isinstance(url, str):
+            links.setdefault(url_key(url), index + 1)
+    return text, links, len(items)
+
+
+def add_items(
+    path: Path,
+    urls: Iterable[str],
+    *,
+    dry_run: bool = False,
+    section: str | None = None,
+    timeout: float = TIMEOUT,
+    max_bytes: int = MAX_BYTES,
+    max_redirects: int = MAX_REDIRECTS,
+    concurrency: int = CONCURRENCY,
+    on_fetched: Callable[[str, Article | FetchError], None] | None = None,
+) -> AddReport:
+    """Fetch ``urls`` and append an item for each to the issue file at ``path``.
+
+    Links already in the issue are skipped; pages that fail are reported and
+    leave the file alone. With ``dry_run`` nothing is written.
+    """
+    path = Path(path)
+    report = AddReport(path)
+    _, links, _ = _read(path)
+    wanted: dict[str, str] = {}  # url_key -> url
+    for url in (u.strip() for u in urls):
+        key = url_key(url)
+        if key in links:
+            report.skipped.append(SkippedUrl(url, f"already in the issue as items[{links[key]}]"))
+        elif key in wanted:
+            report.skipped.append(SkippedUrl(url, "given twice; added once"))
+        else:
+            wanted[key] = url
+    fetched = fetch_articles(
+        wanted.values(), timeout=timeout, max_bytes=max_bytes, max_redirects=max_redirects,
+        concurrency=concurrency, on_done=on_fetched,
+    )
+    # Read again: someone may have saved the file while the pages were loading.
+    text, taken, count = _read(path)
+    for url in wanted.values():
+        result = fetched[url]
+        if isinstance(result, FetchError):
+            report.failed.append(FailedUrl(url, result.message))
+            continue
+        key = url_key(result.final_url)
+        if key in taken:
+            report.skipped.append(SkippedUrl(
+                url, f"leads to {result.final_url}, already in the issue as items[{taken[key]}]"
+            ))
+            continue
+        added = item_from_article(result, section)
+        try:
+            Item.model_validate(added.fields)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            report.failed.append(FailedUrl(url, f"{'.'.join(map(str, problem['loc']))}: "
+                                                f"{problem['msg']}"))
+            continue
+        count += 1
+        added.position = count
+        taken[key] = count
+        report.added.append(added)
+    if not report.added:
+        return report
+    new_text, report.yaml = append_items(text, [a.fields for a in report.added])
+    if dry_run:
+        return report
+    write_atomically(path, new_text)
+    report.written = True
+    first = report.added[0].position
+    report.diagnostics = [
+        d for d in check_file(path).diagnostics
+        if (m := re.match(r"items\[(\d+)\]", d.path)) and int(m.group(1)) >= first
+    ]
+    return report
+
