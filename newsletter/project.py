@@ -114,3 +114,38 @@ def init_project(target: Path, name: str | None = None) -> Project:
             shutil.copyfile(source, destination)
     (target / "subscribers").mkdir(exist_ok=True)
     return Project(target)
+
+
+def template_names() -> list[str]:
+    """Names of the package's default templates (relative paths, e.g. partials/item.mjml.j2)."""
+    base = default_templates_dir()
+    return sorted(
+        str(p.relative_to(base)) for p in base.rglob("*.j2") if "__pycache__" not in p.parts
+    )
+
+
+def overridden_templates(project: Project) -> dict[str, Path]:
+    """Default template name → the project's file that overrides it."""
+    return {
+        name: project.templates_dir / name
+        for name in template_names()
+        if (project.templates_dir / name).is_file()
+    }
+
+
+def copy_template(project: Project, name: str, force: bool = False) -> Path:
+    """Copy a default template into the project's templates/ so it can be edited."""
+    if name not in template_names():
+        raise NewsletterError(
+            f"There is no default template called {name!r}.",
+            hint="Run `newsletter templates` to list them.",
+        )
+    target = project.templates_dir / name
+    if target.exists() and not force:
+        raise NewsletterError(
+            f"{target} already exists; it already overrides the default.",
+            hint=f"Edit it, or replace it with `newsletter templates copy {name} --force`.",
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(default_templates_dir() / name, target)
+    return target

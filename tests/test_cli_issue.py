@@ -147,3 +147,18 @@ def test_init_creates_a_working_project(tmp_path: Path, monkeypatch: pytest.Monk
     assert code == 0, out
     code, out = run("init", str(root))
     assert code == 1 and "already exists" in out
+
+
+def test_templates_lists_and_copies_defaults(sample_project: Path) -> None:
+    code, out = run("templates")
+    assert code == 0 and "partials/footer.mjml.j2" in out and "default" in out
+    code, out = run("templates", "copy", "partials/footer.mjml.j2")
+    assert code == 0
+    copied = sample_project / "templates" / "partials" / "footer.mjml.j2"
+    assert "postal_address" in copied.read_text(encoding="utf-8")
+    code, out = run("templates")
+    assert "templates/partials/footer.mjml.j2" in out
+    code, out = run("templates", "copy", "partials/footer.mjml.j2")
+    assert code == 1 and "--force" in out
+    code, out = run("templates", "copy", "nope.j2")
+    assert code == 1 and "newsletter templates" in out

@@ -116,5 +116,39 @@ def preview_command(file: Path, host: str, port: int) -> None:
     serve_preview(proj, file, host, port)
 
 
+@click.group("templates", invoke_without_command=True)
+@click.pass_context
+def templates_group(ctx: click.Context) -> None:
+    """List the email templates, and which ones your project overrides.
+
+    A file in the project's templates/ folder replaces the default of the same
+    name. Use `newsletter templates copy NAME` to start from the default.
+    """
+    if ctx.invoked_subcommand:
+        return
+    from rich.table import Table
+
+    proj = current_project()
+    overridden = project.overridden_templates(proj)
+    table = Table("template", "used from")
+    for name in project.template_names():
+        where = overridden.get(name)
+        table.add_row(name, str(where.relative_to(proj.root)) if where else "default")
+    console.print(table)
+
+
+@templates_group.command("copy")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Replace a file that is already there.")
+def templates_copy(names: tuple[str, ...], force: bool) -> None:
+    """Copy default templates NAMES into templates/ to edit them."""
+    proj = current_project()
+    for name in names:
+        target = project.copy_template(proj, name, force)
+        console.print(f"Copied {name} to {target.relative_to(proj.root)}", markup=False)
+    console.print("Next: edit it, then `newsletter preview issues/FILE.yaml` to see the change.",
+                  markup=False)
+
+
 COMMANDS = [init_command, new_command, check_command, schema_command, build_command,
-            preview_command]
+            preview_command, templates_group]
