@@ -1,3 +1,259 @@
-"""Commands for this area (filled in by its issue)."""
+"""send, status, cancel: deliver an issue to a list, see how sends went, cancel a scheduled one."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+from rich.text import Text
+
+from ..delivery import sender
+from ..delivery.models import BatchState
+from ..delivery.transports import TRANSPORTS
+from ..errors import NewsletterError
+from ._common import console, current_project, err_console
+
+ISSUE_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+class _Rate(ProgressColumn):
+    """Recipients per second."""
+
+    def render(self, task):  # type: ignore[no-untyped-def]
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f}/s" if speed else "–/s", style="progress.data.speed")
+
+
+class _Bar(sender.Progress):
+    def __init__(self, bar: RichProgress, label: str) -> None:
+        self.bar, self.label, self.task = bar, label, None
+
+    def start(self, total: int) -> None:
+        self.task = self.bar.add_task(self.label, total=total)
+
+    def advance(self, recipients: int) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, recipients)
+
+
+def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _summary(plan: sender.SendPlan) -> Table:
+    table = Table(title="About to send", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    mode = {"send": "send", "test": "TEST send (nothing recorded)",
+            "dry-run": "dry run: build every request, send none",
+            "sandbox": "SendGrid sandbox: checked by SendGrid, not delivered, nothing "
+            "recorded"}[plan.mode]
+    if plan.options.sandbox and plan.mode == "test":
+        mode += ", in SendGrid sandbox mode"
+    rows = [
+        ("Issue", f"{plan.issue.name} (no. {plan.issue.number})"),
+        ("Subject", plan.subject),
+        ("From", plan.from_line),
+        ("List", plan.list_slug if plan.mode != "test"
+         else ", ".join(sender._test_addresses(plan.options.test_addresses))),
+        ("Recipients", f"{plan.recipient_count:,}"),
+        ("Transport", plan.transport),
+        ("Mode", mode),
+    ]
+    if plan.schedule_note:
+        rows.append(("Scheduled for", plan.schedule_note))
+    if plan.resuming:
+        rows.append(("Resuming", f"{plan.already_accepted:,} already accepted; sending the rest"))
+    if plan.ambiguous:
+        action = "sending again" if plan.options.retry_ambiguous else "left alone"
+        rows.append(("Ambiguous", f"{plan.ambiguous:,} recipients in {plan.ambiguous_batches} "
+                     f"batch(es) got no answer last time ({action})"))
+    if plan.secret_source and plan.secret_source != "NEWSLETTER_SECRET":
+        rows.append(("Links signed with", f"{plan.secret_source} (outbox only; set "
+                     "NEWSLETTER_SECRET for real sends)"))
+    for name, value in rows:
+        table.add_row(name, escape(value))
+    return table
+
+
+def _report(report: sender.SendReport) -> None:
+    verb = {"send": "Accepted", "test": "Sent (test)", "dry-run": "Built",
+            "sandbox": "Accepted in sandbox"}[report.mode]
+    table = Table(title="Send report", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(verb, f"{report.recipients_accepted:,} recipients in "
+                  f"{report.batches_accepted or report.requests} request(s)")
+    table.add_row("Time", f"{report.elapsed:.1f} s ({report.rate:,.0f} recipients/s)")
+    if report.mode in ("dry-run", "sandbox"):
+        table.add_row("Request size", f"{report.bytes_built / 1e6:.1f} MB in total, largest "
+                      f"{report.largest_request / 1e6:.2f} MB (limit 30 MB)")
+    if report.skipped_unsubscribed:
+        table.add_row("Left out", f"{report.skipped_unsubscribed:,} who unsubscribed or bounced "
+                      "since the send started")
+    if report.outbox is not None:
+        table.add_row("Messages in", str(report.outbox))
+    console.print(table)
+    for problem in report.failed:
+        err_console.print(f"[red]Batch {problem.number} ({problem.recipients} recipients) "
+                          f"failed:[/] {escape(problem.message)}")
+    for problem in report.ambiguous:
+        err_console.print(f"[yellow]Batch {problem.number} ({problem.recipients} recipients) "
+                          f"is ambiguous:[/] {escape(problem.message)}")
+
+
+@click.command("send")
+@click.argument("issue_file", type=ISSUE_FILE)
+@click.option("--list", "-l", "list_slug", metavar="SLUG",
+              help="The list to send to (default: [delivery] default_list).")
+@click.option("--transport", type=click.Choice(TRANSPORTS),
+              help="outbox (write .eml files) or sendgrid (default: [delivery] transport).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--test", "test_addresses", multiple=True, metavar="ADDRESS",
+              help="Send only to this address (repeat, or separate with commas), with "
+              "[TEST] before the subject. Records nothing.")
+@click.option("--dry-run", is_flag=True, help="Build every request and send none.")
+@click.option("--sandbox", is_flag=True,
+              help="SendGrid sandbox mode: SendGrid checks the requests but delivers nothing. "
+              "Records nothing, like --test.")
+@click.option("--at", "at", metavar="WHEN",
+              help='Schedule: "2026-12-01 09:00 Europe/Berlin" (at most 72 hours ahead; '
+              "sendgrid only). Cancel with `newsletter cancel`.")
+@click.option("--retry-ambiguous", is_flag=True,
+              help="Also send batches whose earlier request got no answer (they may have been "
+              "delivered: some people may get the issue twice).")
+def send_command(
+    issue_file: Path,
+    list_slug: str | None,
+    transport: str | None,
+    yes: bool,
+    test_addresses: tuple[str, ...],
+    dry_run: bool,
+    sandbox: bool,
+    at: str | None,
+    retry_ambiguous: bool,
+) -> None:
+    """Send ISSUE_FILE to every subscribed member of a list.
+
+    \b
+    Checks and renders the issue, counts the recipients, shows a summary and
+    asks before sending. Safe to run again: an interrupted send resumes where
+    it stopped, and an issue is never sent twice to the same list.
+    \b
+    Examples:
+      newsletter send issues/2026-12-01.yaml --test me@example.org
+      newsletter send issues/2026-12-01.yaml --list weekly
+      newsletter send issues/2026-12-01.yaml --list weekly --at "2026-12-01 09:00 Europe/Berlin"
+    """
+    project = current_project()
+    when = sender.parse_at(at, project.config.timezone) if at else None
+    options = sender.SendOptions(
+        issue_path=issue_file, list_slug=list_slug, transport=transport,
+        test_addresses=_addresses(test_addresses), dry_run=dry_run, sandbox=sandbox,
+        at=when, retry_ambiguous=retry_ambiguous,
+    )
+    plan = sender.plan_send(project, options)
+    for warning in plan.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+    console.print(_summary(plan))
+    if not yes and plan.mode != "dry-run" and not click.confirm("Send it?", default=False):
+        raise click.Abort()
+    with RichProgress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=console, transient=False,
+    ) as bar:
+        report = sender.run_send(plan, progress=_Bar(bar, "Sending" if not dry_run
+                                                      else "Building"))
+    _report(report)
+    if report.stopped:
+        err_console.print(f"[red]Stopped:[/] {escape(report.stopped)}")
+    if report.mode == "send" and not report.complete:
+        hint = f"Run `newsletter send {issue_file} --list {plan.list_slug}` again to resume."
+        if report.total_ambiguous:
+            hint += (f" {report.total_ambiguous:,} recipients are in ambiguous batches; add "
+                     "--retry-ambiguous only after checking SendGrid's Activity feed.")
+        raise NewsletterError("The send is not complete.", hint=hint)
+    if report.mode == "send":
+        console.print(f"[green]Done:[/] {plan.issue.name} went to every recipient of "
+                      f"{plan.list_slug!r}.")
+
+
+@click.command("status")
+@click.argument("issue_file", type=ISSUE_FILE, required=False)
+def status_command(issue_file: Path | None) -> None:
+    """Show every send (of ISSUE_FILE, if given): batches and recipients per state.
+
+    \b
+    accepted    SendGrid (or the outbox) took the batch
+    pending     not sent yet; `newsletter send` sends it
+    failed      refused or gave up; `newsletter send` tries it again
+    ambiguous   the request got no answer: maybe delivered. Check SendGrid's
+                Activity feed, then decide on `newsletter send --retry-ambiguous`
+    """
+    project = current_project()
+    found = sender.campaigns_status(project, issue_file)
+    if not found:
+        console.print("No sends yet." if issue_file is None
+                      else f"{issue_file.stem} has not been sent to any list yet.")
+        return
+    table = Table(title="Sends")
+    for column in ("Issue", "List", "Transport", "Status", "Recipients", "Accepted",
+                   "Pending", "Failed", "Ambiguous", "Batches", "Started (UTC)"):
+        table.add_column(column, justify="right" if column in (
+            "Recipients", "Accepted", "Pending", "Failed", "Ambiguous", "Batches") else "left")
+    for item in found:
+        c, counts = item.campaign, item.counts
+        status = c.status
+        if c.send_at is not None and status != "cancelled":
+            status += f", scheduled {c.send_at:%Y-%m-%d %H:%M}"
+        table.add_row(
+            escape(c.issue_name), escape(c.list_slug), c.transport, status,
+            f"{c.recipient_count:,}",
+            *(f"{counts[s.value].recipients:,}" for s in (
+                BatchState.ACCEPTED, BatchState.PENDING, BatchState.FAILED,
+                BatchState.SUBMITTING)),
+            f"{c.batch_count:,}", f"{c.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+    problems = [(item.campaign, b) for item in found for b in item.problems]
+    if problems:
+        detail = Table(title="Batches needing attention")
+        for column in ("Issue", "List", "Batch", "State", "Recipients", "Attempts", "Last error"):
+            detail.add_column(column)
+        for c, b in problems[:50]:
+            shown = "ambiguous" if b.state == BatchState.SUBMITTING else b.state
+            detail.add_row(escape(c.issue_name), escape(c.list_slug), str(b.number), shown,
+                           str(b.recipient_count), str(b.attempts), escape(b.last_error[:200]))
+        console.print(detail)
+        if len(problems) > 50:
+            console.print(f"… and {len(problems) - 50} more.")
+
+
+@click.command("cancel")
+@click.argument("issue_file", type=ISSUE_FILE)
+@click.option("--list", "-l", "list_slug", metavar="SLUG",
+              help="The list the send was scheduled for (default: [delivery] default_list).")
+def cancel_command(issue_file: Path, list_slug: str | None) -> None:
+    """Cancel a send scheduled with `newsletter send --at` (until 10 minutes before)."""
+    project = current_project()
+    result = sender.cancel_send(project, issue_file, list_slug)
+    console.print(
+        f"Cancelled: {escape(result.issue_name)} to {escape(result.list_slug)!r} "
+        f"({result.recipients:,} recipients) scheduled for {result.send_at:%Y-%m-%d %H:%M} UTC. "
+        "You can send or schedule it again."
+    )
+
+
+COMMANDS = [send_command, status_command, cancel_command]

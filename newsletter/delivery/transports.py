@@ -15,6 +15,7 @@ import re
 import threading
 import urllib.error
 from dataclasses import dataclass, field
+from email.policy import SMTP
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -99,6 +100,9 @@ class Transport(Protocol):
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
+# Long List-Unsubscribe URLs must stay plain text: with the default 78-character
+# limit, the email package would wrap them in =?utf-8?q?...?= encoded words.
+_EML_POLICY = SMTP.clone(max_line_length=998)
 
 
 def safe_filename(email: str) -> str:
@@ -154,7 +158,7 @@ class OutboxTransport:
                 stem = f"{now:%Y%m%dT%H%M%S%f}-{stem}"
             target = self.folder / f"{stem}.eml"
             temporary = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
-            temporary.write_bytes(message.as_bytes())
+            temporary.write_bytes(message.as_bytes(policy=_EML_POLICY))
             temporary.replace(target)
             with self._lock:
                 self.written += 1

@@ -1,0 +1,281 @@
+"""Campaign state in the database: freezing recipients into batches, claiming, finishing.
+
+Every state change is its own short transaction, so a crash at any moment
+leaves the database telling the truth: a batch is ``submitting`` from just
+before its request leaves until its answer is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import NewsletterError
+from ..store import Subscriber, get_list, recipients_query, utcnow
+from ..store.recipients import Recipient
+from .models import Batch, BatchState, Campaign, CampaignStatus, pack_ids, unpack_ids
+
+batches = Batch.__table__
+campaigns = Campaign.__table__
+
+
+@dataclass(frozen=True)
+class BatchRef:
+    """A batch to send: its row id, number, state and frozen size."""
+
+    id: int
+    number: int
+    state: str
+    recipient_count: int
+
+
+@dataclass(frozen=True)
+class StateCount:
+    """How many batches and frozen recipients are in one state."""
+
+    batches: int = 0
+    recipients: int = 0
+
+
+def find_campaign(
+    session: Session, issue_name: str, list_slug: str, transport: str
+) -> Campaign | None:
+    """The campaign of this issue to this list through this transport, if any."""
+    return session.scalars(
+        select(Campaign).where(
+            Campaign.issue_name == issue_name,
+            Campaign.list_slug == list_slug,
+            Campaign.transport == transport,
+        )
+    ).one_or_none()
+
+
+def create_campaign(
+    engine: Engine,
+    *,
+    issue_name: str,
+    list_slug: str,
+    transport: str,
+    subject: str,
+    batch_size: int,
+    send_at: datetime | None = None,
+    sendgrid_batch_id: str | None = None,
+) -> int:
+    """Create a campaign and freeze the list's current recipients into numbered batches.
+
+    Runs in one transaction: either the campaign exists with all its batches,
+    or not at all. Returns the campaign id. If another process created the same
+    campaign first, raises NewsletterError.
+    """
+    if not 1 <= batch_size <= 1000:
+        raise NewsletterError(
+            f"[delivery] batch_size must be between 1 and 1000, got {batch_size}.",
+            hint="Fix batch_size in newsletter.toml (1000 is best).",
+        )
+    try:
+        with engine.begin() as connection:
+            with Session(connection) as session:
+                list_id = get_list(session, list_slug).id
+            now = utcnow()
+            campaign_id = connection.execute(
+                insert(campaigns).values(
+                    issue_name=issue_name, list_slug=list_slug, transport=transport,
+                    subject=subject, status=CampaignStatus.SENDING.value, recipient_count=0,
+                    batch_count=0, send_at=send_at, sendgrid_batch_id=sendgrid_batch_id,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            ids_query = recipients_query(list_id).with_only_columns(Subscriber.id)
+            result = connection.execution_options(stream_results=True, yield_per=10_000).execute(
+                ids_query
+            )
+            rows: list[dict[str, object]] = []
+            total = number = 0
+            for chunk in _chunks((row[0] for row in result), batch_size):
+                number += 1
+                total += len(chunk)
+                rows.append({
+                    "campaign_id": campaign_id, "number": number,
+                    "state": BatchState.PENDING.value, "recipient_count": len(chunk),
+                    "first_id": chunk[0], "last_id": chunk[-1],
+                    "recipient_ids": pack_ids(chunk), "sent_count": 0, "attempts": 0,
+                    "last_error": "", "updated_at": now,
+                })
+                if len(rows) >= 500:
+                    connection.execute(insert(batches), rows)
+                    rows = []
+            result.close()
+            if rows:
+                connection.execute(insert(batches), rows)
+            connection.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id)
+                .values(recipient_count=total, batch_count=number)
+            )
+            return int(campaign_id)
+    except IntegrityError:
+        raise NewsletterError(
+            f"Another send of {issue_name} to {list_slug!r} started at the same moment.",
+            hint="Let it finish; `newsletter status` shows its progress.",
+        ) from None
+
+
+def _chunks(values: Iterable[int], size: int) -> Iterable[list[int]]:
+    chunk: list[int] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def batch_refs(engine: Engine, campaign_id: int, states: Sequence[str]) -> list[BatchRef]:
+    """The campaign's batches in ``states``, by number (without their recipient ids)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(batches.c.id, batches.c.number, batches.c.state, batches.c.recipient_count)
+            .where(batches.c.campaign_id == campaign_id, batches.c.state.in_(list(states)))
+            .order_by(batches.c.number)
+        ).all()
+    return [BatchRef(*row) for row in rows]
+
+
+def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
+    """Batches and frozen recipients per state (every state present, zero if none)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(batches.c.state, func.count(), func.sum(batches.c.recipient_count))
+            .where(batches.c.campaign_id == campaign_id)
+            .group_by(batches.c.state)
+        ).all()
+    counts = {state.value: StateCount() for state in BatchState}
+    for state, n, recipients in rows:
+        counts[state] = StateCount(int(n), int(recipients or 0))
+    return counts
+
+
+def batch_recipients(engine: Engine, list_id: int, batch_id: int) -> list[Recipient]:
+    """The frozen recipients of a batch who are still subscribed and active, by id.
+
+    Nobody is added after the freeze; people who unsubscribed (or bounced) since
+    are left out.
+    """
+    with engine.connect() as connection:
+        packed = connection.execute(
+            select(batches.c.recipient_ids).where(batches.c.id == batch_id)
+        ).scalar_one()
+        ids = unpack_ids(packed)
+        if not ids:
+            return []
+        rows = connection.execute(recipients_query(list_id, ids[0] - 1, ids[-1])).all()
+    frozen = set(ids)
+    return [Recipient(row[0], row[1], row[2]) for row in rows if row[0] in frozen]
+
+
+def claim(engine: Engine, batch_id: int, from_states: Sequence[str], sent_count: int) -> bool:
+    """Move a batch to ``submitting`` if it is still in ``from_states``; False if not.
+
+    The check and the change are one UPDATE, so two senders never both claim a batch.
+    """
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(batches)
+            .where(batches.c.id == batch_id, batches.c.state.in_(list(from_states)))
+            .values(
+                state=BatchState.SUBMITTING.value, attempts=batches.c.attempts + 1,
+                sent_count=sent_count, updated_at=utcnow(),
+            )
+        )
+        return result.rowcount == 1
+
+
+def finish(engine: Engine, batch_id: int, state: BatchState | None, error: str = "") -> None:
+    """Write a request's outcome: ``accepted`` or ``failed`` (None keeps ``submitting``)."""
+    values: dict[str, object] = {"last_error": error[:2000], "updated_at": utcnow()}
+    if state is not None:
+        values["state"] = state.value
+    with engine.begin() as connection:
+        connection.execute(update(batches).where(batches.c.id == batch_id).values(**values))
+
+
+def mark_sent_if_complete(engine: Engine, campaign_id: int) -> bool:
+    """Mark the campaign sent when every batch is accepted; True if it is."""
+    counts = state_counts(engine, campaign_id)
+    if any(counts[s.value].batches for s in BatchState if s is not BatchState.ACCEPTED):
+        return False
+    with engine.begin() as connection:
+        connection.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id, campaigns.c.status != CampaignStatus.SENT.value)
+            .values(status=CampaignStatus.SENT.value, finished_at=utcnow())
+        )
+    return True
+
+
+def set_status(engine: Engine, campaign_id: int, status: CampaignStatus) -> None:
+    """Change a campaign's status (e.g. cancelled)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(campaigns).where(campaigns.c.id == campaign_id).values(
+                status=status.value, finished_at=utcnow()
+            )
+        )
+
+
+def delete_campaign(engine: Engine, campaign_id: int) -> None:
+    """Remove a campaign and its batches (only for cancelled ones, before sending again)."""
+    with engine.begin() as connection:
+        connection.execute(delete(batches).where(batches.c.campaign_id == campaign_id))
+        connection.execute(delete(campaigns).where(campaigns.c.id == campaign_id))
+
+
+def list_campaigns(session: Session, issue_name: str | None = None) -> list[Campaign]:
+    """Campaigns, newest first (only those of one issue if ``issue_name`` is given)."""
+    query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())
+    if issue_name is not None:
+        query = query.where(Campaign.issue_name == issue_name)
+    return list(session.scalars(query))
+
+
+def batch_rows(session: Session, campaign_id: int, states: Sequence[str]) -> list[Batch]:
+    """Full batch rows in ``states`` (for reports: number, size, error)."""
+    return list(
+        session.scalars(
+            select(Batch)
+            .where(Batch.campaign_id == campaign_id, Batch.state.in_(list(states)))
+            .order_by(Batch.number)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CampaignOverview:
+    """One campaign with its batch counts per state, for `newsletter status`."""
+
+    campaign: Campaign
+    counts: dict[str, StateCount]
+    problems: list[Batch]  # failed and ambiguous batches
+
+    @property
+    def ambiguous(self) -> StateCount:
+        return self.counts[BatchState.SUBMITTING.value]
+
+
+def overview(engine: Engine, issue_name: str | None = None) -> list[CampaignOverview]:
+    """Every campaign (of one issue, if given) with its counts and problem batches."""
+    with Session(engine, expire_on_commit=False) as session:
+        found = list_campaigns(session, issue_name)
+        problems = {
+            c.id: batch_rows(session, c.id, [BatchState.FAILED.value,
+                                             BatchState.SUBMITTING.value])
+            for c in found
+        }
+        session.expunge_all()
+    return [CampaignOverview(c, state_counts(engine, c.id), problems[c.id]) for c in found]
