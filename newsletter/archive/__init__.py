@@ -1,13 +1,13 @@
 """The web archive of past issues: static pages, Atom feed, sitemap and Pagefind search."""
 
-from .search import index_site, pagefind_binary
+from .search import index_shards, pagefind_binary
 from .serve import make_server, serve, serving
 from .site import BuildReport, build_archive, item_anchors, slugify
 
 __all__ = [
     "BuildReport",
     "build_archive",
-    "index_site",
+    "index_shards",
     "item_anchors",
     "make_server",
     "pagefind_binary",

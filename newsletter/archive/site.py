@@ -201,6 +201,7 @@ class BuildReport:
     files_written: list[str] = field(default_factory=list)
     issues_parsed: int = 0
     search_pages: int | None = None
+    search_shards: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -382,7 +383,6 @@ def build_archive(
         )
     report = BuildReport(out_dir)
     timer = _Timer(report)
-    config = project.config
     renderer = _Renderer(project)
     old = _load_manifest(out_dir)
     key = site_key(project)
@@ -472,29 +472,58 @@ def build_archive(
             report.pages_removed.append(_page_path(name))
     timer.lap("pages")
 
-    # 3. Site-wide files, regenerated every time (cheap), written only when different.
-    site_files = _site_files(renderer, published, pages, issue, config)
+    # 3. Search: Pagefind has no incremental mode, so the index is one bundle per year
+    # and only the years whose pages changed are indexed again.
+    shards: dict[str, list[str]] = {}
+    for entry in published:
+        shards.setdefault(str(entry.date.year), []).append(_page_path(entry.name))
+    search_keys = {
+        shard: _sha(*(f"{page}:{pages[page.split('/')[1]]['key']}" for page in shard_pages))
+        for shard, shard_pages in shards.items()
+    }
+    old_search: dict[str, str] = old.get("search") or {}
+    if search:
+        changed = {
+            shard for shard, shard_key in search_keys.items()
+            if old_search.get(shard) != shard_key
+            or not search_module.bundle_exists(out_dir, shard)
+        }
+        if changed or set(old_search) - set(shards):
+            if progress:
+                progress("Indexing for search", 0, 1)
+            report.search_pages = search_module.index_shards(out_dir, shards, changed)
+            report.search_shards = sorted(changed)
+    timer.lap("search")
+
+    # 4. Site-wide files, regenerated every time (cheap), written only when different.
+    feed_cache: dict[str, Any] = {}
+    old_feed: dict[str, Any] = old.get("feed") or {}
+
+    def feed_content(entry: Published) -> str:
+        page_key = pages[entry.name]["key"]
+        cached = old_feed.get(entry.name)
+        content = (cached["content"] if cached and cached.get("key") == page_key
+                   else renderer.content_html(issue(entry)))
+        feed_cache[entry.name] = {"key": page_key, "content": content}
+        return content
+
+    bundles = [search_module.bundle_path(shard) for shard in sorted(shards, reverse=True)
+               if search_module.bundle_exists(out_dir, shard)]
+    site_files = _site_files(renderer, published, pages, feed_content, bundles)
     for relative, data in site_files.items():
         if write_if_changed(out_dir / relative, data):
             report.files_written.append(relative)
     timer.lap("index, feed, sitemap")
-
-    # 4. Search: Pagefind reads every page, so it runs only when a page changed.
-    search_key = _sha(*(f"{name}:{page['key']}" for name, page in sorted(pages.items())))
-    if search and (
-        old.get("search") != search_key or not search_module.bundle_exists(out_dir)
-    ):
-        if progress:
-            progress("Indexing for search", 0, 1)
-        report.search_pages = search_module.index_site(out_dir)
-    timer.lap("search")
 
     manifest = {
         "format": FORMAT,
         "site_key": key,
         "files": {meta.file: asdict(meta) for meta in metas.values()},
         "pages": pages,
-        "search": search_key if search else old.get("search"),
+        "search": search_keys if search else {
+            shard: value for shard, value in old_search.items() if shard in shards
+        },
+        "feed": feed_cache,
     }
     atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
     timer.lap("manifest")
@@ -512,10 +541,11 @@ def _site_files(
     renderer: _Renderer,
     published: list[Published],
     pages: dict[str, Any],
-    issue: Callable[[Published], Issue],
-    config: Config,
+    feed_content: Callable[[Published], str],
+    bundles: list[str],
 ) -> dict[str, bytes]:
     """index.html, search/, 404.html, assets, feed.xml, sitemap.xml and robots.txt."""
+    config = renderer.config
     newest_first = list(reversed(published))
     years: list[tuple[int, list[dict[str, Any]]]] = []
     for entry in newest_first:
@@ -536,7 +566,9 @@ def _site_files(
         "index.html": renderer.render(
             "index.html.j2", root="", home="./", years=years, description=description
         ),
-        "search/index.html": renderer.render("search.html.j2", root="../", home="../"),
+        "search/index.html": renderer.render(
+            "search.html.j2", root="../", home="../", bundles=bundles
+        ),
         "404.html": renderer.render(
             "404.html.j2", root=base_path, home=base_path, inline_css=css
         ),
@@ -547,14 +579,13 @@ def _site_files(
     tz = _timezone(config)
     entries = []
     for entry in newest_first[: feed_module.FEED_ISSUES]:
-        the_issue = issue(entry)
         published_at = dt.datetime.combine(entry.date, dt.time(), tz)
         updated = pages[entry.name]["updated"]
         entries.append(feed_module.FeedEntry(
             url=config.issue_url(entry.name),
             title=entry.meta.subject,
             summary=entry.meta.preheader,
-            content=renderer.content_html(the_issue),
+            content=feed_content(entry),
             published=published_at,
             updated=dt.datetime.fromisoformat(updated) if updated else published_at,
         ))

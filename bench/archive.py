@@ -1,0 +1,203 @@
+"""Benchmark `newsletter archive build`: ten years of weekly issues, full and incremental.
+
+Generates 520 weekly issues (8 realistic items each) in a temporary project, then
+times a full build into an empty folder and a rebuild after one issue changed,
+each the median of several runs. With --record, writes the figures into the
+"## Web archive" section of docs/performance.md.
+
+    .venv/bin/python bench/archive.py            # print figures
+    .venv/bin/python bench/archive.py --record   # and record them
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from newsletter.archive import build_archive  # noqa: E402
+from newsletter.archive.site import BuildReport  # noqa: E402
+from newsletter.project import Project  # noqa: E402
+
+SECTION = "## Web archive"
+VOCABULARY = (
+    "government report camps detention rights families testimony evidence court sanctions "
+    "forced labour supply chain companies cotton solar surveillance police database leaked "
+    "files journalists researchers statement parliament minister resolution genocide "
+    "crimes humanity Uyghur Kazakh Turkic region authorities officials international "
+    "investigation satellite images mosque cemetery culture language schools children "
+    "border travel passport relatives abroad diaspora activists campaign petition vote "
+    "import ban customs shipment brand audit transparency accountability United Nations "
+    "human rights council experts recommendation response denial propaganda interview"
+)
+WORDS = VOCABULARY.split()
+SOURCES = ["The Guardian", "Reuters", "AP", "BBC", "HRW", "Amnesty", "NYT", "Der Spiegel"]
+SECTIONS = [None, None, "Statements", "In the news", "Analysis"]
+
+
+def sentence(rng: random.Random, low: int = 12, high: int = 24) -> str:
+    words = rng.choices(WORDS, k=rng.randint(low, high))
+    return " ".join(words).capitalize() + "."
+
+
+def issue_text(rng: random.Random, number: int, date: dt.date) -> str:
+    lines = [
+        f"date: {date.isoformat()}",
+        f"number: {number}",
+        f'subject: "Weekly Brief {number}: {sentence(rng, 5, 9)[:-1]}"',
+        f'preheader: "{sentence(rng, 10, 16)}"',
+        "intro: |",
+        f"  Good morning. {sentence(rng)} {sentence(rng)}",
+        "items:",
+    ]
+    for index in range(8):
+        published = date - dt.timedelta(days=rng.randint(1, 8))
+        summary = " ".join(sentence(rng) for _ in range(rng.randint(3, 6)))
+        lines += [
+            f'  - title: "{sentence(rng, 6, 12)[:-1]}"',
+            f"    url: https://example.org/{date.year}/{number}/story-{index}",
+            f"    source: {rng.choice(SOURCES)}",
+            f"    published: {published.isoformat()}",
+            f"    photo_credit: {rng.choice(SOURCES)}",
+        ]
+        section = SECTIONS[min(index // 2, len(SECTIONS) - 1)]
+        if section:
+            lines.append(f"    section: {section}")
+        if index == 0:
+            lines += [f"    image: https://example.org/img/{number}.jpg",
+                      "    image_alt: A photograph for the story"]
+        lines += ["    summary: |", f"      {summary}"]
+    return "\n".join(lines) + "\n"
+
+
+def make_project(root: Path, issues: int, seed: int = 1) -> Project:
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO / "newsletter.toml", root / "newsletter.toml")
+    (root / "issues").mkdir(exist_ok=True)
+    first = dt.date(2016, 1, 4)
+    for number in range(1, issues + 1):
+        date = first + dt.timedelta(weeks=number - 1)
+        (root / "issues" / f"{date.isoformat()}.yaml").write_text(
+            issue_text(rng, number, date), encoding="utf-8"
+        )
+    return Project(root)
+
+
+def timed(project: Project, out: Path) -> tuple[float, BuildReport]:
+    start = time.perf_counter()
+    report = build_archive(project, out)
+    return time.perf_counter() - start, report
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--issues", type=int, default=520)
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement")
+    parser.add_argument("--record", action="store_true", help="write docs/performance.md")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="archive-bench-") as temp:
+        project = make_project(Path(temp) / "project", args.issues)
+        full: list[float] = []
+        full_search: list[float] = []
+        for run in range(args.runs):
+            out = Path(temp) / f"site-{run}"
+            seconds, report = timed(project, out)
+            full.append(seconds)
+            full_search.append(report.timings.get("search", 0.0))
+            assert len(report.pages_written) == args.issues, report
+        out = Path(temp) / "site-0"
+        files = project.issue_files()
+        one: list[float] = []
+        one_search: list[float] = []
+        rng = random.Random(2)
+        for run in range(args.runs + 2):
+            changed = files[rng.randrange(len(files))]
+            text = changed.read_text(encoding="utf-8")
+            changed.write_text(text.replace("summary: |\n      ", f"summary: |\n      Edit {run}. ",
+                                            1), encoding="utf-8")
+            seconds, report = timed(project, out)
+            one.append(seconds)
+            one_search.append(report.timings.get("search", 0.0))
+            assert report.pages_written == [f"issues/{changed.stem}/index.html"], report
+        nothing, report = timed(project, out)
+        assert not report.pages_written and report.search_pages is None, report
+
+    figures = {
+        "full": statistics.median(full),
+        "full_search": statistics.median(full_search),
+        "one": statistics.median(one),
+        "one_search": statistics.median(one_search),
+        "nothing": nothing,
+    }
+    print(f"{args.issues} issues: full build {figures['full']:.2f} s "
+          f"(Pagefind {figures['full_search']:.2f} s), one issue changed "
+          f"{figures['one']:.2f} s (Pagefind {figures['one_search']:.2f} s), "
+          f"nothing changed {figures['nothing']:.2f} s")
+    print("full runs:", ", ".join(f"{s:.2f}" for s in full))
+    print("one-changed runs:", ", ".join(f"{s:.2f}" for s in one))
+    if args.record:
+        record(args, figures, full, one)
+
+
+def record(args: argparse.Namespace, figures: dict[str, float], full: list[float],
+           one: list[float]) -> None:
+    today = dt.date.today().isoformat()
+    full_runs = ", ".join(f"{s:.2f}" for s in full)
+    one_runs = ", ".join(f"{s:.2f}" for s in one)
+    f = {key: f"{value:.2f} s" for key, value in figures.items()}
+    section = f"""{SECTION}
+
+Measured by `bench/archive.py` on {today}: {machine()}.
+Command: `.venv/bin/python bench/archive.py --runs {args.runs} --record`
+({args.issues} generated weekly issues, 8 items each, in a temporary project).
+
+| Build | Median | Of which Pagefind | Target | Runs (s) |
+| --- | --- | --- | --- | --- |
+| Full build into an empty folder | {f['full']} | {f['full_search']} | < 15 s | {full_runs} |
+| Rebuild after one issue changed | {f['one']} | {f['one_search']} | < 2 s | {one_runs} |
+| Rebuild with nothing changed | {f['nothing']} | not run | | |
+
+The one-issue rebuild writes only that issue's page (neighbours too if its subject
+changed) and regenerates index, feed and sitemap; Pagefind has no incremental mode,
+so the search index is rebuilt from all pages, which is most of that time.
+"""
+    path = REPO / "docs" / "performance.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    print(f"Recorded in {path}")
+
+
+if __name__ == "__main__":
+    main()
