@@ -11,7 +11,7 @@ import html
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -101,7 +101,7 @@ def fetch_article(
     ``max_bytes`` of the page are read; the metadata is at the top, so a longer
     page is cut there rather than refused.
     """
-    url = url.strip()
+    url = with_scheme(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise FetchError(url, "not a web address; expected one starting with https://")
@@ -116,8 +116,23 @@ def fetch_article(
     article.truncated = truncated
     article.bytes_read = len(body)
     if truncated:
-        article.notes.append(f"the page is over {max_bytes // 1024} KB; read only the start")
+        article.notes.append(f"the page is over {_size(max_bytes)}; read only the start")
     return article
+
+
+def with_scheme(url: str) -> str:
+    """'www.bbc.com/news/1' -> 'https://www.bbc.com/news/1' (as a browser's address bar does)."""
+    url = url.strip()
+    host = url.split("/", 1)[0]
+    if "://" not in url and "." in host and " " not in host and not host.startswith("."):
+        return f"https://{url}"
+    return url
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / 1024 / 1024:g} MB"
+    return f"{count // 1024} KB"
 
 
 def _download(
@@ -210,11 +225,12 @@ def fetch_articles(
             except FetchError as exc:
                 return url, exc
 
-        for url, result in pool.map(one, todo):
+        for future in as_completed([pool.submit(one, url) for url in todo]):
+            url, result = future.result()
             results[url] = result
             if on_done:
                 on_done(url, result)
-    return results
+    return {url: results[url] for url in todo}
 
 
 # --- reading the page --------------------------------------------------------------------
@@ -293,10 +309,13 @@ def parse_article(
     ]
     for value, origin in sources:
         summary = _clean(value)
-        if summary:
+        if summary and summary != article.title:
             article.summary = shorten(summary, SUMMARY_MAX)
             article.summary_from = origin
             break
+    if any(t.get("isAccessibleForFree") in (False, "False", "false") for t in ld):
+        article.notes.append("the page says the article is for subscribers; its description "
+                             "may be only a teaser")
     if not article.title and not article.summary:
         raise FetchError(
             article.url,

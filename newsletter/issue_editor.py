@@ -34,6 +34,7 @@ from .article import (
     Article,
     FetchError,
     fetch_articles,
+    with_scheme,
 )
 from .errors import IssueFileError, NewsletterError
 from .issue import Diagnostic, Item, _plain, check_file, parse_issue_text
@@ -41,6 +42,8 @@ from .issue import Diagnostic, Item, _plain, check_file, parse_issue_text
 TITLE_TODO = "TODO the headline (none found on the page)"
 SUMMARY_TODO = "TODO two or three sentences about the story (no description found on the page)."
 IMAGE_ALT_TODO = "TODO describe the picture"
+# The link of the example item that `newsletter new` writes.
+EXAMPLE_URL = "https://example.org/TODO"
 # Order of fields in a new item, as in the issue files `newsletter new` writes.
 FIELD_ORDER = ("title", "url", "source", "published", "image", "image_alt", "section", "summary")
 TRACKING_PARAMS = re.compile(
@@ -85,6 +88,7 @@ class AddReport:
     failed: list[FailedUrl] = field(default_factory=list)
     yaml: str = ""  # the text of the new items, as inserted
     written: bool = False
+    notes: list[str] = field(default_factory=list)  # about the issue as a whole
     diagnostics: list[Diagnostic] = field(default_factory=list)  # check of the new items
 
     @property
@@ -415,7 +419,7 @@ def add_items(
     report = AddReport(path)
     _, links, _ = _read(path)
     wanted: dict[str, str] = {}  # url_key -> url
-    for url in (u.strip() for u in urls):
+    for url in map(with_scheme, urls):
         key = url_key(url)
         if key in links:
             report.skipped.append(SkippedUrl(url, f"already in the issue as items[{links[key]}]"))
@@ -454,6 +458,9 @@ def add_items(
         report.added.append(added)
     if not report.added:
         return report
+    if url_key(EXAMPLE_URL) in taken:
+        report.notes.append(f"items[{taken[url_key(EXAMPLE_URL)]}] is still the example from "
+                            "`newsletter new`; delete it once the real stories are in")
     new_text, report.yaml = append_items(text, [a.fields for a in report.added])
     if dry_run:
         return report

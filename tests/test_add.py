@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from newsletter.article import FetchError, fetch_article, parse_article, shorten
+from newsletter.article import FetchError, fetch_article, parse_article, shorten, with_scheme
 from newsletter.errors import NewsletterError
 from newsletter.issue import check_file, load_issue
 from newsletter.issue_editor import (
@@ -255,6 +255,21 @@ def test_huge_page_is_read_only_up_to_the_limit(site: Site) -> None:
     assert site.huge_sent and site.huge_sent[0] < HUGE_BYTES // 2
 
 
+def test_address_without_https_is_completed(site: Site) -> None:
+    assert with_scheme(" www.bbc.com/news/1 ") == "https://www.bbc.com/news/1"
+    assert with_scheme(site.url("/x")) == site.url("/x")
+    assert with_scheme("notes") == "notes"
+
+
+def test_subscriber_only_articles_are_noted() -> None:
+    page = b"""<title>Scoop</title><script type="application/ld+json">
+    {"@type": "NewsArticle", "headline": "Scoop", "isAccessibleForFree": false,
+     "description": "The first lines only."}</script>"""
+    article = parse_article(page, "https://paper.example/scoop")
+    assert article.summary == "The first lines only."
+    assert "for subscribers" in article.notes[0]
+
+
 def test_non_web_address_is_refused() -> None:
     with pytest.raises(FetchError, match="not a web address"):
         fetch_article("ftp://example.org/file")
@@ -399,6 +414,20 @@ def test_missing_title_gets_a_placeholder() -> None:
 
     item = item_from_article(article)
     assert item.fields["title"] == TITLE_TODO and "title" in item.placeholders
+
+
+def test_a_new_issue_gets_items_after_its_example(sample_project: Path, site: Site) -> None:
+    from newsletter.pipeline import new_issue
+    from newsletter.project import Project
+
+    path = new_issue(Project(sample_project), dt.date(2021, 2, 8))
+    before = path.read_text()
+    report = add_items(path, [site.url("/pages/jsonld.html")])
+    assert path.read_text() == before + report.yaml
+    assert report.yaml.startswith("\n  - title: Huawei patent")
+    assert report.notes == ["items[1] is still the example from `newsletter new`; delete it "
+                            "once the real stories are in"]
+    assert not check_file(path).errors
 
 
 def test_links_already_in_the_issue_are_skipped_without_fetching(

@@ -76,6 +76,8 @@ def _print_report(report: AddReport, file: Path, dry_run: bool) -> None:
         _say(f"– Skipped {skipped.url}: {skipped.reason}", "cyan")
     for failed in report.failed:
         _say(f"✗ Failed {failed.url}: {failed.reason}", "red", err=True)
+    for note in report.notes:
+        _say(note, "yellow")
     for diagnostic in report.diagnostics:
         _say(str(diagnostic), "red" if diagnostic.severity == "error" else "yellow")
     counts = f"{len(report.skipped)} skipped, {len(report.failed)} failed"
