@@ -1,0 +1,131 @@
+"""What every route of the web service shares: project, database, secrets, limits, pages."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse
+
+from ..project import Project
+from ..render import environments
+from ..store import Database
+from .security import PAGE_CSP, RateLimiter
+from .webhook import WebhookVerifier
+
+log = logging.getLogger("newsletter.web")
+T = TypeVar("T")
+
+# send(to=, subject=, html=, text=): one transactional message.
+Mailer = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Tunable limits of the web service (the defaults suit a small newsletter)."""
+
+    form_body: int = 16 * 1024
+    webhook_body: int = 8 * 1024 * 1024
+    signups_per_ip: int = 10  # ... in ip_window seconds
+    ip_window: float = 600
+    signups_per_address: int = 3  # ... in address_window seconds
+    address_window: float = 3600
+    confirm_days: int = 7
+    webhook_tolerance: int = 300
+
+
+class ServiceUnavailable(HTTPException):
+    """The database cannot be reached: 503, so clients (and SendGrid) try again."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "The service is briefly unavailable; please try again shortly.",
+                         headers={"Retry-After": "30"})
+
+
+@dataclass
+class WebContext:
+    """Shared state of one app: ``request.app.state.web``."""
+
+    project: Project
+    db: Database
+    secret: bytes
+    verifier: WebhookVerifier | None
+    send: Mailer
+    welcome: bool = True
+    limits: Limits = field(default_factory=Limits)
+    ip_limiter: RateLimiter = field(init=False)
+    address_limiter: RateLimiter = field(init=False)
+    write_lock: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ip_limiter = RateLimiter(self.limits.signups_per_ip, self.limits.ip_window)
+        self.address_limiter = RateLimiter(
+            self.limits.signups_per_address, self.limits.address_window
+        )
+        # SQLite has one writer at a time; queueing our own writers here avoids
+        # "database is locked" when a read transaction would upgrade to a write.
+        sqlite = self.db.engine.dialect.name == "sqlite"
+        self.write_lock = threading.Lock() if sqlite else contextlib.nullcontext()
+
+    async def run(self, function: Callable[..., T], *args: Any, write: bool = False) -> T:
+        """Run blocking database work in a worker thread; a database failure becomes 503."""
+
+        def call() -> T:
+            try:
+                if write:
+                    with self.write_lock:
+                        return function(*args)
+                return function(*args)
+            except (DBAPIError, PoolTimeout) as exc:
+                log.error("database unavailable: %s", type(exc.orig or exc).__name__)
+                raise ServiceUnavailable() from None
+
+        return await run_in_threadpool(call)
+
+    # ------------------------------------------------------------ pages and emails
+
+    def base_context(self) -> dict[str, Any]:
+        config = self.project.config
+        return {"newsletter": config, "brand": config.brand}
+
+    def page(
+        self, template: str, status_code: int = 200, headers: dict[str, str] | None = None,
+        /, **values: Any,
+    ) -> HTMLResponse:
+        """Render ``web/<template>.html.j2`` (the project's templates/ override by name)."""
+        html_env, _ = environments(self.project)
+        html = html_env.get_template(f"web/{template}.html.j2").render(
+            **self.base_context(), **values
+        )
+        response = HTMLResponse(html, status_code=status_code, headers=headers)
+        response.headers["content-security-policy"] = PAGE_CSP
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    def email(self, template: str, /, **values: Any) -> tuple[str, str, str]:
+        """(subject, html, text) of ``web/<template>.{txt,html}.j2``.
+
+        The text template's first line is ``Subject: ...``, then a blank line.
+        """
+        html_env, text_env = environments(self.project)
+        context = {**self.base_context(), **values}
+        text = text_env.get_template(f"web/{template}.txt.j2").render(**context)
+        first, _, rest = text.partition("\n")
+        subject = first.removeprefix("Subject:").strip() if first.startswith("Subject:") else ""
+        if subject:
+            text = rest.lstrip("\n")
+        html = html_env.get_template(f"web/{template}.html.j2").render(**context)
+        return subject or self.project.config.name, html, text
+
+    def error_page(self, status_code: int, title: str, message: str,
+                   headers: dict[str, str] | None = None) -> HTMLResponse:
+        """A plain error page in the newsletter's look."""
+        return self.page("error", status_code, headers, title=title, message=message)

@@ -1,0 +1,288 @@
+"""Applying SendGrid events to the store: status changes, dedupe, per-campaign counts.
+
+One batch (one webhook POST) is applied in the caller's transaction:
+
+1. the batch's ``sg_event_id``s are inserted with ``INSERT ... ON CONFLICT DO NOTHING
+   RETURNING``, so only events never seen before go on (a retried batch changes nothing,
+   and two concurrent deliveries of one event cannot both apply it);
+2. counts are added up in memory and written with one upsert per (campaign, event);
+3. the few events that change someone's status are applied through the store's API,
+   which records each change in the subscriber's history.
+
+The same status rules serve ``newsletter subscribers sync`` (:mod:`newsletter.sync`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import NewsletterError
+from ..store import (
+    Source,
+    SubscriberStatus,
+    find_list,
+    find_subscriber,
+    set_subscriber_status,
+    unsubscribe,
+    utcnow,
+)
+from .models import CampaignEventCount, WebhookEvent
+
+# SendGrid's event names; anything else is counted as ignored, never stored.
+KNOWN_EVENTS = frozenset({
+    "processed", "dropped", "delivered", "deferred", "bounce", "open", "click",
+    "spamreport", "unsubscribe", "group_unsubscribe", "group_resubscribe",
+})
+MACHINE_OPEN = "machine_open"
+BLOCKED = "blocked"
+MAX_EVENT_ID = 100  # column width of webhook_events.sg_event_id
+_ID_CHUNK = 400  # rows per INSERT: 2 parameters each, well under SQLite's limit
+
+# How serious a subscriber-wide status is: automatic changes never go down this scale.
+_RANK = {
+    SubscriberStatus.ACTIVE.value: 0,
+    SubscriberStatus.BOUNCED.value: 1,
+    SubscriberStatus.COMPLAINED.value: 2,
+    SubscriberStatus.BLOCKLISTED.value: 3,
+}
+
+
+@dataclass
+class BatchResult:
+    """What one batch did: events received, new, duplicates, ignored, status changes."""
+
+    received: int = 0
+    new: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    changes: int = 0
+    counted: Counter[tuple[int, str]] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, int]:
+        """The figures as JSON-ready numbers (the webhook answers with these)."""
+        return {
+            "received": self.received, "new": self.new, "duplicates": self.duplicates,
+            "ignored": self.ignored, "changes": self.changes,
+        }
+
+
+# ---------------------------------------------------------------- status rules
+
+
+def mark_status(
+    session: Session, email: str, status: SubscriberStatus, *, source: Source, detail: str
+) -> bool:
+    """Set a subscriber-wide status unless it would be a downgrade; True if it changed.
+
+    Unknown addresses are added with that status, so a later import skips them too.
+    """
+    try:
+        found = find_subscriber(session, email)
+        if found is not None and _RANK.get(found.status, 0) >= _RANK[status.value]:
+            return False
+        set_subscriber_status(session, email, status, source=source, detail=detail)
+    except NewsletterError:  # not an email address: nothing to apply it to
+        return False
+    return True
+
+
+def unsubscribe_address(
+    session: Session, email: str, list_slug: str | None, *, source: Source, detail: str
+) -> bool:
+    """Unsubscribe ``email`` from ``list_slug`` (or every list if None); True if it changed.
+
+    Unknown addresses and lists are skipped: there is nothing to unsubscribe.
+    """
+    subscriber = find_subscriber(session, email)
+    if subscriber is None:
+        return False
+    if list_slug is not None and find_list(session, list_slug) is None:
+        return False
+    return bool(unsubscribe(session, subscriber, list_slug, source=source, detail=detail))
+
+
+# ---------------------------------------------------------------- one event
+
+
+def _campaign(event: dict[str, Any]) -> int | None:
+    value = event.get("nl_campaign")
+    try:
+        number = int(value)  # custom_args arrive as strings
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**31 else None
+
+
+def _counted_as(event: dict[str, Any]) -> str | None:
+    name = event.get("event")
+    if name not in KNOWN_EVENTS:
+        return None
+    if name == "open" and event.get("sg_machine_open") in (True, "true", "True", 1):
+        return MACHINE_OPEN  # Apple Mail Privacy Protection prefetch, not a reader
+    if name == "bounce" and event.get("type") == "blocked":
+        return BLOCKED
+    return str(name)
+
+
+def status_action(event: dict[str, Any]) -> tuple[str, str | None] | None:
+    """What an event does to its recipient: ("bounced"|"complained"|"unsubscribed", list).
+
+    None for events that change nothing (delivered, open, a block, ...). The list is
+    the campaign's (custom arg ``nl_list``) for unsubscribes; None means every list.
+    """
+    name = event.get("event")
+    list_slug = event.get("nl_list") if isinstance(event.get("nl_list"), str) else None
+    if name == "bounce":
+        # "blocked" is a temporary refusal (e.g. a spam filter), not a dead address.
+        return ("bounced", None) if event.get("type", "bounce") == "bounce" else None
+    if name == "spamreport":
+        return ("complained", None)
+    if name in ("unsubscribe", "group_unsubscribe"):
+        return ("unsubscribed", list_slug)
+    if name == "dropped":
+        reason = str(event.get("reason", "")).lower()
+        if "bounce" in reason:
+            return ("bounced", None)
+        if "spam" in reason:
+            return ("complained", None)
+        if "unsubscribe" in reason:
+            return ("unsubscribed", list_slug)
+    return None
+
+
+def _detail(event: dict[str, Any]) -> str:
+    parts = [f"SendGrid {event.get('event')}"]
+    for key in ("type", "reason", "status"):
+        if event.get(key):
+            parts.append(f"{key}: {event[key]}")
+    if _campaign(event) is not None:
+        parts.append(f"campaign {_campaign(event)}")
+    return "; ".join(parts)[:500]
+
+
+def apply_action(
+    session: Session, email: str, action: tuple[str, str | None], *, source: Source, detail: str
+) -> bool:
+    """Apply one :func:`status_action` result to ``email``; True if anything changed."""
+    kind, list_slug = action
+    if kind == "bounced":
+        return mark_status(session, email, SubscriberStatus.BOUNCED, source=source, detail=detail)
+    if kind == "complained":
+        return mark_status(
+            session, email, SubscriberStatus.COMPLAINED, source=source, detail=detail
+        )
+    return unsubscribe_address(session, email, list_slug, source=source, detail=detail)
+
+
+# ---------------------------------------------------------------- a batch
+
+
+def _insert_dialect(session: Session) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def claim_event_ids(session: Session, ids: Sequence[str]) -> set[str]:
+    """Record ``ids`` as seen; return those that were not seen before (race-free)."""
+    insert = _insert_dialect(session)
+    table = WebhookEvent.__table__
+    now = utcnow()
+    new: set[str] = set()
+    for start in range(0, len(ids), _ID_CHUNK):
+        rows = [{"sg_event_id": i, "received_at": now} for i in ids[start:start + _ID_CHUNK]]
+        statement = (
+            insert(table).values(rows)
+            .on_conflict_do_nothing(index_elements=["sg_event_id"])
+            .returning(table.c.sg_event_id)
+        )
+        new.update(session.execute(statement).scalars())
+    return new
+
+
+def add_counts(session: Session, counts: Counter[tuple[int, str]]) -> None:
+    """Add ``counts`` ((campaign id, event) → n) to the per-campaign counters."""
+    if not counts:
+        return
+    insert = _insert_dialect(session)
+    table = CampaignEventCount.__table__
+    statement = insert(table).values([
+        {"campaign_id": campaign, "event": name, "count": n}
+        for (campaign, name), n in sorted(counts.items())
+    ])
+    statement = statement.on_conflict_do_update(
+        index_elements=["campaign_id", "event"],
+        set_={"count": table.c.count + statement.excluded.count},
+    )
+    session.execute(statement)
+
+
+def apply_batch(session: Session, events: Iterable[Any]) -> BatchResult:
+    """Apply one webhook batch in ``session``'s transaction (the caller commits).
+
+    Events without an ``sg_event_id`` or that are not objects are ignored; an id
+    seen before (in this batch or any earlier one) is a duplicate and changes nothing.
+    """
+    result = BatchResult()
+    fresh: dict[str, dict[str, Any]] = {}
+    for event in events:
+        result.received += 1
+        event_id = event.get("sg_event_id") if isinstance(event, dict) else None
+        if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID:
+            result.ignored += 1
+        elif event_id in fresh:
+            result.duplicates += 1
+        else:
+            fresh[event_id] = event
+    new_ids = claim_event_ids(session, list(fresh)) if fresh else set()
+    result.new = len(new_ids)
+    result.duplicates += len(fresh) - len(new_ids)
+
+    actions: list[tuple[float, str, tuple[str, str | None], dict[str, Any]]] = []
+    for event_id in new_ids:
+        event = fresh[event_id]
+        campaign, counted = _campaign(event), _counted_as(event)
+        if counted is None:
+            result.ignored += 1
+            continue
+        if campaign is not None:
+            result.counted[(campaign, counted)] += 1
+        action = status_action(event)
+        email = event.get("email")
+        if action is not None and isinstance(email, str):
+            when = event.get("timestamp")
+            actions.append((when if isinstance(when, int | float) else 0, email, action, event))
+    add_counts(session, result.counted)
+    for _when, email, action, event in sorted(actions, key=lambda a: a[0]):
+        if apply_action(session, email, action, source=Source.WEBHOOK, detail=_detail(event)):
+            result.changes += 1
+    return result
+
+
+def campaign_stats(session: Session, campaign_id: int) -> dict[str, int]:
+    """Event counts of one campaign: {"delivered": n, "open": n, "machine_open": n, ...}."""
+    rows = session.execute(
+        select(CampaignEventCount.event, CampaignEventCount.count)
+        .where(CampaignEventCount.campaign_id == campaign_id)
+    )
+    return {name: int(count) for name, count in rows}
+
+
+def prune_event_ids(session: Session, older_than_days: int = 30) -> int:
+    """Forget event ids older than this (SendGrid retries for 72 hours); returns how many."""
+    from datetime import timedelta
+
+    from sqlalchemy import delete
+
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    outcome = session.execute(delete(WebhookEvent).where(WebhookEvent.received_at < cutoff))
+    return int(outcome.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,299 @@
+"""Sign-up at /subscribe/SLUG (form or JSON) and double opt-in confirmation at /confirm/TOKEN.
+
+Whatever the address's state, the answer is the same, so the form never tells a
+stranger who is on the list. A double opt-in list gets an unconfirmed membership
+and a signed, expiring confirmation link; a single opt-in list subscribes at once.
+The confirmation link shows a button (mail scanners fetch links; only a person clicks),
+and the click subscribes and may send the welcome email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..store import (
+    InvalidEmail,
+    Membership,
+    MembershipStatus,
+    Source,
+    SubscriberStatus,
+    add_subscriber,
+    confirm,
+    email_key,
+    find_list,
+    find_subscriber,
+    normalise_email,
+)
+from ..tokens import BadToken, sign, unsubscribe_token, verify
+from .context import WebContext, log
+from .security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    CSRF_MAX_AGE,
+    HONEYPOT_FIELD,
+    client_ip,
+    csrf_ok,
+    csrf_token_for,
+    new_csrf,
+    same_origin,
+)
+
+CONFIRM_PURPOSE = "confirm"
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    """What pages show of a list (read inside the transaction, used after it)."""
+
+    slug: str
+    name: str
+    description: str
+    double_opt_in: bool
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One transactional message to send once the transaction has committed."""
+
+    to: str
+    template: str
+    values: dict[str, Any]
+
+
+def info_of(mailing_list: Any) -> ListInfo:
+    """The :class:`ListInfo` of a MailingList."""
+    return ListInfo(mailing_list.slug, mailing_list.name, mailing_list.description,
+                    mailing_list.double_opt_in)
+
+
+def confirm_token(secret: bytes, subscriber_id: int, list_slug: str, days: int) -> str:
+    """The signed token of a confirmation link; it expires after ``days``."""
+    return sign(secret, CONFIRM_PURPOSE, {"s": subscriber_id, "l": list_slug},
+                max_age=days * 86400)
+
+
+def read_confirm_token(secret: bytes, token: str) -> tuple[int, str]:
+    """(subscriber_id, list_slug) of a confirmation token, or raise BadToken."""
+    payload = verify(secret, CONFIRM_PURPOSE, token)
+    try:
+        return int(payload["s"]), str(payload["l"])
+    except (KeyError, TypeError, ValueError):
+        raise BadToken("malformed payload") from None
+
+
+def welcome_mail(ctx: WebContext, subscriber: Any, info: ListInfo) -> Mail | None:
+    """The welcome email for a new subscriber, if the service sends one."""
+    if not ctx.welcome or subscriber.status != SubscriberStatus.ACTIVE:
+        return None
+    token = unsubscribe_token(ctx.secret, subscriber.id, info.slug)
+    return Mail(subscriber.email, "welcome_email", {
+        "list": info, "email": subscriber.email, "name": subscriber.name,
+        "unsubscribe_url": f"{ctx.project.config.service_url}/unsubscribe/{token}",
+    })
+
+
+def sign_up(ctx: WebContext, slug: str, email: str, name: str) -> tuple[ListInfo, Mail | None]:
+    """Put ``email`` on list ``slug`` from the web form; the email to send, if any.
+
+    Raises LookupError if there is no such list. Someone already on the list is
+    left as they are (their stored name is never replaced by a stranger's form).
+    """
+    with ctx.db.transaction() as session:
+        mailing_list = find_list(session, slug)
+        if mailing_list is None:
+            raise LookupError(slug)
+        info = info_of(mailing_list)
+        existing = find_subscriber(session, email)
+        before = None
+        if existing is not None:
+            old = session.get(Membership, (existing.id, mailing_list.id))
+            before = old.status if old is not None else None
+        membership = add_subscriber(
+            session, email, slug, name=None if existing else (name or None),
+            source=Source.WEB_FORM, detail="sign-up form",
+        )
+        subscriber = membership.subscriber
+        if subscriber.status != SubscriberStatus.ACTIVE:
+            return info, None  # bounced or complained: never mail them again
+        if info.double_opt_in:
+            if membership.status != MembershipStatus.UNCONFIRMED:
+                return info, None
+            token = confirm_token(ctx.secret, subscriber.id, slug, ctx.limits.confirm_days)
+            return info, Mail(subscriber.email, "confirm_email", {
+                "list": info, "email": subscriber.email, "name": subscriber.name,
+                "confirm_url": f"{ctx.project.config.service_url}/confirm/{token}",
+                "confirm_days": ctx.limits.confirm_days,
+            })
+        if before != MembershipStatus.SUBSCRIBED:
+            return info, welcome_mail(ctx, subscriber, info)
+        return info, None
+
+
+def _pending(session: Any, subscriber_id: int, slug: str) -> tuple[Any, Any, Membership]:
+    """(list, subscriber, membership) a confirmation link is for, or LookupError.
+
+    The link no longer fits if the list or person is gone, or they unsubscribed since.
+    """
+    mailing_list = find_list(session, slug)
+    subscriber = find_subscriber(session, subscriber_id)
+    if mailing_list is None or subscriber is None:
+        raise LookupError(slug)
+    membership = session.get(Membership, (subscriber.id, mailing_list.id))
+    if membership is None or membership.status == MembershipStatus.UNSUBSCRIBED:
+        raise LookupError(slug)
+    return mailing_list, subscriber, membership
+
+
+def confirm_signup(
+    ctx: WebContext, subscriber_id: int, slug: str, apply: bool = True
+) -> tuple[ListInfo, str, Mail | None]:
+    """Confirm a double opt-in sign-up: (list, email, welcome email or None).
+
+    Raises LookupError if the link no longer fits. Confirming twice is harmless and
+    sends nothing more. With ``apply=False`` it only looks (for the page with the button).
+    """
+    with ctx.db.transaction() as session:
+        mailing_list, subscriber, membership = _pending(session, subscriber_id, slug)
+        info = info_of(mailing_list)
+        if not apply or membership.status == MembershipStatus.SUBSCRIBED:
+            return info, subscriber.email, None
+        confirm(session, subscriber.id, slug, source=Source.WEB_FORM, detail="confirmation link")
+        return info, subscriber.email, welcome_mail(ctx, subscriber, info)
+
+
+def list_info(ctx: WebContext, slug: str) -> ListInfo | None:
+    """The list with this slug, or None."""
+    with ctx.db.transaction() as session:
+        found = find_list(session, slug)
+        return info_of(found) if found is not None else None
+
+
+async def deliver(ctx: WebContext, mail: Mail) -> bool:
+    """Send one transactional email (in a worker thread); False if it could not go out."""
+    subject, html, text = ctx.email(mail.template, **mail.values)
+
+    def send() -> None:
+        ctx.send(to=mail.to, subject=subject, html=html, text=text)
+
+    try:
+        await ctx.run(send)
+    except Exception as exc:  # a transport problem must not become a 500 with details
+        log.error("could not send the %s email: %s", mail.template, type(exc).__name__)
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- routes
+
+
+def _form_page(ctx: WebContext, request: Request, info: ListInfo, status_code: int = 200,
+               **values: Any) -> Response:
+    cookie = request.cookies.get(CSRF_COOKIE)
+    if cookie and 16 <= len(cookie) <= 64:  # keep one nonce across tabs
+        nonce, token = cookie, csrf_token_for(ctx.secret, cookie)
+    else:
+        nonce, token = new_csrf(ctx.secret)
+    response = ctx.page("subscribe", status_code, list=info, csrf_token=token,
+                        email=values.get("email", ""), name=values.get("name", ""),
+                        error=values.get("error", ""))
+    response.set_cookie(CSRF_COOKIE, nonce, max_age=CSRF_MAX_AGE, path="/subscribe",
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+async def subscribe_form(request: Request) -> Response:
+    """GET /subscribe/SLUG: the sign-up form."""
+    ctx: WebContext = request.app.state.web
+    info = await ctx.run(list_info, ctx, request.path_params["slug"])
+    if info is None:
+        return ctx.error_page(404, "No such list", "There is no newsletter list at this address.")
+    return _form_page(ctx, request, info)
+
+
+async def subscribe_post(request: Request) -> Response:
+    """POST /subscribe/SLUG: form fields or a JSON object with email, name (and the honeypot)."""
+    ctx: WebContext = request.app.state.web
+    slug = request.path_params["slug"]
+    as_json = request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+    if as_json:
+        try:
+            data = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "The body is not valid JSON."}, 400)
+        if not isinstance(data, dict):
+            return JSONResponse({"error": "Expected a JSON object with email and name."}, 400)
+    else:
+        data = dict(await request.form())
+    fields = {key: str(data.get(key) or "")[:400] for key in ("email", "name", HONEYPOT_FIELD)}
+
+    info = await ctx.run(list_info, ctx, slug)
+    if info is None:
+        if as_json:
+            return JSONResponse({"error": "There is no such list."}, 404)
+        return ctx.error_page(404, "No such list", "There is no newsletter list at this address.")
+    if not as_json and (
+        not same_origin(request)
+        or not csrf_ok(ctx.secret, request.cookies.get(CSRF_COOKIE), str(data.get(CSRF_FIELD, "")))
+    ):
+        return _form_page(ctx, request, info, 403, email=fields["email"], name=fields["name"],
+                          error="The form had expired. Please send it again.")
+
+    def done() -> Response:
+        if as_json:
+            message = ("Check your inbox to confirm." if info.double_opt_in
+                       else "Subscribed.")
+            return JSONResponse({"ok": True, "message": message})
+        return ctx.page("check_inbox", list=info, confirm_days=ctx.limits.confirm_days)
+
+    if fields[HONEYPOT_FIELD].strip():
+        return done()  # a bot filled the hidden field: pretend all went well
+    if not ctx.ip_limiter.hit(client_ip(request)):
+        message = "Too many sign-ups from your network. Please try again later."
+        headers = {"Retry-After": str(int(ctx.limits.ip_window))}
+        if as_json:
+            return JSONResponse({"error": message}, 429, headers=headers)
+        return ctx.error_page(429, "Please wait a little", message, headers)
+    try:
+        email = normalise_email(fields["email"])
+    except InvalidEmail:
+        error = "That does not look like an email address. Please check it."
+        if as_json:
+            return JSONResponse({"error": error}, 400)
+        return _form_page(ctx, request, info, 400, email=fields["email"], name=fields["name"],
+                          error=error)
+    if not ctx.address_limiter.hit(email_key(email)):
+        return done()  # the same answer, but no more mail to that inbox for a while
+    try:
+        info, mail = await ctx.run(sign_up, ctx, slug, email, fields["name"].strip()[:200],
+                                   write=True)
+    except LookupError:
+        return done()
+    if mail is not None and not await deliver(ctx, mail):
+        message = "We could not send the email just now. Please try again in a few minutes."
+        if as_json:
+            return JSONResponse({"error": message}, 503, headers={"Retry-After": "60"})
+        return ctx.error_page(503, "Please try again", message, {"Retry-After": "60"})
+    return done()
+
+
+async def confirmation(request: Request) -> Response:
+    """/confirm/TOKEN: GET shows a button (never confirms by itself); POST confirms."""
+    ctx: WebContext = request.app.state.web
+    try:
+        ids = read_confirm_token(ctx.secret, request.path_params["token"])
+        posted = request.method == "POST"
+        info, email, mail = await ctx.run(confirm_signup, ctx, *ids, posted, write=posted)
+    except (BadToken, LookupError):
+        return ctx.error_page(
+            400, "This link does not work",
+            "The confirmation link is not valid, or it has expired. Please sign up again.",
+        )
+    if not posted:
+        return ctx.page("confirm", list=info, email=email)
+    if mail is not None:
+        await deliver(ctx, mail)  # the subscription stands even if the welcome fails
+    return ctx.page("confirmed", list=info, email=email)

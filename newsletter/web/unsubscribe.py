@@ -1,0 +1,97 @@
+"""Unsubscribing at /unsubscribe/TOKEN: a page with a button, and the POST that does it.
+
+GET never unsubscribes (mail scanners fetch every link). POST does, idempotently,
+answering 200 both to the page's button and to the RFC 8058 one-click POST that
+mail clients send (body ``List-Unsubscribe=One-Click``, no cookies). The token,
+signed with NEWSLETTER_SECRET, names the subscriber and the list: it is the only
+authority needed, and changing either makes the signature fail.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from ..store import Membership, MembershipStatus, Source, find_list, find_subscriber, unsubscribe
+from ..tokens import BadToken, read_unsubscribe_token
+from .context import WebContext
+from .signup import ListInfo, info_of
+
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+
+
+def describe(ctx: WebContext, subscriber_id: int, slug: str) -> tuple[ListInfo, str]:
+    """(list, email) an unsubscribe link is for; unknown ones are described by the slug."""
+    with ctx.db.transaction() as session:
+        mailing_list = find_list(session, slug)
+        subscriber = find_subscriber(session, subscriber_id)
+        info = info_of(mailing_list) if mailing_list else ListInfo(slug, slug, "", False)
+        return info, subscriber.email if subscriber else ""
+
+
+def unsubscribe_member(ctx: WebContext, subscriber_id: int, slug: str, detail: str) -> bool:
+    """Unsubscribe one subscriber from one list; True if that changed anything.
+
+    A person or list that no longer exists, or a membership already ended, is a no-op.
+    """
+    with ctx.db.transaction() as session:
+        mailing_list = find_list(session, slug)
+        subscriber = find_subscriber(session, subscriber_id)
+        if mailing_list is None or subscriber is None:
+            return False
+        membership = session.get(Membership, (subscriber.id, mailing_list.id))
+        if membership is None or membership.status == MembershipStatus.UNSUBSCRIBED:
+            return False
+        return bool(unsubscribe(session, subscriber, slug, source=Source.UNSUBSCRIBE_LINK,
+                                detail=detail))
+
+
+def _ids(ctx: WebContext, request: Request) -> tuple[int, str] | None:
+    try:
+        return read_unsubscribe_token(ctx.secret, request.path_params["token"])
+    except BadToken:
+        return None
+
+
+def _bad_link(ctx: WebContext) -> Response:
+    return ctx.error_page(
+        400, "This link does not work",
+        "The unsubscribe link is not valid. Please use the link from your most recent email, "
+        "or reply to it and we will unsubscribe you.",
+    )
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """GET /unsubscribe/TOKEN: a page with a button; never unsubscribes by itself."""
+    ctx: WebContext = request.app.state.web
+    ids = _ids(ctx, request)
+    if ids is None:
+        return _bad_link(ctx)
+    info, email = await ctx.run(describe, ctx, *ids)
+    return ctx.page("unsubscribe", list=info, email=email)
+
+
+async def unsubscribe_post(request: Request) -> Response:
+    """POST /unsubscribe/TOKEN: the page's button or RFC 8058 one-click; always 200 if valid."""
+    ctx: WebContext = request.app.state.web
+    ids = _ids(ctx, request)
+    if ids is None:
+        if await _is_one_click(request):
+            return PlainTextResponse("Invalid unsubscribe link.", 400)
+        return _bad_link(ctx)
+    one_click = await _is_one_click(request)
+    detail = "one-click (RFC 8058)" if one_click else "unsubscribe page"
+    await ctx.run(unsubscribe_member, ctx, *ids, detail, write=True)
+    if one_click:
+        return PlainTextResponse("You are unsubscribed.", 200,
+                                 headers={"cache-control": "no-store"})
+    info, _email = await ctx.run(describe, ctx, *ids)
+    return ctx.page("unsubscribed", list=info)
+
+
+async def _is_one_click(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return False
+    form = await request.form()
+    return form.get(ONE_CLICK[0]) == ONE_CLICK[1]

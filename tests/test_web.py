@@ -1,0 +1,374 @@
+"""The web service through a real uvicorn server: sign-up, confirm, send, unsubscribe."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from newsletter.project import Project
+from newsletter.store import (
+    Database,
+    Source,
+    add_subscriber,
+    create_list,
+    find_list,
+    find_subscriber,
+    history,
+    memberships,
+    open_database,
+)
+from newsletter.tokens import sign, unsubscribe_token
+from newsletter.web.app import create_app
+from newsletter.web.context import Limits
+from newsletter.web.signup import confirm_token
+from tests.servers import serve_asgi
+
+SECRET = "test-secret-0123456789-abcdefghij"
+
+
+@dataclass
+class Service:
+    """A running web service and what the test needs around it."""
+
+    url: str
+    client: httpx.Client
+    db: Database
+    project: Project
+    secret: bytes
+
+    def outbox(self, folder: str = "transactional") -> list[email.message.EmailMessage]:
+        path = self.project.outbox_dir / folder
+        files = sorted(path.glob("*.eml")) if path.is_dir() else []
+        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+                for p in files]
+
+    def status(self, address: str, slug: str) -> str | None:
+        with self.db.transaction() as session:
+            if find_subscriber(session, address) is None:
+                return None
+            for membership in memberships(session, address):
+                if membership.mailing_list.slug == slug:
+                    return membership.status
+        return None
+
+
+def start_service(root: Path, monkeypatch: pytest.MonkeyPatch, **options) -> Iterator[Service]:
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    project = Project(root)
+    db = open_database(project.database_url)
+    with db.transaction() as session:
+        if find_list(session, "weekly") is None:
+            create_list(session, "weekly", "Weekly Brief", "News every Monday.",
+                        double_opt_in=True)
+            create_list(session, "alerts", "Alerts")
+    app = create_app(project, database=db, **options)
+    with serve_asgi(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        yield Service(url, client, db, project, SECRET.encode())
+    db.dispose()
+
+
+@pytest.fixture
+def service(sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Service]:
+    yield from start_service(sample_project, monkeypatch, verifier=None)
+
+
+def form_token(client: httpx.Client, slug: str = "weekly") -> str:
+    page = client.get(f"/subscribe/{slug}")
+    assert page.status_code == 200
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match
+    return match.group(1)
+
+
+def body_text(message: email.message.EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def link_path(text: str, kind: str) -> str:
+    match = re.search(rf"https?://[^/\s]+(/{kind}/[A-Za-z0-9_.-]+)", text)
+    assert match, text
+    return match.group(1)
+
+
+# ---------------------------------------------------------------- the whole path
+
+
+def test_signup_confirm_send_and_one_click_unsubscribe(service: Service) -> None:
+    from newsletter.delivery.sender import SendOptions, plan_send, run_send
+
+    client = service.client
+    token = form_token(client)
+    answer = client.post("/subscribe/weekly", data={
+        "email": "Reader@Example.org", "name": "Rea", "csrf_token": token, "website": ""})
+    assert answer.status_code == 200
+    assert "check your inbox" in answer.text.lower()
+    assert service.status("reader@example.org", "weekly") == "unconfirmed"
+
+    [confirmation] = service.outbox()
+    assert confirmation["To"] == "Reader@example.org"
+    assert "confirm" in confirmation["Subject"].lower()
+    confirm_path = link_path(body_text(confirmation), "confirm")
+
+    page = client.get(confirm_path)  # a mail scanner fetching the link changes nothing
+    assert page.status_code == 200 and "<form" in page.text
+    assert service.status("reader@example.org", "weekly") == "unconfirmed"
+    done = client.post(confirm_path)
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    assert service.status("reader@example.org", "weekly") == "subscribed"
+    welcome = [m for m in service.outbox() if "Welcome" in m["Subject"]]
+    assert len(welcome) == 1
+    assert client.post(confirm_path).status_code == 200  # twice: harmless, no second welcome
+    assert len([m for m in service.outbox() if "Welcome" in m["Subject"]]) == 1
+
+    issue = service.project.issues_dir / "2021-02-01.yaml"
+    plan = plan_send(service.project, SendOptions(issue_path=issue, list_slug="weekly"))
+    report = run_send(plan)
+    assert report.mode == "send"
+    [sent] = service.outbox("2021-02-01")
+    assert sent["To"].endswith("Reader@example.org>") or sent["To"] == "Reader@example.org"
+    assert sent["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe_url = re.search(r"<(https?://[^>]+/unsubscribe/[^>]+)>",
+                                sent["List-Unsubscribe"]).group(1)
+    path = "/unsubscribe/" + unsubscribe_url.rsplit("/unsubscribe/", 1)[1]
+
+    assert client.get(path).status_code == 200  # the page: still subscribed
+    assert service.status("reader@example.org", "weekly") == "subscribed"
+    one_click = {"List-Unsubscribe": "One-Click"}
+    assert client.post(path, data=one_click).status_code == 200
+    assert service.status("reader@example.org", "weekly") == "unsubscribed"
+    assert client.post(path, data=one_click).status_code == 200  # idempotent
+    with service.db.transaction() as session:
+        sources = [(h.new_status, h.source) for h in history(session, "reader@example.org")]
+    assert sources == [("unconfirmed", Source.WEB_FORM), ("subscribed", Source.WEB_FORM),
+                       ("unsubscribed", Source.UNSUBSCRIBE_LINK)]
+
+
+def test_json_signup_to_single_opt_in_list_subscribes_at_once(service: Service) -> None:
+    answer = service.client.post("/subscribe/alerts", json={"email": "ann@example.org"})
+    assert answer.status_code == 200 and answer.json()["ok"] is True
+    assert service.status("ann@example.org", "alerts") == "subscribed"
+    [welcome] = service.outbox()
+    assert "Welcome to Alerts" in welcome["Subject"]
+    assert "/unsubscribe/" in body_text(welcome)
+
+
+def test_signing_up_twice_creates_nothing_twice_and_reveals_nothing(service: Service) -> None:
+    client = service.client
+    first = client.post("/subscribe/alerts", json={"email": "bob@example.org", "name": "Bob"})
+    second = client.post("/subscribe/alerts", json={"email": "BOB@example.org", "name": "X"})
+    stranger = client.post("/subscribe/alerts", json={"email": "new@example.org"})
+    assert first.json() == second.json() == stranger.json()
+    with service.db.transaction() as session:
+        assert len(history(session, "bob@example.org")) == 1
+        assert memberships(session, "bob@example.org")[0].subscriber.name == "Bob"
+    token = form_token(client)
+    pages = [client.post("/subscribe/weekly", data={"email": address, "csrf_token": token}).text
+             for address in ("carl@example.org", "carl@example.org", "dora@example.org")]
+    assert pages[0] == pages[1] == pages[2]
+
+
+def test_unsubscribe_page_never_unsubscribes_by_itself(service: Service) -> None:
+    with service.db.transaction() as session:
+        member = add_subscriber(session, "eve@example.org", "alerts")
+    path = f"/unsubscribe/{unsubscribe_token(service.secret, member.subscriber_id, 'alerts')}"
+    for _ in range(3):
+        page = service.client.get(path)
+        assert page.status_code == 200
+        assert "eve@example.org" in page.text and '<form method="post"' in page.text
+    assert service.client.head(path).status_code == 200
+    assert service.status("eve@example.org", "alerts") == "subscribed"
+    done = service.client.post(path)  # the page's button
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert service.status("eve@example.org", "alerts") == "unsubscribed"
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def test_forged_and_altered_tokens_are_refused(service: Service) -> None:
+    with service.db.transaction() as session:
+        ann = add_subscriber(session, "ann@example.org", "alerts").subscriber_id
+        bob = add_subscriber(session, "bob@example.org", "alerts").subscriber_id
+    good = unsubscribe_token(service.secret, ann, "alerts")
+    payload, mac = good.split(".")
+    # Bob's id with Ann's signature; a token signed with another secret; another purpose.
+    bob_payload = unsubscribe_token(service.secret, bob, "alerts").split(".")[0]
+    forged = [
+        f"{bob_payload}.{mac}",
+        unsubscribe_token(b"not-the-real-secret-000000", bob, "alerts"),
+        sign(service.secret, "confirm", {"s": bob, "l": "alerts"}),
+        f"{payload}.{mac[:-2]}AA",
+        "garbage",
+    ]
+    for token in forged:
+        for data in ({"List-Unsubscribe": "One-Click"}, {}):
+            answer = service.client.post(f"/unsubscribe/{token}", data=data)
+            assert answer.status_code == 400, token
+        assert service.client.get(f"/unsubscribe/{token}").status_code == 400
+    # An unsubscribe token is no confirmation token, and forged ones are neither.
+    for token in [good, *forged[:2], *forged[3:]]:
+        assert service.client.post(f"/confirm/{token}").status_code == 400
+        assert service.client.get(f"/confirm/{token}").status_code == 400
+    assert service.status("bob@example.org", "alerts") == "subscribed"
+    assert service.status("ann@example.org", "alerts") == "subscribed"
+
+
+def test_expired_confirmation_link_is_refused(service: Service) -> None:
+    with service.db.transaction() as session:
+        member = add_subscriber(session, "late@example.org", "weekly")
+    expired = confirm_token(service.secret, member.subscriber_id, "weekly", days=-1)
+    assert service.client.post(f"/confirm/{expired}").status_code == 400
+    assert service.status("late@example.org", "weekly") == "unconfirmed"
+
+
+# ---------------------------------------------------------------- bots and forms
+
+
+def test_honeypot_answers_success_but_does_nothing(service: Service) -> None:
+    token = form_token(service.client)
+    answer = service.client.post("/subscribe/weekly", data={
+        "email": "bot@example.org", "csrf_token": token, "website": "http://spam.example"})
+    assert answer.status_code == 200 and "check your inbox" in answer.text.lower()
+    assert service.status("bot@example.org", "weekly") is None
+    assert service.outbox() == []
+
+
+def test_form_without_valid_csrf_token_is_refused(service: Service) -> None:
+    form_token(service.client)  # sets the cookie
+    for token in ("", "forged.token", sign(b"another-secret-0000000000", "csrf", {"n": "x"})):
+        answer = service.client.post("/subscribe/weekly",
+                                     data={"email": "c@example.org", "csrf_token": token})
+        assert answer.status_code == 403
+    with httpx.Client(base_url=service.url) as fresh:  # a token but not its cookie
+        token = form_token(service.client)
+        answer = fresh.post("/subscribe/weekly", data={"email": "c@example.org",
+                                                       "csrf_token": token})
+        assert answer.status_code == 403
+    token = form_token(service.client)
+    answer = service.client.post("/subscribe/weekly", headers={"Origin": "https://evil.example"},
+                                 data={"email": "c@example.org", "csrf_token": token})
+    assert answer.status_code == 403
+    assert service.status("c@example.org", "weekly") is None
+
+
+def test_bad_address_and_unknown_list(service: Service) -> None:
+    answer = service.client.post("/subscribe/alerts", json={"email": "not an address"})
+    assert answer.status_code == 400
+    assert service.client.get("/subscribe/nope").status_code == 404
+    assert service.client.post("/subscribe/nope", json={"email": "a@example.org"}).status_code \
+        == 404
+    malformed = service.client.post("/subscribe/alerts", content=b"{not json",
+                                    headers={"content-type": "application/json"})
+    assert malformed.status_code == 400
+
+
+def test_rate_limits_per_ip_and_per_address(sample_project: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = Limits(signups_per_ip=4, signups_per_address=2)
+    for svc in start_service(sample_project, monkeypatch, verifier=None, limits=limits):
+        for _ in range(3):
+            assert svc.client.post("/subscribe/weekly",
+                                   json={"email": "same@example.org"}).status_code == 200
+        assert len(svc.outbox()) == 2  # the third answer is the same, but sends nothing
+        assert svc.client.post("/subscribe/weekly",
+                               json={"email": "other@example.org"}).status_code == 200
+        limited = svc.client.post("/subscribe/weekly", json={"email": "more@example.org"})
+        assert limited.status_code == 429 and "Retry-After" in limited.headers
+        assert svc.status("more@example.org", "weekly") is None
+
+
+# ---------------------------------------------------------------- hardening
+
+
+def test_security_headers_and_no_open_redirects(service: Service) -> None:
+    page = service.client.get("/subscribe/weekly?next=https://evil.example/")
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert "location" not in page.headers
+    site = service.project.root / "site"
+    (site / "issues" / "one").mkdir(parents=True)
+    (site / "issues" / "one" / "index.html").write_text("<p>issue one</p>")
+    (site / "index.html").write_text("<p>home</p>")
+    assert "home" in service.client.get("/").text
+    moved = service.client.get("/issues/one")
+    assert moved.status_code in (301, 302, 307, 308)
+    assert moved.headers["location"].startswith(service.url + "/")
+    (site / "evil.example").mkdir()  # even where a folder of that name exists
+    (site / "evil.example" / "index.html").write_text("<p>not evil</p>")
+    for path in ("//evil.example", "//evil.example/", "/\\evil.example", "/%5Cevil.example"):
+        status, headers = raw_get(service.url, path)
+        assert status == 404 and "location" not in headers, path
+    status, _ = raw_get(service.url, "/../newsletter.toml")
+    assert status in (400, 404)
+
+
+def raw_get(base_url: str, path: str) -> tuple[int, dict[str, str]]:
+    """GET ``path`` exactly as given (HTTP clients would normalise it)."""
+    import http.client
+
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        connection.close()
+
+
+def test_oversized_bodies_are_refused(service: Service) -> None:
+    big = {"email": "a@example.org", "name": "x" * 20_000}
+    assert service.client.post("/subscribe/alerts", json=big).status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(40):
+            yield b"x" * 1024
+
+    answer = service.client.post("/subscribe/alerts", content=chunks(),
+                                 headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+    assert service.status("a@example.org", "alerts") is None
+
+
+def test_errors_show_no_traceback_or_secret(service: Service, monkeypatch) -> None:
+    from newsletter.web import signup
+
+    def boom(*args, **kwargs):
+        raise RuntimeError(f"secret is {SECRET}")
+
+    monkeypatch.setattr(signup, "sign_up", boom)
+    answer = service.client.post("/subscribe/alerts", json={"email": "z@example.org"})
+    assert answer.status_code == 500
+    assert SECRET not in answer.text and "Traceback" not in answer.text
+    assert "RuntimeError" not in answer.text
+
+
+def test_healthz_and_database_outage_answers_503(service: Service, tmp_path: Path) -> None:
+    assert service.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    database_file = Path(service.db.engine.url.database)
+    service.db.engine.dispose()
+    database_file.rename(tmp_path / "moved.db")
+    database_file.mkdir()  # the database path now cannot be opened
+    try:
+        health = service.client.get("/healthz")
+        assert health.status_code == 503
+        answer = service.client.post("/subscribe/alerts", json={"email": "f@example.org"})
+        assert answer.status_code == 503 and "Retry-After" in answer.headers
+        assert "Traceback" not in answer.text and str(database_file) not in answer.text
+    finally:
+        service.db.engine.dispose()
+        database_file.rmdir()
+        (tmp_path / "moved.db").rename(database_file)
+    assert service.client.get("/healthz").status_code == 200
