@@ -1,1 +1,494 @@
-"""Fixtures for this area (filled in by its issue)."""
+"""A fake SendGrid v3 API: a real threaded HTTP server on 127.0.0.1, started by the tests.
+
+It checks every request against SendGrid's OpenAPI description (tsg_mail_v3.json,
+tsg_scheduled_sends_v3.json) with jsonschema, and against the limits the
+description does not express (../shared/sendgrid/README.md), checks the
+Authorization header, records what it accepted, and can be told to misbehave:
+
+    fake.script(Reply(429, reset_in=0.2), Reply(500), HANG, DROP)  # the next requests
+    fake.delay = 0.05                                              # every request
+
+The spec files come from ../shared/sendgrid when present, else from the copies
+in tests/data/sendgrid (so a fresh clone still works).
+
+Run standalone (for bench/send.py), accepting without validating::
+
+    python -m tests.plugins.fake_sendgrid --no-validate   # prints "PORT <n>"
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_SPEC_DIR = REPO.parent / "shared" / "sendgrid"
+BUNDLED_SPEC_DIR = REPO / "tests" / "data" / "sendgrid"
+API_KEY = "SG.fake-test-key.not-a-real-secret"
+
+RESERVED_HEADERS = {
+    "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc",
+}
+MAX_BODY = 30 * 1024 * 1024
+MAX_RECIPIENTS = 1000
+MAX_ARGS_BYTES = 10_000
+MAX_CATEGORIES = 10
+MAX_CATEGORY_CHARS = 255
+MAX_AHEAD = 72 * 3600
+
+
+def spec_dir() -> Path:
+    """../shared/sendgrid when present, else the bundled copies."""
+    if (SHARED_SPEC_DIR / "tsg_mail_v3.json").is_file():
+        return SHARED_SPEC_DIR
+    return BUNDLED_SPEC_DIR
+
+
+@cache
+def _validators() -> dict[str, Any]:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    def validator(file: str, pointer: str) -> Any:
+        document = json.loads((spec_dir() / file).read_text(encoding="utf-8"))
+        schema = {**document, "$ref": pointer}
+        return Draft202012Validator(schema, format_checker=FormatChecker())
+
+    return {
+        "mail": validator(
+            "tsg_mail_v3.json",
+            "#/components/requestBodies/PostMailSend/content/application~1json/schema",
+        ),
+        "scheduled": validator(
+            "tsg_scheduled_sends_v3.json",
+            "#/paths/~1v3~1user~1scheduled_sends/post/requestBody/content/application~1json/schema",
+        ),
+    }
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def limit_errors(body: dict[str, Any], known_batches: set[str], now: float) -> list[dict]:
+    """The documented Mail Send limits the OpenAPI schema does not express."""
+    errors: list[dict] = []
+
+    def error(field_name: str, message: str) -> None:
+        errors.append({"field": field_name, "message": message, "help": None})
+
+    people = body.get("personalizations") or []
+    if len(people) > MAX_RECIPIENTS:
+        error("personalizations", "The personalizations field must have at most 1000 items.")
+    total = sum(len(p.get(k) or []) for p in people for k in ("to", "cc", "bcc"))
+    if total > MAX_RECIPIENTS:
+        error("personalizations", f"{total} recipients; at most 1000 per request.")
+
+    def check_headers(where: str, headers: dict) -> None:
+        for name, value in headers.items():
+            if name.lower() in RESERVED_HEADERS:
+                error(where, f"The header {name} is reserved and cannot be set.")
+            if not isinstance(value, str):
+                error(where, f"Header {name} must be a string.")
+
+    def check_send_at(where: str, value: Any) -> None:
+        if isinstance(value, int) and value > now + MAX_AHEAD:
+            error(where, "send_at cannot be more than 72 hours in the future.")
+
+    for i, person in enumerate(people):
+        subs = person.get("substitutions") or {}
+        if sum(len(k.encode()) + len(str(v).encode()) for k, v in subs.items()) > MAX_ARGS_BYTES:
+            error(f"personalizations.{i}.substitutions", "Substitutions exceed 10,000 bytes.")
+        if _size(person.get("custom_args") or {}) > MAX_ARGS_BYTES:
+            error(f"personalizations.{i}.custom_args", "custom_args exceed 10,000 bytes.")
+        for key, value in (person.get("custom_args") or {}).items():
+            if not isinstance(value, str):
+                error(f"personalizations.{i}.custom_args.{key}", "Values must be strings.")
+        check_headers(f"personalizations.{i}.headers", person.get("headers") or {})
+        check_send_at(f"personalizations.{i}.send_at", person.get("send_at"))
+        if not person.get("to"):
+            error(f"personalizations.{i}.to", "At least one recipient is required.")
+    check_headers("headers", body.get("headers") or {})
+    check_send_at("send_at", body.get("send_at"))
+    custom_args = body.get("custom_args") or {}
+    if _size(custom_args) > MAX_ARGS_BYTES:
+        error("custom_args", "custom_args exceed 10,000 bytes.")
+    for key, value in custom_args.items():
+        if not isinstance(value, str):
+            error(f"custom_args.{key}", "Values must be strings.")
+    categories = body.get("categories") or []
+    if len(categories) > MAX_CATEGORIES:
+        error("categories", "At most 10 categories.")
+    if len(set(categories)) != len(categories):
+        error("categories", "Categories must be unique.")
+    for category in categories:
+        if len(category) > MAX_CATEGORY_CHARS:
+            error("categories", "A category may have at most 255 characters.")
+    types = [c.get("type") for c in body.get("content") or []]
+    if "text/plain" in types and types[0] != "text/plain":
+        error("content", "text/plain must come first.")
+    if not body.get("template_id"):
+        if not types:
+            error("content", "Unless a template is used, content is required.")
+        if not body.get("subject") and not all(p.get("subject") for p in people):
+            error("subject", "The subject is required.")
+    if body.get("batch_id") is not None and body["batch_id"] not in known_batches:
+        error("batch_id", "The batch id is not valid.")
+    if body.get("batch_id") is not None and "send_at" not in body:
+        error("send_at", "A batch_id needs send_at.")
+    return errors
+
+
+# --- scripted behaviour ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Answer with ``status`` (and SendGrid-style errors / rate-limit headers)."""
+
+    status: int
+    errors: tuple[tuple[str | None, str], ...] = ()  # (field, message)
+    reset_in: float | None = None  # 429: X-RateLimit-Reset this many seconds ahead
+
+
+HANG = "hang"  # accept (and record), but answer only after ``hang_seconds``
+DROP = "drop"  # read the request, record nothing, close the connection without answering
+
+
+@dataclass
+class Accepted:
+    """One Mail Send request the fake accepted."""
+
+    body: dict[str, Any]
+    at: float
+    sandbox: bool
+
+    @property
+    def emails(self) -> list[str]:
+        return [t["email"] for p in self.body["personalizations"] for t in p["to"]]
+
+    @property
+    def batch(self) -> str:
+        return str((self.body.get("custom_args") or {}).get("nl_batch", ""))
+
+
+@dataclass
+class FakeSendGrid:
+    """State and controls of one fake server (see the module docstring)."""
+
+    api_key: str = API_KEY
+    validate: bool = True
+    delay: float = 0.0
+    hang_seconds: float = 5.0
+    url: str = ""
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[tuple[int, list[dict]]] = field(default_factory=list)
+    log: list[tuple[str, str, int]] = field(default_factory=list)
+    batch_ids: set[str] = field(default_factory=set)
+    scheduled: dict[str, str] = field(default_factory=dict)
+    requests_seen: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    recipients_seen: int = 0
+    bytes_seen: int = 0
+    _plan: collections.deque = field(default_factory=collections.deque)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closing: threading.Event = field(default_factory=threading.Event)
+
+    def script(self, *behaviours: Reply | str) -> None:
+        """The next Mail Send requests get these answers, in order (then normal service)."""
+        with self.lock:
+            self._plan.extend(behaviours)
+
+    def next_behaviour(self) -> Reply | str | None:
+        with self.lock:
+            return self._plan.popleft() if self._plan else None
+
+    def delivered(self) -> collections.Counter[str]:
+        """How many times each address was accepted (sandbox requests excluded)."""
+        counts: collections.Counter[str] = collections.Counter()
+        for item in self.accepted:
+            if not item.sandbox:
+                counts.update(item.emails)
+        return counts
+
+    def reset(self) -> None:
+        """Forget everything recorded and scripted."""
+        with self.lock:
+            self.accepted.clear()
+            self.rejected.clear()
+            self.log.clear()
+            self._plan.clear()
+            self.requests_seen = self.recipients_seen = self.bytes_seen = 0
+
+
+def _errors_json(errors: list[dict]) -> bytes:
+    return json.dumps({"errors": errors}).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+              ) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            fake.log.append((self.command, self.path, status))
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def _read(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:  # noqa: N802
+        fake = self.server.fake
+        if not self._authorised():
+            return
+        if self.path.startswith("/v3/mail/batch/"):
+            batch_id = self.path.rsplit("/", 1)[1]
+            if batch_id in fake.batch_ids:
+                self._send(200, json.dumps({"batch_id": batch_id}).encode())
+            else:
+                self._send(400, _errors_json([{"field": None, "message": "invalid batch id"}]))
+            return
+        if self.path == "/v3/user/scheduled_sends":
+            items = [{"batch_id": b, "status": s} for b, s in fake.scheduled.items()]
+            self._send(200, json.dumps(items).encode())
+            return
+        self._send(404, _errors_json([{"field": None, "message": "not found"}]))
+
+    def do_POST(self) -> None:  # noqa: N802
+        fake = self.server.fake
+        raw = self._read()
+        if not self._authorised():
+            return
+        if self.path == "/v3/mail/send":
+            self._mail_send(raw)
+        elif self.path == "/v3/mail/batch":
+            batch_id = secrets.token_urlsafe(24).replace("-", "a").replace("_", "b")
+            with fake.lock:
+                fake.batch_ids.add(batch_id)
+            self._send(201, json.dumps({"batch_id": batch_id}).encode())
+        elif self.path == "/v3/user/scheduled_sends":
+            self._scheduled(raw)
+        else:
+            self._send(404, _errors_json([{"field": None, "message": "not found"}]))
+
+    def _authorised(self) -> bool:
+        expected = f"Bearer {self.server.fake.api_key}"
+        if self.headers.get("Authorization") != expected:
+            self._send(401, _errors_json([{
+                "field": None, "message": "The provided authorization grant is invalid, "
+                "expired, or revoked", "help": None}]))
+            return False
+        return True
+
+    def _scheduled(self, raw: bytes) -> None:
+        fake = self.server.fake
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(400, _errors_json([{"field": None, "message": "invalid JSON"}]))
+            return
+        problems = [{"field": ".".join(map(str, e.path)) or None, "message": e.message}
+                    for e in _validators()["scheduled"].iter_errors(body)]
+        batch_id = body.get("batch_id") if isinstance(body, dict) else None
+        if not problems and batch_id not in fake.batch_ids:
+            problems.append({"field": "batch_id", "message": "invalid batch id"})
+        if not problems and batch_id in fake.scheduled:
+            problems.append({"field": "batch_id", "message": "batch id already has a status"})
+        if problems:
+            self._send(400, _errors_json(problems))
+            return
+        with fake.lock:
+            fake.scheduled[batch_id] = body["status"]
+        self._send(201, json.dumps(body).encode())
+
+    def _mail_send(self, raw: bytes) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            fake.requests_seen += 1
+            fake.bytes_seen += len(raw)
+            fake.recipients_seen += raw.count(b'"to":[')
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            self._mail_send_answer(raw)
+        finally:
+            with fake.lock:
+                fake.in_flight -= 1
+
+    def _mail_send_answer(self, raw: bytes) -> None:
+        fake = self.server.fake
+        if fake.delay:
+            time.sleep(fake.delay)
+        behaviour = fake.next_behaviour()
+        if behaviour == DROP:
+            with fake.lock:
+                fake.log.append(("POST", self.path, 0))
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if isinstance(behaviour, Reply):
+            headers = {}
+            if behaviour.status == 429:
+                reset = time.time() + (behaviour.reset_in or 0.0)
+                headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
+                           "X-RateLimit-Reset": f"{reset:.3f}"}
+            errors = [{"field": f, "message": m, "help": None} for f, m in behaviour.errors]
+            with fake.lock:
+                fake.rejected.append((behaviour.status, errors))
+            self._send(behaviour.status, _errors_json(errors) if errors else b"", headers)
+            return
+        if not fake.validate:
+            self._send(202)
+            return
+        if len(raw) > MAX_BODY:
+            self._send(413, _errors_json([{"field": None, "message": "Payload too large"}]))
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self._send(400, _errors_json([{"field": None, "message": "Bad Request"}]))
+            return
+        problems = [{"field": ".".join(map(str, e.path)) or None, "message": e.message,
+                     "help": None} for e in _validators()["mail"].iter_errors(body)]
+        if not problems:
+            problems = limit_errors(body, fake.batch_ids, time.time())
+        if problems:
+            with fake.lock:
+                fake.rejected.append((400, problems))
+            self._send(400, _errors_json(problems))
+            return
+        sandbox = bool(((body.get("mail_settings") or {}).get("sandbox_mode") or {})
+                       .get("enable"))
+        with fake.lock:
+            fake.accepted.append(Accepted(body, time.time(), sandbox))
+        if behaviour == HANG:
+            fake.closing.wait(fake.hang_seconds)
+        self._send(200 if sandbox else 202)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, fake: FakeSendGrid) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake
+
+
+@dataclass
+class RunningFake:
+    """A started fake: the state plus its server and thread."""
+
+    fake: FakeSendGrid
+    server: _Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.fake.closing.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def start_fake(fake: FakeSendGrid | None = None) -> RunningFake:
+    """Start a fake SendGrid on a free port of 127.0.0.1 (in a background thread)."""
+    fake = fake or FakeSendGrid()
+    server = _Server(fake)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    return RunningFake(fake, server, thread)
+
+
+@pytest.fixture
+def fake_sendgrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSendGrid]:
+    """A running fake SendGrid; SENDGRID_API_HOST and SENDGRID_API_KEY point at it."""
+    running = start_fake()
+    monkeypatch.setenv("SENDGRID_API_HOST", running.fake.url)
+    monkeypatch.setenv("SENDGRID_API_KEY", running.fake.api_key)
+    try:
+        yield running.fake
+    finally:
+        running.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until killed; print the port. --no-validate accepts without checking."""
+    args = sys.argv[1:] if argv is None else argv
+    running = start_fake(FakeSendGrid(validate="--no-validate" not in args))
+    print(f"PORT {running.server.server_address[1]}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        running.stop()
+
+
+if __name__ == "__main__":
+    main()
+
+
+# --- a project with a list to send to ----------------------------------------------------
+
+SECRET = "test-secret-0123456789-abcdefghij"
+
+
+def populate(project: Any, slug: str, count: int, *, start: int = 0) -> None:
+    """Create list ``slug`` (if needed) and import ``count`` people user<i>@example.org."""
+    from newsletter.store import get_or_create_list, open_project_database
+    from newsletter.store.importer import import_csv
+
+    database = open_project_database(project)
+    try:
+        with database.transaction() as session:
+            get_or_create_list(session, slug, slug.title())
+        csv = project.root / f"{slug}-{start}.csv"
+        csv.write_text("email,name\n" + "".join(
+            f"user{i}@example.org,User {i}\n" for i in range(start, start + count)
+        ), encoding="utf-8")
+        import_csv(database.engine, csv, slug)
+        csv.unlink()
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def send_project(sample_project: Path, fake_sendgrid: FakeSendGrid,
+                 monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The sample project with NEWSLETTER_SECRET set and a list 'weekly' of 25 people."""
+    from newsletter.project import Project
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    project = Project(sample_project)
+    populate(project, "weekly", 25)
+    return project
