@@ -36,6 +36,11 @@ HUGE_BYTES = 32 * 1024 * 1024
 SLOW_SECONDS = 3.0
 
 
+# Guessing would read these bytes as Windows-1252: only the declared charset gets it right.
+GREEK_PAGE = '<html><head>{meta}<meta property="og:title" content="Καλημέρα κόσμε">' \
+    "</head></html>"
+
+
 @dataclass
 class Site:
     """The running server: its base URL and what it saw."""
@@ -88,6 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, _cp1252_without_meta(), "text/html; charset=windows-1252")
         elif path == "/cp1252-guess":
             return self._send(200, _cp1252_without_meta(), "text/html")
+        elif path == "/greek-header":
+            return self._send(200, GREEK_PAGE.format(meta="").encode("iso-8859-7"),
+                              "text/html; charset=iso-8859-7")
+        elif path == "/greek-meta":
+            meta = '<meta charset="iso-8859-7">'
+            return self._send(200, GREEK_PAGE.format(meta=meta).encode("iso-8859-7"))
         elif path == "/r/1":
             return self._redirect(302, "/r/2")
         elif path == "/r/2":
@@ -205,6 +216,11 @@ def test_windows_1252_page(site: Site, path: str) -> None:
     article = fetch_article(site.url(path))
     assert article.title == "Le “café” de Montréal"
     assert article.summary == "Naïve résumé – the café “reopens” for good."
+
+
+@pytest.mark.parametrize("path", ["/greek-header", "/greek-meta"])
+def test_declared_charset_is_honoured(site: Site, path: str) -> None:
+    assert fetch_article(site.url(path)).title == "Καλημέρα κόσμε"
 
 
 def test_redirect_chain_is_followed(site: Site) -> None:
