@@ -1,0 +1,158 @@
+"""Benchmark: import, export and stream 1,000,000 subscribers on SQLite.
+
+    .venv/bin/python bench/import.py                 # 1M rows, 3 runs of each part
+    .venv/bin/python bench/import.py --rows 100000 --runs 1
+
+Generates a realistic, messy Mailchimp-style CSV (bench/out/, git-ignored), then
+runs each measurement in a fresh subprocess so that peak memory (ru_maxrss)
+belongs to that measurement alone. Prints a Markdown summary for
+docs/performance.md ("## Subscriber import").
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
+FIRST = ["Ann", "Bob", "Carla", "Dmitri", "Eve", "Farid", "Gülnar", "Hiro", "Ines", "José",
+         "Kemal", "Lena", "Mehmet", "Nadia", "Omar", "Priya"]
+LAST = ["Smith", "Müller", "Okafor", "Chen", "García", "Abdurehim", "Nowak", "Rossi", "Kaya"]
+ASCII = str.maketrans({"ü": "ue", "é": "e", "í": "i"})
+DOMAINS = ["example.org", "Example.COM", "mail.example.net", "uni.example.edu", "example.de"]
+
+
+def address(i: int) -> str:
+    """The ordinary address of row ``i`` (so duplicates can be made of earlier rows)."""
+    local = f"{FIRST[i % 16]}.{LAST[i % 9]}.{i}".lower()
+    return f"{local.translate(ASCII)}@{DOMAINS[i % 5]}"
+
+
+def generate(path: Path, rows: int) -> None:
+    """A Mailchimp-like export: ~1% non-ASCII or IDN, ~0.5% invalid, ~1% duplicates."""
+    rng = random.Random(20260126)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Email Address", "First Name", "Last Name", "TAGS"])
+        for i in range(rows):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            roll = rng.random()
+            if roll < 0.005:
+                email = f"{first.lower()}.{i}@exämple-{i % 50}.de"  # IDN domain
+            elif roll < 0.01:
+                email = f"{first.lower()}{last.lower()}{i}@{rng.choice(DOMAINS)}"  # non-ASCII
+            elif roll < 0.015:
+                email = f"{first.lower()}.{i}@@{rng.choice(DOMAINS)}"  # invalid
+            elif roll < 0.025 and i:
+                email = f" {address(rng.randrange(i)).upper()} "  # duplicate, other case
+            else:
+                email = address(i)
+            writer.writerow([email, first, last, "press" if roll > 0.9 else ""])
+
+
+def child(part: str, db: Path, source: Path) -> None:
+    """One measurement, in this process; prints JSON."""
+    from newsletter.store import create_list, find_list, iter_recipients, open_database
+    from newsletter.store.export import export_csv
+    from newsletter.store.importer import import_csv
+
+    database = open_database(f"sqlite:///{db}")
+    with database.transaction() as session:
+        if find_list(session, "weekly") is None:
+            create_list(session, "weekly", "Weekly")
+    start = time.perf_counter()
+    if part == "import":
+        report = import_csv(database.engine, source, "weekly")
+        rows = report.rows
+        extra = {"added": report.added, "rejected": report.rejected,
+                 "unchanged": report.unchanged}
+    elif part == "export":
+        with open(os.devnull, "w", newline="", encoding="utf-8") as sink:
+            rows = export_csv(database.engine, "weekly", sink)
+        extra = {}
+    else:
+        rows = sum(1 for _ in iter_recipients(database.engine, "weekly", chunk=5000))
+        extra = {}
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb, **extra}))
+
+
+def run(part: str, db: Path, source: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", part, "--db", str(db), "--csv", str(source)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
+            f"SQLite {__import__('sqlite3').sqlite_version}, {platform.system()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--child", choices=["import", "export", "recipients"])
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--csv", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.db, args.csv)
+        return
+    OUT.mkdir(exist_ok=True)
+    source = OUT / f"subscribers-{args.rows}.csv"
+    if not source.exists():
+        generate(source, args.rows)
+    results: dict[str, list[dict]] = {"import": [], "reimport": [], "export": [], "recipients": []}
+    for number in range(args.runs):
+        db = OUT / f"bench-{number}.db"
+        for leftover in OUT.glob(f"bench-{number}.db*"):
+            leftover.unlink()
+        results["import"].append(run("import", db, source))
+        results["reimport"].append(run("import", db, source))
+        results["export"].append(run("export", db, source))
+        results["recipients"].append(run("recipients", db, source))
+        print(f"run {number + 1}: " + json.dumps({k: v[-1] for k, v in results.items()}),
+              file=sys.stderr)
+    print(f"Machine: {machine()}\n")
+    print(f"Command: `.venv/bin/python bench/import.py --rows {args.rows} --runs {args.runs}`\n")
+    print("| part | rows | median s | rows/s | peak MB (max) | runs (s) |")
+    print("|---|---:|---:|---:|---:|---|")
+    labels = {"import": "import into empty SQLite", "reimport": "same file again (no changes)",
+              "export": "export CSV", "recipients": "iter_recipients"}
+    for part, runs in results.items():
+        seconds = statistics.median(r["seconds"] for r in runs)
+        rows = runs[0]["rows"]
+        each = ", ".join(f"{r['seconds']:.1f}" for r in runs)
+        print(f"| {labels[part]} | {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} | "
+              f"{max(r['peak_mb'] for r in runs):.0f} | {each} |")
+    first = results["import"][0]
+    print(f"\nImport outcome: {first['added']:,} added, {first['rejected']:,} rejected "
+          "(invalid or duplicate).")
+    for leftover in OUT.glob("bench-*.db*"):
+        leftover.unlink()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+"""Importing subscribers from a CSV export into one list, fast and safely.
+
+Rows are read, checked and deduplicated in Python, then written in chunks of
+``chunk_size`` rows, each chunk in its own transaction with a few bulk
+statements (no ORM objects per row). A chunk is all-or-nothing, and importing a
+row that is already there changes nothing, so after a failure the same command
+simply resumes: rows already imported count as unchanged the second time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Connection, Engine, bindparam, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import NewsletterError
+from .csvfiles import Columns, open_csv
+from .emails import InvalidEmail, normalise_email
+from .models import (
+    HistoryEntry,
+    Membership,
+    MembershipStatus,
+    Source,
+    Subscriber,
+    SubscriberStatus,
+    email_key,
+    utcnow,
+)
+from .subscribers import get_list
+
+CHUNK_SIZE = 5000
+REPORT_LIMIT = 1000  # rejected/skipped rows kept in the report (all go to --rejects)
+_RETRIES = 3  # a chunk is retried if another writer added one of its addresses meanwhile
+
+_SUBSCRIBERS = Subscriber.__table__
+_MEMBERSHIPS = Membership.__table__
+_HISTORY = HistoryEntry.__table__
+_SUBSCRIBED = MembershipStatus.SUBSCRIBED.value
+_UNSUBSCRIBED = MembershipStatus.UNSUBSCRIBED.value
+_ACTIVE = SubscriberStatus.ACTIVE.value
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """A row not imported: its line in the file, its address and why."""
+
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``rejects``/``skips`` hold the first REPORT_LIMIT rows."""
+
+    path: Path
+    list_slug: str
+    encoding: str = ""
+    delimiter: str = ""
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    rejects: list[ReportRow] = field(default_factory=list)
+    skips: list[ReportRow] = field(default_factory=list)
+
+
+# One checked row: (line, email, email_key, name, attributes or None, original cells)
+_Row = tuple[int, str, str, str, dict[str, str] | None, list[str]]
+
+
+@dataclass
+class _ChunkResult:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skips: list[tuple[int, str, str, list[str]]] = field(default_factory=list)
+
+
+class _RejectsFile:
+    """The --rejects CSV: line, reason, then the row as it was in the file."""
+
+    def __init__(self, handle: TextIO | None, header: Sequence[str], width: int) -> None:
+        self.writer = csv.writer(handle) if handle else None
+        if self.writer:
+            names = list(header) or [f"column {i + 1}" for i in range(width)]
+            self.writer.writerow(["line", "reason", *names])
+
+    def write(self, line: int, reason: str, cells: list[str]) -> None:
+        if self.writer:
+            self.writer.writerow([line, reason, *cells])
+
+
+def _row_name(cells: list[str], columns: Columns) -> str:
+    def cell(index: int | None) -> str:
+        return cells[index].strip() if index is not None and index < len(cells) else ""
+
+    if columns.name is not None and (name := cell(columns.name)):
+        return name
+    return " ".join(part for part in (cell(columns.first), cell(columns.last)) if part)
+
+
+def _skip_reason(subscriber_status: str, list_status: str | None, list_slug: str) -> str | None:
+    if subscriber_status != _ACTIVE:
+        return f"skipped: address is {subscriber_status}; imports never add it back"
+    if list_status == _UNSUBSCRIBED:
+        return f"skipped: unsubscribed from {list_slug}; --resubscribe adds them back"
+    return None
+
+
+class _BulkWriter:
+    """Plain driver-level executemany for the three hot inserts.
+
+    SQLAlchemy's per-row parameter processing would cost more than the rest of
+    the import; here the constant values (times, source, list) are converted
+    once per chunk with the columns' own type processors.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        self.sqlite = self.dialect.name == "sqlite"
+        self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+
+    def _keys_match(self, column: str) -> tuple[str, Any]:
+        """SQL matching ``column`` against a list of keys, passed as one parameter."""
+        if self.sqlite:
+            return f"{column} IN (SELECT value FROM json_each(?))", json.dumps
+        return f"{column} = ANY(%s)", list
+
+    def existing(
+        self, list_id: int, keys: list[str]
+    ) -> dict[str, tuple[int, str, Any, str, str | None]]:
+        """email_key -> (id, name, attributes, status, status on this list or None)."""
+        match, param = self._keys_match("s.email_key")
+        rows = self.conn.exec_driver_sql(
+            "SELECT s.email_key, s.id, s.name, s.attributes, s.status, m.status "
+            "FROM subscribers s LEFT JOIN memberships m "
+            f"ON m.subscriber_id = s.id AND m.list_id = {self.mark} WHERE {match}",
+            (list_id, param(keys)),
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
+
+    def _value(self, column: Any, value: Any) -> Any:
+        processor = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        return processor(value) if processor else value
+
+    def _insert(self, table: Any, names: Sequence[str], rows: list[tuple]) -> None:
+        marks = ", ".join([self.mark] * len(names))
+        self.conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", rows
+        )
+
+    def insert_subscribers(
+        self, rows: list[tuple[str, str, str, dict[str, str] | None]], now: datetime
+    ) -> list[int]:
+        """Insert new subscribers; returns their ids in the order given."""
+        columns = _SUBSCRIBERS.c
+        before = 0
+        if self.sqlite:
+            # SQLite gives new rows max(id)+1, +2, ... and we hold the write lock.
+            before = self.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers")
+            before = before.scalar_one()
+        when = self._value(columns.created_at, now)
+        no_attributes = self._value(columns.attributes, {})
+        self._insert(
+            _SUBSCRIBERS,
+            ("email", "email_key", "name", "attributes", "status", "status_changed_at",
+             "created_at"),
+            [
+                (email, key, name,
+                 self._value(columns.attributes, attributes) if attributes else no_attributes,
+                 _ACTIVE, when, when)
+                for email, key, name, attributes in rows
+            ],
+        )
+        if self.sqlite:
+            last = self.conn.exec_driver_sql(
+                "SELECT id FROM subscribers WHERE email_key = ?", (rows[-1][1],)
+            ).scalar_one()
+            if last == before + len(rows):
+                return list(range(before + 1, last + 1))
+        match, param = self._keys_match("email_key")
+        ids = dict(self.conn.exec_driver_sql(
+            f"SELECT email_key, id FROM subscribers WHERE {match}", (param([r[1] for r in rows]),)
+        ).all())
+        return [ids[row[1]] for row in rows]
+
+    def insert_memberships(
+        self, list_id: int, subscriber_ids: list[int], source: str, now: datetime
+    ) -> None:
+        when = self._value(_MEMBERSHIPS.c.changed_at, now)
+        self._insert(
+            _MEMBERSHIPS,
+            ("subscriber_id", "list_id", "status", "changed_at", "how", "created_at"),
+            [(sid, list_id, _SUBSCRIBED, when, source, when) for sid in subscriber_ids],
+        )
+
+    def insert_history(
+        self, list_id: int, rows: list[tuple[int, str | None, str]], source: str, now: datetime
+    ) -> None:
+        when = self._value(_HISTORY.c.at, now)
+        self._insert(
+            _HISTORY,
+            ("subscriber_id", "list_id", "at", "old_status", "new_status", "source", "detail"),
+            [(sid, list_id, when, old, _SUBSCRIBED, source, text) for sid, old, text in rows],
+        )
+
+
+def _apply_chunk(
+    conn: Connection,
+    list_id: int,
+    list_slug: str,
+    rows: list[_Row],
+    *,
+    resubscribe: bool,
+    source: str,
+    detail: str,
+    now: datetime,
+) -> _ChunkResult:
+    """Write one chunk of checked rows (the caller holds the transaction)."""
+    writer = _BulkWriter(conn)
+    found = writer.existing(list_id, [row[2] for row in rows])
+    result = _ChunkResult()
+    new_subscribers: list[tuple[str, str, str, dict[str, str] | None]] = []
+    new_lines: list[int] = []
+    joins: list[tuple[int, int]] = []  # (subscriber id, line): new to this list
+    rejoins: list[tuple[int, str, int]] = []  # (subscriber id, old status, line)
+    profile_updates: list[dict[str, Any]] = []
+    for line, email, key, name, attributes, cells in rows:
+        existing = found.get(key)
+        if existing is None:
+            new_subscribers.append((email, key, name, attributes))
+            new_lines.append(line)
+            result.added += 1
+            continue
+        sid, old_name, old_attributes, status, list_status = existing
+        resubscribing = resubscribe and list_status == _UNSUBSCRIBED and status == _ACTIVE
+        if not resubscribing and (reason := _skip_reason(status, list_status, list_slug)):
+            result.skips.append((line, email, reason, cells))
+            continue
+        profile_changed = bool(name) and name != old_name
+        new_attributes = old_attributes
+        if attributes:
+            if isinstance(old_attributes, str):
+                old_attributes = json.loads(old_attributes)
+            new_attributes = {**(old_attributes or {}), **attributes}
+            profile_changed = profile_changed or new_attributes != old_attributes
+        if profile_changed:
+            profile_updates.append(
+                {"sid": sid, "new_name": name or old_name, "new_attributes": new_attributes}
+            )
+        if list_status is None:
+            joins.append((sid, line))
+            result.added += 1
+        elif list_status != _SUBSCRIBED:
+            rejoins.append((sid, list_status, line))
+            result.updated += 1
+        elif profile_changed:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+
+    if new_subscribers:
+        ids = writer.insert_subscribers(new_subscribers, now)
+        joins.extend(zip(ids, new_lines, strict=True))
+    if joins:
+        writer.insert_memberships(list_id, [sid for sid, _line in joins], source, now)
+    if rejoins:
+        conn.execute(
+            update(_MEMBERSHIPS)
+            .where(_MEMBERSHIPS.c.subscriber_id == bindparam("sid"),
+                   _MEMBERSHIPS.c.list_id == list_id)
+            .values(status=_SUBSCRIBED, changed_at=now, how=source),
+            [{"sid": sid} for sid, _old, _line in rejoins],
+        )
+    if profile_updates:
+        conn.execute(
+            update(_SUBSCRIBERS)
+            .where(_SUBSCRIBERS.c.id == bindparam("sid"))
+            .values(name=bindparam("new_name"), attributes=bindparam("new_attributes")),
+            profile_updates,
+        )
+    history = [(sid, None, f"{detail} line {line}") for sid, line in joins]
+    history += [(sid, old, f"{detail} line {line}") for sid, old, line in rejoins]
+    if history:
+        writer.insert_history(list_id, history, source, now)
+    return result
+
+
+def import_csv(
+    engine: Engine,
+    path: Path,
+    list_slug: str,
+    *,
+    resubscribe: bool = False,
+    rejects: TextIO | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    progress: Callable[[int, int], None] | None = None,
+    source: Source | str = Source.IMPORT,
+) -> ImportReport:
+    """Import the subscribers in the CSV file ``path`` into the list ``list_slug``.
+
+    Each address is checked and normalised (:func:`normalise_email`) and
+    deduplicated within the file (the first row wins) and against the database.
+    New addresses are added as subscribed; a non-empty name in the file replaces
+    the stored one and extra columns are merged into ``attributes``. People who
+    unsubscribed from the list are skipped unless ``resubscribe``; bounced,
+    complained and blocklisted addresses are always skipped.
+
+    ``rejects`` (an open text file) receives every rejected and skipped row with
+    its line number and reason. ``progress(bytes_read, bytes_total)`` is called
+    as the file is read. Raises NewsletterError for an unknown list or an
+    unreadable file; rows committed before an error stay, and running the same
+    import again completes it.
+    """
+    source = Source(source).value
+    with Session(engine) as session:
+        list_id = get_list(session, list_slug).id
+    total = path.stat().st_size if path.is_file() else 0
+    on_bytes = (lambda done: progress(done, total)) if progress else None
+    table, close = open_csv(path, on_bytes)
+    report = ImportReport(path, list_slug, table.encoding, table.delimiter)
+    columns = table.columns
+    rejects_file = _RejectsFile(rejects, table.header, columns.email + 1)
+    extra = columns.extra
+    detail = path.name
+    seen: dict[str, int] = {}
+    chunk: list[_Row] = []
+
+    def reject(line: int, email: str, reason: str, cells: list[str]) -> None:
+        report.rejected += 1
+        if len(report.rejects) < REPORT_LIMIT:
+            report.rejects.append(ReportRow(line, email, reason))
+        rejects_file.write(line, reason, cells)
+
+    def flush() -> None:
+        for attempt in range(_RETRIES):
+            try:
+                with engine.begin() as conn:
+                    result = _apply_chunk(
+                        conn, list_id, list_slug, chunk, resubscribe=resubscribe,
+                        source=source, detail=detail, now=utcnow(),
+                    )
+                break
+            except IntegrityError:
+                if attempt == _RETRIES - 1:
+                    raise
+        report.added += result.added
+        report.updated += result.updated
+        report.unchanged += result.unchanged
+        for line, email, reason, cells in result.skips:
+            report.skipped += 1
+            if len(report.skips) < REPORT_LIMIT:
+                report.skips.append(ReportRow(line, email, reason))
+            rejects_file.write(line, reason, cells)
+        chunk.clear()
+
+    try:
+        email_index = columns.email
+        for line, cells in table.rows:
+            report.rows += 1
+            raw = cells[email_index] if email_index < len(cells) else ""
+            try:
+                email = normalise_email(raw)
+            except InvalidEmail as exc:
+                reject(line, raw.strip(), f"invalid email address: {exc}", cells)
+                continue
+            key = email_key(email)
+            first = seen.get(key)
+            if first is not None:
+                reject(line, email, f"duplicate of line {first}", cells)
+                continue
+            seen[key] = line
+            attributes = None
+            if extra:
+                attributes = {
+                    header: cells[i].strip()
+                    for i, header in extra
+                    if i < len(cells) and cells[i].strip()
+                } or None
+            chunk.append((line, email, key, _row_name(cells, columns), attributes, cells))
+            if len(chunk) >= chunk_size:
+                flush()
+        if chunk:
+            flush()
+    except NewsletterError:
+        raise
+    except Exception as exc:
+        done = report.added + report.updated + report.unchanged + report.skipped
+        raise NewsletterError(
+            f"The import of {path} stopped after {report.rows} rows ({done} written): {exc}",
+            hint="Fix the cause and run the same import again; it continues where it stopped "
+            "(rows already imported count as unchanged).",
+        ) from exc
+    finally:
+        close()
+    return report
