@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..project import Project
 from ..store import Database, open_project_database
@@ -144,15 +144,42 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return ctx.error_page(exc.status_code, title, message, headers)
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    # The traceback goes to the server log only; the visitor sees a plain page.
-    log.error("error answering %s %s", request.method, redact_tokens(request.url.path),
-              exc_info=exc)
-    ctx: WebContext = request.app.state.web
-    if _wants_json(request):
-        return JSONResponse({"error": "internal error"}, 500)
-    return ctx.error_page(500, "Something went wrong",
-                          "Sorry, that did not work. Please try again later.")
+class ErrorPageMiddleware:
+    """Turns an unexpected error into a plain 500 page; the traceback goes to the log only.
+
+    Unlike Starlette's last-resort handler it does not re-raise, so uvicorn keeps the
+    connection and the client reliably gets the answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            request = Request(scope)
+            log.error("error answering %s %s", request.method, redact_tokens(request.url.path),
+                      exc_info=exc)
+            if started:
+                raise
+            ctx: WebContext = scope["app"].state.web
+            if _wants_json(request):
+                response: Response = JSONResponse({"error": "internal error"}, 500)
+            else:
+                response = ctx.error_page(500, "Something went wrong",
+                                          "Sorry, that did not work. Please try again later.")
+            await response(scope, receive, send)
 
 
 def create_app(
@@ -207,8 +234,8 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(ErrorPageMiddleware)],
+        exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
         max_body_size=limits.form_body,
     )
