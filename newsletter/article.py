@@ -195,8 +195,17 @@ def _status_message(response: httpx.Response) -> str:
 
 
 def _reason(exc: httpx.HTTPError) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
+    """The cause of a connection failure in words, with the technical detail last."""
+    text = (str(exc) or type(exc).__name__).splitlines()[0]
+    lowered = text.lower()
+    if "name or service not known" in lowered or "nodename nor servname" in lowered \
+            or "name resolution" in lowered or "getaddrinfo" in lowered:
+        return f"no such site; check the address and your internet connection ({text})"
+    if "refused" in lowered:
+        return f"the site refused the connection; is the address right? ({text})"
+    if "ssl" in lowered or "certificate" in lowered:
+        return f"the secure (https) connection failed ({text})"
+    return text
 
 
 def fetch_articles(

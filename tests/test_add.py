@@ -286,6 +286,16 @@ def test_subscriber_only_articles_are_noted() -> None:
     assert "for subscribers" in article.notes[0]
 
 
+def test_closed_port_says_the_connection_was_refused() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(FetchError, match="the site refused the connection"):
+        fetch_article(f"http://127.0.0.1:{port}/story")
+
+
 def test_non_web_address_is_refused() -> None:
     with pytest.raises(FetchError, match="not a web address"):
         fetch_article("ftp://example.org/file")

@@ -59,9 +59,9 @@ def add_command(
         sys.exit(1)
 
 
-def _say(text: str, style: str | None = None, err: bool = False) -> None:
+def _say(text: str, style: str | None = None) -> None:
     """Print text as it is (no Rich markup, no wrapping: links and YAML stay whole)."""
-    (err_console if err else console).print(text, style=style, markup=False, soft_wrap=True)
+    console.print(text, style=style, markup=False, soft_wrap=True)
 
 
 def _print_report(report: AddReport, file: Path, dry_run: bool) -> None:
@@ -75,7 +75,7 @@ def _print_report(report: AddReport, file: Path, dry_run: bool) -> None:
     for skipped in report.skipped:
         _say(f"– Skipped {skipped.url}: {skipped.reason}", "cyan")
     for failed in report.failed:
-        _say(f"✗ Failed {failed.url}: {failed.reason}", "red", err=True)
+        _say(f"✗ Failed {failed.url}: {failed.reason}", "red")
     for note in report.notes:
         _say(note, "yellow")
     for diagnostic in report.diagnostics:
