@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich import box
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -45,6 +46,13 @@ class _Bar(sender.Progress):
     def advance(self, recipients: int) -> None:
         if self.task is not None:
             self.bar.advance(self.task, recipients)
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -102,15 +110,16 @@ def _report(report: sender.SendReport) -> None:
     if report.skipped_unsubscribed:
         table.add_row("Left out", f"{report.skipped_unsubscribed:,} who unsubscribed or bounced "
                       "since the send started")
-    if report.outbox is not None:
-        table.add_row("Messages in", str(report.outbox))
     console.print(table)
+    if report.outbox is not None:
+        console.print(f"The messages are in {escape(_shown_path(report.outbox))}/ "
+                      "(.eml files: open them with any mail program).", soft_wrap=True)
     for problem in report.failed:
         err_console.print(f"[red]Batch {problem.number} ({problem.recipients} recipients) "
-                          f"failed:[/] {escape(problem.message)}")
+                          f"failed:[/] {escape(problem.message)}", soft_wrap=True)
     for problem in report.ambiguous:
         err_console.print(f"[yellow]Batch {problem.number} ({problem.recipients} recipients) "
-                          f"is ambiguous:[/] {escape(problem.message)}")
+                          f"is ambiguous:[/] {escape(problem.message)}", soft_wrap=True)
 
 
 @click.command("send")
@@ -178,7 +187,7 @@ def send_command(
                                                       else "Building"))
     _report(report)
     if report.stopped:
-        err_console.print(f"[red]Stopped:[/] {escape(report.stopped)}")
+        err_console.print(f"[red]Stopped:[/] {escape(report.stopped)}", soft_wrap=True)
     if report.mode == "send" and not report.complete:
         hint = f"Run `newsletter send {issue_file} --list {plan.list_slug}` again to resume."
         if report.total_ambiguous:
@@ -208,28 +217,28 @@ def status_command(issue_file: Path | None) -> None:
         console.print("No sends yet." if issue_file is None
                       else f"{issue_file.stem} has not been sent to any list yet.")
         return
-    table = Table(title="Sends")
-    for column in ("Issue", "List", "Transport", "Status", "Recipients", "Accepted",
-                   "Pending", "Failed", "Ambiguous", "Batches", "Started (UTC)"):
-        table.add_column(column, justify="right" if column in (
-            "Recipients", "Accepted", "Pending", "Failed", "Ambiguous", "Batches") else "left")
+    table = Table(title="Sends", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("Issue", no_wrap=True)
+    table.add_column("List", no_wrap=True)
+    table.add_column("Via", no_wrap=True)
+    table.add_column("Status")
+    for column in ("Accepted", "Pending", "Failed", "Ambiguous"):
+        table.add_column(column, justify="right")
     for item in found:
         c, counts = item.campaign, item.counts
         status = c.status
         if c.send_at is not None and status != "cancelled":
-            status += f", scheduled {c.send_at:%Y-%m-%d %H:%M}"
+            status += f", scheduled {c.send_at:%Y-%m-%d %H:%M} UTC"
         table.add_row(
             escape(c.issue_name), escape(c.list_slug), c.transport, status,
-            f"{c.recipient_count:,}",
             *(f"{counts[s.value].recipients:,}" for s in (
                 BatchState.ACCEPTED, BatchState.PENDING, BatchState.FAILED,
                 BatchState.SUBMITTING)),
-            f"{c.batch_count:,}", f"{c.created_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
     problems = [(item.campaign, b) for item in found for b in item.problems]
     if problems:
-        detail = Table(title="Batches needing attention")
+        detail = Table(title="Batches needing attention", box=box.SIMPLE_HEAD, pad_edge=False)
         for column in ("Issue", "List", "Batch", "State", "Recipients", "Attempts", "Last error"):
             detail.add_column(column)
         for c, b in problems[:50]:

@@ -15,6 +15,7 @@ import re
 import threading
 import urllib.error
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from email.policy import SMTP
 from pathlib import Path
 from typing import Any, Protocol
@@ -137,11 +138,8 @@ class OutboxTransport:
             values = person.get("substitutions") or {}
             subject = personalize(person.get("subject") or body.get("subject", ""), values)
             recipient = person["to"][0]
-            to = (
-                f'"{recipient["name"]}" <{recipient["email"]}>'
-                if recipient.get("name")
-                else recipient["email"]
-            )
+            to = str(Address(display_name=recipient.get("name", ""),
+                             addr_spec=recipient["email"]))
             headers = {**common_headers, **(person.get("headers") or {})}
             message = build_message(
                 config,

@@ -1,0 +1,148 @@
+"""`newsletter send`, `status` and `cancel` from the command line; send_one; the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import re
+import stat
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from newsletter.cli import main
+from newsletter.delivery import send_one
+from newsletter.project import Project
+from newsletter.tokens import read_unsubscribe_token
+from tests.plugins.fake_sendgrid import SECRET, populate
+
+ISSUE = "issues/2021-02-01.yaml"
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def read_eml(path: Path) -> email.message.EmailMessage:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+def test_summary_then_no_sends_nothing(send_project, fake_sendgrid):
+    result = run("send", ISSUE, "--list", "weekly", input="n\n")
+    assert result.exit_code != 0
+    for expected in ("Subject", "Weekly Brief: leaked police files", "brief@example.org",
+                     "weekly", "25", "outbox"):
+        assert expected in result.output
+    assert not (send_project.root / "outbox").exists()
+    assert "No sends yet" in run("status").output
+
+
+def test_outbox_send_end_to_end_with_a_generated_secret(sample_project, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    project = Project(sample_project)
+    populate(project, "weekly", 3)
+    result = run("send", ISSUE, "--yes")  # list and transport from newsletter.toml
+    assert result.exit_code == 0, result.output
+    folder = sample_project / "outbox" / "2021-02-01"
+    assert "The messages are in outbox/2021-02-01/" in result.output
+    assert "subscribers/.secret" in result.output
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == [f"user{i}@example.org.eml" for i in range(3)]
+    secret_file = sample_project / "subscribers" / ".secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    message = read_eml(folder / "user1@example.org.eml")
+    assert message["To"] == "User 1 <user1@example.org>"
+    unsubscribe = message["List-Unsubscribe"]
+    token = re.search(r"/unsubscribe/([^>]+)>", unsubscribe).group(1)
+    subscriber_id, slug = read_unsubscribe_token(secret_file.read_text().strip().encode(),
+                                                 token)
+    assert slug == "weekly" and subscriber_id > 0
+    assert unsubscribe.endswith("<mailto:unsubscribe@example.org?subject=unsubscribe>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "User 1" in text and f"/unsubscribe/{token}" in html
+    assert not re.search(r"-(name|name_html|unsubscribe_url|view_url)-", html + text)
+    again = run("send", ISSUE, "--yes")
+    assert again.exit_code != 0 and "already sent" in again.output
+
+
+def test_transport_option_overrides_the_config(send_project, fake_sendgrid):
+    result = run("send", ISSUE, "--list", "weekly", "--transport", "sendgrid", "--yes")
+    assert result.exit_code == 0, result.output
+    assert sum(fake_sendgrid.delivered().values()) == 25
+    assert not (send_project.root / "outbox").exists()
+    status = run("status", ISSUE).output
+    assert "sendgrid" in status and "sent" in status and "25" in status
+
+
+def test_test_option_takes_several_addresses(send_project, fake_sendgrid):
+    result = run("send", ISSUE, "--test", "me@example.org,you@example.org", "--test",
+                 "boss@example.org", "--transport", "sendgrid", "--yes")
+    assert result.exit_code == 0, result.output
+    assert sorted(fake_sendgrid.delivered()) == [
+        "boss@example.org", "me@example.org", "you@example.org"]
+    assert "No sends yet" in run("status").output
+
+
+def test_failed_send_says_how_to_resume_and_status_lists_the_batch(send_project,
+                                                                   fake_sendgrid):
+    from tests.plugins.fake_sendgrid import Reply
+
+    fake_sendgrid.script(Reply(400, errors=(("subject", "The subject is required."),)))
+    result = run("send", ISSUE, "--list", "weekly", "--transport", "sendgrid", "--yes")
+    assert result.exit_code != 0
+    assert "subject: The subject is required." in result.output
+    assert "again to resume" in result.output
+    status = run("status").output
+    assert "failed" in status and "Batches needing attention" in status
+
+
+def test_schedule_and_cancel_from_the_command_line(send_project, fake_sendgrid):
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    at = f"{when:%Y-%m-%d %H:%M} UTC"
+    result = run("send", ISSUE, "--list", "weekly", "--transport", "sendgrid", "--at", at,
+                 "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Scheduled for" in result.output
+    assert "scheduled" in run("status").output
+    cancelled = run("cancel", ISSUE, "--list", "weekly")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert list(fake_sendgrid.scheduled.values()) == ["cancel"]
+    too_far = run("send", ISSUE, "--list", "weekly", "--transport", "sendgrid", "--at",
+                  "2099-01-01 09:00 Europe/Berlin", "--yes")
+    assert too_far.exit_code != 0 and "72 hours" in too_far.output
+
+
+def test_missing_key_is_reported_without_traceback(send_project, monkeypatch):
+    monkeypatch.delenv("SENDGRID_API_KEY")
+    result = run("send", ISSUE, "--transport", "sendgrid", "--yes")
+    assert result.exit_code != 0
+    assert "SENDGRID_API_KEY" in result.output and "Traceback" not in result.output
+
+
+def test_secret_is_never_printed(send_project, fake_sendgrid):
+    result = run("send", ISSUE, "--transport", "sendgrid", "--yes")
+    assert SECRET not in result.output and fake_sendgrid.api_key not in result.output
+
+
+def test_send_one_through_the_outbox_keeps_every_message(sample_project):
+    project = Project(sample_project)
+    for subject in ("Please confirm", "Welcome"):
+        send_one(project, to="ann@example.org", subject=subject, html="<p>Hi</p>", text="Hi")
+    files = sorted((sample_project / "outbox" / "transactional").glob("*.eml"))
+    assert [read_eml(f)["Subject"] for f in files] == ["Please confirm", "Welcome"]
+    assert read_eml(files[0])["To"] == "ann@example.org"
+
+
+def test_send_one_through_sendgrid(sample_project, fake_sendgrid):
+    from tests.plugins.fake_sendgrid import Reply
+
+    fake_sendgrid.script(Reply(503))  # retried
+    send_one(Project(sample_project), to="ann@example.org", subject="Please confirm",
+             html="<p>Click</p>", text="Click", transport="sendgrid")
+    body = fake_sendgrid.accepted[0].body
+    assert body["subject"] == "Please confirm"
+    assert fake_sendgrid.accepted[0].emails == ["ann@example.org"]
+    assert body["reply_to"] == {"email": "comms@example.org"}
