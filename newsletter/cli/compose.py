@@ -20,9 +20,10 @@ from ._common import console, err_console
               help="Print the items that would be added, as YAML; change nothing.")
 @click.option("--section", help="Put the new items under this section heading.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=article_module.TIMEOUT,
-              show_default=True, help="Seconds to wait for each page before giving up.")
+              show_default=True, metavar="SECONDS",
+              help="Seconds to wait for each page before giving up.")
 @click.option("--max-size", "max_mb", type=click.FloatRange(min=0.1),
-              default=article_module.MAX_BYTES / 1024 / 1024, show_default=True,
+              default=article_module.MAX_BYTES / 1024 / 1024, show_default=True, metavar="MB",
               help="Megabytes to read of each page (the details are at the top).")
 def add_command(
     file: Path, urls: tuple[str, ...], dry_run: bool, section: str | None, timeout: float,
@@ -39,6 +40,8 @@ def add_command(
     \b
     Example:
       newsletter add issues/2021-02-08.yaml https://www.bbc.com/news/technology-55634388
+
+    Where each field comes from: docs/composing.md.
     """
     with Progress(
         TextColumn("Reading pages"), BarColumn(), MofNCompleteColumn(),
