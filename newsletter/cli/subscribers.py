@@ -1,3 +1,315 @@
-"""Commands for this area (filled in by its issue)."""
+"""Commands for lists and subscribers: a thin shell over newsletter.store."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from ..errors import NewsletterError
+from ..project import Project
+from ..store import (
+    Database,
+    MembershipStatus,
+    Source,
+    SubscriberStatus,
+    add_subscriber,
+    create_list,
+    find_list,
+    get_subscriber,
+    history,
+    list_summaries,
+    memberships,
+    open_project_database,
+    set_subscriber_status,
+    unsubscribe,
+)
+from ..store.export import export_csv
+from ..store.importer import ImportReport, import_csv
+from ._common import console, current_project
+
+_PROGRESS_FROM_BYTES = 512 * 1024  # smaller files import in well under a second
+
+
+def _database() -> tuple[Project, Database]:
+    project = current_project()
+    return project, open_project_database(project)
+
+
+def _list_slug(project: Project, database: Database, slug: str | None) -> str:
+    """The --list given, else [delivery] default_list (created on first use)."""
+    slug = slug or project.config.delivery.default_list
+    if not slug:
+        raise NewsletterError(
+            "Which list? Give --list SLUG (or set default_list in [delivery] of newsletter.toml).",
+            hint="See the lists with `newsletter lists`.",
+        )
+    if slug == project.config.delivery.default_list:
+        with database.transaction() as session:
+            if find_list(session, slug) is None:
+                create_list(session, slug, project.config.name)
+    return slug
+
+
+_LIST_OPTION = click.option(
+    "--list",
+    "list_slug",
+    metavar="SLUG",
+    help="The list's short name (default: default_list in newsletter.toml, e.g. weekly).",
+)
+
+
+# ---------------------------------------------------------------- lists
+
+
+@click.group("lists", invoke_without_command=True)
+@click.pass_context
+def lists_group(ctx: click.Context) -> None:
+    """Show the mailing lists and how many people are on each.
+
+    \b
+    Examples:
+      newsletter lists
+      newsletter lists create weekly --name "Weekly Brief"
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    _project, database = _database()
+    with database.transaction() as session:
+        summaries = list_summaries(session)
+    if not summaries:
+        console.print("No lists yet. Create one with "
+                      '`newsletter lists create weekly --name "Weekly Brief"`.')
+        return
+    table = Table(title="Lists")
+    table.add_column("List")
+    table.add_column("Name")
+    table.add_column("Opt-in")
+    for heading in ("Receive mail", "Subscribed", "Unconfirmed", "Unsubscribed"):
+        table.add_column(heading, justify="right")
+    for item in summaries:
+        table.add_row(
+            item.slug, escape(item.name), item.opt_in, f"{item.recipients:,}",
+            f"{item.subscribed:,}", f"{item.unconfirmed:,}", f"{item.unsubscribed:,}",
+        )
+    console.print(table)
+    console.print("Receive mail = subscribed and not bounced, complained or blocklisted.")
+
+
+@lists_group.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help='The name people see, e.g. "Weekly Brief".')
+@click.option("--description", default="", help="One sentence on what the list is for.")
+@click.option(
+    "--double-opt-in",
+    is_flag=True,
+    help="New sign-ups must click a confirmation link before they receive mail.",
+)
+def lists_create(slug: str, name: str, description: str, double_opt_in: bool) -> None:
+    """Create a list called SLUG (lower-case letters, digits, - and _)."""
+    _project, database = _database()
+    with database.transaction() as session:
+        create_list(session, slug, name, description, double_opt_in=double_opt_in)
+    kind = "double opt-in" if double_opt_in else "single opt-in"
+    console.print(f"Created the list [bold]{slug}[/] ({escape(name)}, {kind}).")
+    console.print(f"Next: `newsletter subscribers import FILE.csv --list {slug}`.")
+
+
+# ---------------------------------------------------------------- subscribers
+
+
+@click.group("subscribers")
+def subscribers_group() -> None:
+    """Add, remove, look up, import and export subscribers.
+
+    \b
+    Examples:
+      newsletter subscribers add ann@example.org --name "Ann Lee"
+      newsletter subscribers import mailchimp-export.csv --list weekly --rejects rejects.csv
+      newsletter subscribers show ann@example.org
+      newsletter subscribers remove ann@example.org --reason "asked by phone"
+      newsletter subscribers export --list weekly -o weekly.csv
+    """
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@_LIST_OPTION
+@click.option("--name", help="The person's name, used in greetings.")
+def subscribers_add(email: str, list_slug: str | None, name: str | None) -> None:
+    """Subscribe EMAIL to a list (at once, even on a double opt-in list)."""
+    project, database = _database()
+    slug = _list_slug(project, database, list_slug)
+    with database.transaction() as session:
+        membership = add_subscriber(
+            session, email, slug, name=name, status=MembershipStatus.SUBSCRIBED,
+            source=Source.COMMAND, detail="newsletter subscribers add",
+        )
+        address, status = membership.subscriber.email, membership.subscriber.status
+    console.print(f"[bold]{escape(address)}[/] is subscribed to {slug}.")
+    if status != SubscriberStatus.ACTIVE:
+        console.print(f"[yellow]Note:[/] the address is {status}, so it receives no mail.")
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@click.option("--list", "list_slug", metavar="SLUG",
+              help="Unsubscribe from this list only (default: from every list).")
+@click.option("--reason", default="", help="Why, kept in the history (e.g. 'asked by email').")
+def subscribers_remove(email: str, list_slug: str | None, reason: str) -> None:
+    """Unsubscribe EMAIL; the history of what happened is kept."""
+    _project, database = _database()
+    with database.transaction() as session:
+        changed = unsubscribe(session, email, list_slug, source=Source.COMMAND, detail=reason)
+        slugs = [m.mailing_list.slug for m in changed]
+    if slugs:
+        console.print(f"Unsubscribed {escape(email)} from {', '.join(slugs)}.")
+    else:
+        console.print(f"{escape(email)} was not subscribed" +
+                      (f" to {list_slug}." if list_slug else " to any list."))
+
+
+@subscribers_group.command("set-status")
+@click.argument("email")
+@click.argument("status", type=click.Choice([s.value for s in SubscriberStatus]))
+@click.option("--reason", default="", help="Why, kept in the history.")
+def subscribers_set_status(email: str, status: str, reason: str) -> None:
+    """Mark EMAIL as bounced, complained or blocklisted (no list sends to it), or active again.
+
+    A blocklisted address that is not yet known is recorded, so imports skip it.
+    """
+    _project, database = _database()
+    with database.transaction() as session:
+        set_subscriber_status(session, email, status, source=Source.COMMAND, detail=reason)
+    console.print(f"{escape(email)} is now {status}.")
+
+
+@subscribers_group.command("show")
+@click.argument("email")
+def subscribers_show(email: str) -> None:
+    """Show EMAIL's lists and the full history of status changes (when, how, why)."""
+    _project, database = _database()
+    with database.transaction() as session:
+        subscriber = get_subscriber(session, email)
+        lists = memberships(session, subscriber)
+        entries = history(session, subscriber)
+        slugs = {m.list_id: m.mailing_list.slug for m in lists}
+        console.print(f"[bold]{escape(subscriber.email)}[/]  {escape(subscriber.name)}")
+        console.print(f"Status: [bold]{subscriber.status}[/]   "
+                      f"since {subscriber.status_changed_at:%Y-%m-%d %H:%M} UTC   "
+                      f"added {subscriber.created_at:%Y-%m-%d %H:%M} UTC")
+        for key, value in sorted((subscriber.attributes or {}).items()):
+            console.print(f"  {escape(key)}: {escape(str(value))}")
+        table = Table(title="Lists")
+        for heading in ("List", "Status", "Since (UTC)", "How"):
+            table.add_column(heading)
+        for m in lists:
+            table.add_row(m.mailing_list.slug, m.status, f"{m.changed_at:%Y-%m-%d %H:%M}", m.how)
+        console.print(table)
+        table = Table(title="History")
+        for heading in ("When (UTC)", "List", "Change", "Source", "Detail"):
+            table.add_column(heading)
+        for entry in entries:
+            table.add_row(
+                f"{entry.at:%Y-%m-%d %H:%M:%S}",
+                slugs.get(entry.list_id, "-") if entry.list_id else "(all lists)",
+                f"{entry.old_status or 'new'} -> {entry.new_status}",
+                entry.source,
+                escape(entry.detail),
+            )
+        console.print(table)
+
+
+@subscribers_group.command("export")
+@_LIST_OPTION
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this CSV file (default: print to the screen).")
+@click.option("--recipients-only", is_flag=True,
+              help="Only the people who would receive mail (subscribed and active).")
+def subscribers_export(list_slug: str | None, output: Path | None, recipients_only: bool) -> None:
+    """Write a list's members as CSV: email, name, status, dates and attributes.
+
+    status is "subscribed" for people who receive mail, otherwise why not
+    (unconfirmed, unsubscribed, bounced, complained or blocklisted).
+    """
+    project, database = _database()
+    slug = _list_slug(project, database, list_slug)
+    if output is None:
+        export_csv(database.engine, slug, sys.stdout, include_all=not recipients_only)
+        return
+    with output.open("w", newline="", encoding="utf-8") as handle:
+        count = export_csv(database.engine, slug, handle, include_all=not recipients_only)
+    console.print(f"Wrote {count:,} rows to {output}.")
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_LIST_OPTION
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write rows that were rejected or skipped to this CSV, with line and reason.")
+@click.option("--resubscribe", is_flag=True,
+              help="Add back people who unsubscribed from the list (only if they asked to "
+              "rejoin). Bounced, complained and blocklisted addresses are never added back.")
+def subscribers_import(
+    file: Path, list_slug: str | None, rejects: Path | None, resubscribe: bool
+) -> None:
+    """Import subscribers from a CSV FILE (e.g. a Mailchimp export) into a list.
+
+    The file may be UTF-8 or Windows/Latin-1, separated by commas, semicolons or
+    tabs. It needs an email column (email, Email Address or E-mail) and may have
+    name, or First Name and Last Name; other columns are kept as attributes.
+    Importing the same file twice changes nothing, and an interrupted import is
+    finished by running the same command again.
+    """
+    project, database = _database()
+    slug = _list_slug(project, database, list_slug)
+    size = file.stat().st_size if file.is_file() else 0
+    with ExitStack() as stack:
+        handle = None
+        if rejects is not None:
+            handle = stack.enter_context(rejects.open("w", newline="", encoding="utf-8"))
+        progress = stack.enter_context(Progress(
+            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+            TimeRemainingColumn(), console=console, transient=True,
+            disable=size < _PROGRESS_FROM_BYTES,
+        ))
+        task = progress.add_task(f"Importing {file.name}", total=size)
+        report = import_csv(
+            database.engine, file, slug, resubscribe=resubscribe, rejects=handle,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+    _print_report(report, rejects)
+
+
+def _print_report(report: ImportReport, rejects: Path | None) -> None:
+    table = Table(title=f"Import of {report.path.name} into {report.list_slug}")
+    table.add_column("Outcome")
+    table.add_column("Rows", justify="right")
+    for label, count in (
+        ("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged),
+        ("rejected", report.rejected), ("skipped", report.skipped),
+    ):
+        table.add_row(label, f"{count:,}")
+    console.print(table)
+    shown = 20
+    for title, rows, total in (("Skipped (never added back by an import)", report.skips,
+                                report.skipped),
+                               ("Rejected", report.rejects, report.rejected)):
+        if not rows:
+            continue
+        console.print(f"[bold]{title}:[/]")
+        for row in rows[:shown]:
+            console.print(f"  line {row.line}: {escape(row.email)}: {escape(row.reason)}")
+        if total > shown:
+            console.print(f"  ... and {total - shown:,} more" +
+                          (f" (all in {rejects})" if rejects else " (use --rejects FILE)"))
+    if rejects is not None and (report.rejected or report.skipped):
+        console.print(f"Rejected and skipped rows are in {rejects}.")
+
+
+COMMANDS = [lists_group, subscribers_group]
