@@ -163,8 +163,8 @@ def _download(
     except FetchError:
         raise
     except httpx.TooManyRedirects:
-        raise FetchError(url, "too many redirects (more than the limit); open it in a "
-                         "browser to see where it leads") from None
+        raise FetchError(url, f"too many redirects (more than {client.max_redirects}); open "
+                         "it in a browser to see where it leads") from None
     except httpx.TimeoutException:
         raise FetchError(url, f"the site did not answer within {timeout:g} seconds; try "
                          "again later or raise --timeout") from None
