@@ -372,3 +372,38 @@ def test_healthz_and_database_outage_answers_503(service: Service, tmp_path: Pat
         database_file.rmdir()
         (tmp_path / "moved.db").rename(database_file)
     assert service.client.get("/healthz").status_code == 200
+
+
+def test_newsletter_serve_runs_the_app_under_uvicorn(sample_project: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.servers import free_port
+
+    port = free_port()
+    env = {**os.environ, "NEWSLETTER_SECRET": SECRET}
+    env.pop("SENDGRID_WEBHOOK_PUBLIC_KEY", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port",
+         str(port)], cwd=sample_project, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert answer.json() == {"status": "ok", "database": "ok"}
+        assert "server" not in answer.headers
+        assert httpx.get(f"http://127.0.0.1:{port}/unsubscribe/abc.def").status_code == 400
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0]
+    assert SECRET not in output
+    assert "/unsubscribe/[token]" in output and "abc.def" not in output  # redacted log
