@@ -202,11 +202,12 @@ def _line_end(text: str, index: int) -> int:
     return len(text) if end < 0 else end + 1
 
 
-def _content_end(text: str, index: int, key_col: int) -> int:
+def _content_end(text: str, index: int, dash_col: int) -> int:
     """Where an item's text really ends, given the end of its node.
 
-    A `|` or `>` text's node ends where the next field starts, after any blank
-    lines and comments; lines no deeper than the item's keys cannot be its text.
+    A `|` or `>` text's node ends where the next field starts, after blank lines
+    and comments. Comments indented deeper than the item's "-" stay with the
+    item; those at its "-" or further left belong to what follows.
     """
     pos = index
     while pos > 0:
@@ -214,7 +215,7 @@ def _content_end(text: str, index: int, key_col: int) -> int:
         line = text[start:pos]
         stripped = line.strip()
         indent = len(line) - len(line.lstrip(" "))
-        if stripped and not (stripped.startswith("#") and indent <= key_col):
+        if stripped and not (stripped.startswith("#") and indent <= dash_col):
             return start + len(line.rstrip())
         pos = start
     return pos
@@ -228,7 +229,7 @@ def _style(text: str, items: SequenceNode, newline: str) -> _Style:
     blank_line = True
     if len(items.value) > 1:
         # Is there an empty line between the first item's end and the second's dash?
-        end = _content_end(text, first.end_mark.index, first.start_mark.column)
+        end = _content_end(text, first.end_mark.index, dash_col)
         gap = text[_line_end(text, end) :
                    _line_start(text, items.value[1].start_mark.index)]
         blank_line = any(not line.strip() for line in gap.splitlines())
@@ -260,9 +261,9 @@ def _find_place(text: str) -> _Place:
         if key.value != "items":
             continue
         if isinstance(value, SequenceNode) and value.value and not value.flow_style:
-            last = value.value[-1]
-            end = _content_end(text, last.end_mark.index, last.start_mark.column)
-            return _Place(_line_end(text, end), "", _style(text, value, newline))
+            style = _style(text, value, newline)
+            end = _content_end(text, value.value[-1].end_mark.index, style.dash_col)
+            return _Place(_line_end(text, end), "", style)
         if isinstance(value, ScalarNode) and value.tag.endswith(":null"):
             return _Place(_line_end(text, key.end_mark.index), "", _Style(newline=newline), True)
         line = key.start_mark.line + 1

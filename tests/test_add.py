@@ -530,6 +530,24 @@ def test_append_to_a_file_without_items_or_with_an_empty_list() -> None:
         append_items("date: 2021-02-08\nitems: []\n", [item])
 
 
+def test_comments_stay_with_the_item_they_are_indented_under() -> None:
+    text = (
+        "items:\n"
+        "  - title: One\n"
+        "    url: https://example.org/one\n"
+        "    summary: |\n"
+        "      # Not a comment: part of the text.\n"
+        "    # About item one: photo to come.\n"
+        "\n"
+        "  # About the next stories.\n"
+        "# About the end of the file.\n"
+    )
+    item = {"title": "T", "url": "https://example.org/t", "summary": "S."}
+    new, added = append_items(text, [item])
+    cut = text.index("\n  # About the next")
+    assert new == text[:cut] + added + text[cut:]
+
+
 def test_markdown_markers_never_start_a_wrapped_line() -> None:
     item = {"title": "T", "url": "https://example.org/t",
             "summary": "word " * 15 + "- not a list, and 1. not numbered, # nor a heading"}
