@@ -11,7 +11,11 @@
     baseUrl: root,
     showSubResults: true,
     showImages: false,
-    autofocus: true
+    autofocus: true,
+    // Search on the page itself, not in a Web Worker: the index of one newsletter is
+    // small, and this also works where workers are blocked (strict CSP, some test
+    // browsers whose request routing does not reach workers).
+    noWorker: true
   });
   var query = new URLSearchParams(window.location.search).get("q");
   if (query) {
