@@ -441,9 +441,10 @@ def add_items(
             continue
         key = url_key(result.final_url)
         if key in taken:
-            report.skipped.append(SkippedUrl(
-                url, f"leads to {result.final_url}, already in the issue as items[{taken[key]}]"
-            ))
+            where = f"already in the issue as items[{taken[key]}]"
+            if result.redirected:
+                where = f"leads to {result.final_url}, {where}"
+            report.skipped.append(SkippedUrl(url, where))
             continue
         added = item_from_article(result, section)
         try:
@@ -463,14 +464,24 @@ def add_items(
         report.notes.append(f"items[{taken[url_key(EXAMPLE_URL)]}] is still the example from "
                             "`newsletter new`; delete it once the real stories are in")
     new_text, report.yaml = append_items(text, [a.fields for a in report.added])
+    first = report.added[0].position
+    _, problems, _ = parse_issue_text(new_text.removeprefix("\ufeff"), path)
+    if broken := [d for d in problems if _item_number(d) >= first]:
+        raise NewsletterError(  # a bug, not the user's: say what and change nothing
+            "the new items would not be valid, so nothing was written:\n  "
+            + "\n  ".join(map(str, broken)),
+            hint="Run with --dry-run and paste the printed items into the file by hand.",
+        )
     if dry_run:
         return report
     write_atomically(path, new_text)
     report.written = True
-    first = report.added[0].position
-    report.diagnostics = [
-        d for d in check_file(path).diagnostics
-        if (m := re.match(r"items\[(\d+)\]", d.path)) and int(m.group(1)) >= first
-    ]
+    report.diagnostics = [d for d in check_file(path).diagnostics if _item_number(d) >= first]
     return report
+
+
+def _item_number(diagnostic: Diagnostic) -> int:
+    """9 for a diagnostic about items[9] or its fields; 0 for the rest of the file."""
+    match = re.match(r"items\[(\d+)\]", diagnostic.path)
+    return int(match.group(1)) if match else 0
 

@@ -480,6 +480,22 @@ def test_links_already_in_the_issue_are_skipped_without_fetching(
     assert after.startswith(before) and after.count(b"url: ") == before.count(b"url: ") + 1
 
 
+def test_an_edit_saved_while_pages_load_is_kept(sample_project: Path, site: Site) -> None:
+    url = site.url("/pages/jsonld.html")
+    edit = f"\n  - title: Written by hand\n    url: {url}\n    summary: Mine.\n"
+
+    def save_meanwhile(_url: str, _result: object) -> None:
+        with ISSUE.open("a", encoding="utf-8") as out:
+            out.write(edit)
+
+    before = ISSUE.read_text()
+    report = add_items(ISSUE, [url, site.url("/pages/opengraph.html")],
+                       concurrency=1, on_fetched=save_meanwhile)
+    assert [s.reason for s in report.skipped] == ["already in the issue as items[9]"]
+    assert ISSUE.read_text().startswith(before + edit + edit)
+    assert [a.position for a in report.added] == [11]
+
+
 def test_failing_pages_leave_the_file_alone_and_the_others_go_in(
     sample_project: Path, site: Site
 ) -> None:
