@@ -621,16 +621,14 @@ class _Campaign:
             worker.start()
         try:
             self._produce(todo, builder, list_id)
+            self._join(workers)
         except KeyboardInterrupt:
+            # Let the requests in flight finish and record their answers (a second
+            # Ctrl-C leaves at once: those batches then stay ambiguous).
             report.interrupted = True
+            report.stopped = "interrupted (Ctrl-C); the requests in flight were finished"
             self.stop.set()
-            report.stopped = "interrupted (Ctrl-C); requests in flight were finished"
-        finally:
-            self._drain()
-            for _ in workers:
-                self.work.put(None)
-            for worker in workers:
-                worker.join()
+            self._join(workers)
         self._finish_report(campaign_id)
         if isinstance(self.fatal, AuthProblem):
             raise NewsletterError(
@@ -663,15 +661,22 @@ class _Campaign:
                 except queue.Full:
                     continue
 
-    def _drain(self) -> None:
-        """Throw away work not yet started (its batches stay pending or failed)."""
-        if not self.stop.is_set():
-            return
-        while True:
-            try:
-                self.work.get_nowait()
-            except queue.Empty:
-                return
+    def _join(self, workers: list[threading.Thread]) -> None:
+        """Tell the workers to finish, and wait for them.
+
+        After a stop, work not yet started is thrown away (its batches stay
+        pending or failed).
+        """
+        if self.stop.is_set():
+            while True:
+                try:
+                    self.work.get_nowait()
+                except queue.Empty:
+                    break
+        for _ in workers:
+            self.work.put(None)
+        for worker in workers:
+            worker.join()
 
     def _worker(self) -> None:
         while True:

@@ -1,0 +1,125 @@
+"""Never twice, never lost: kill the sending process at random moments, resume, count."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from newsletter.delivery.models import Batch, BatchState
+from newsletter.project import Project
+from newsletter.store import Subscriber, open_project_database
+from tests.plugins.fake_sendgrid import SECRET, FakeSendGrid, populate
+
+ISSUE = "issues/2021-02-01.yaml"
+PEOPLE = 20_000
+SEND = [sys.executable, "-c", "from newsletter.cli import main; main()",
+        "send", ISSUE, "--list", "weekly", "--transport", "sendgrid", "--yes"]
+
+
+def _env(fake: FakeSendGrid) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(SENDGRID_API_HOST=fake.url, SENDGRID_API_KEY=fake.api_key,
+               NEWSLETTER_SECRET=SECRET, COLUMNS="100")
+    env.pop("NEWSLETTER_DATABASE_URL", None)
+    return env
+
+
+def _wait_for_accepted(fake: FakeSendGrid, process: subprocess.Popen, count: int,
+                       limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while len(fake.accepted) < count and process.poll() is None:
+        assert time.monotonic() < deadline, "the send never got going"
+        time.sleep(0.005)
+
+
+def _ambiguous_emails(project: Project) -> set[str]:
+    database = open_project_database(project)
+    try:
+        with database.session() as session:
+            left = session.scalars(
+                select(Batch).where(Batch.state == BatchState.SUBMITTING.value)
+            ).all()
+            ids = [i for batch in left for i in batch.ids()]
+            emails = session.scalars(select(Subscriber.email).where(Subscriber.id.in_(ids)))
+            return set(emails)
+    finally:
+        database.dispose()
+
+
+def _states(project: Project) -> list[str]:
+    database = open_project_database(project)
+    try:
+        with database.session() as session:
+            return list(session.scalars(select(Batch.state).order_by(Batch.number)))
+    finally:
+        database.dispose()
+
+
+def test_sigkill_at_random_moments_then_resume_delivers_everyone_at_most_once(
+    sample_project: Path, fake_sendgrid: FakeSendGrid
+):
+    project = Project(sample_project)
+    populate(project, "weekly", PEOPLE)
+    fake_sendgrid.delay = 0.05  # each request takes a while, so kills land mid-request
+    env = _env(fake_sendgrid)
+    rng = random.Random()
+    kills = 0
+    for _ in range(3):
+        process = subprocess.Popen(SEND, cwd=sample_project, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _wait_for_accepted(fake_sendgrid, process,
+                           len(fake_sendgrid.accepted) + rng.randint(1, 3))
+        time.sleep(rng.uniform(0.0, 0.15))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(30)
+    assert kills >= 2, "the send finished before it could be killed; slow the fake down"
+    states = _states(project)
+    assert "accepted" in states and ("pending" in states or "failed" in states)
+    for _ in range(5):  # resume until only ambiguous batches (if any) are left
+        finished = subprocess.run(SEND, cwd=sample_project, env=env, capture_output=True,
+                                  text=True, timeout=120)
+        if finished.returncode == 0 or "no answer" in finished.stderr:
+            break
+    else:
+        raise AssertionError(f"the send never completed: {finished.stderr}")
+    assert set(_states(project)) <= {"accepted", "submitting"}
+    ambiguous = _ambiguous_emails(project)
+    delivered = fake_sendgrid.delivered()
+    everyone = {f"user{i}@example.org" for i in range(PEOPLE)}
+    assert set(delivered) <= everyone
+    assert max(delivered.values()) == 1, "someone got the issue twice"
+    assert everyone - ambiguous <= set(delivered), "someone outside ambiguous batches missed it"
+    assert len(ambiguous) <= 4 * 1000 * kills  # at most the requests in flight at each kill
+
+
+def test_ctrl_c_finishes_requests_in_flight_and_the_same_command_resumes(
+    sample_project: Path, fake_sendgrid: FakeSendGrid
+):
+    project = Project(sample_project)
+    populate(project, "weekly", 8_000)
+    fake_sendgrid.delay = 0.2
+    env = _env(fake_sendgrid)
+    process = subprocess.Popen(SEND, cwd=sample_project, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    _wait_for_accepted(fake_sendgrid, process, 2)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert "interrupted" in err and "again to resume" in err
+    states = _states(project)
+    assert "submitting" not in states and "pending" in states
+    finished = subprocess.run(SEND, cwd=sample_project, env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    delivered = fake_sendgrid.delivered()
+    assert set(delivered) == {f"user{i}@example.org" for i in range(8_000)}
+    assert set(delivered.values()) == {1}
