@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -304,7 +304,7 @@ def parse_issue_text(text: str, path: Path) -> tuple[IssueModel | None, list[Dia
             )
         ], data
     try:
-        return IssueModel.model_validate(_plain(data)), [], data
+        return IssueModel.model_validate(plain_data(data)), [], data
     except ValidationError as exc:
         diagnostics = []
         for error in exc.errors():
@@ -315,12 +315,12 @@ def parse_issue_text(text: str, path: Path) -> tuple[IssueModel | None, list[Dia
         return None, sorted(diagnostics), data
 
 
-def _plain(node: Any) -> Any:
-    """ruamel round-trip objects to plain dicts/lists, keeping scalars."""
+def plain_data(node: Any) -> Any:
+    """ruamel round-trip objects to plain dicts and lists, keeping scalars."""
     if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): plain_data(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain_data(v) for v in node]
     if isinstance(node, dt.datetime):
         return node  # pydantic rejects a datetime with a time for a date: the error says why
     if isinstance(node, str):
@@ -378,7 +378,7 @@ def warnings_for(model: IssueModel, data: Any, path: Path) -> list[Diagnostic]:
                 warn(["items", index, "published"],
                      f"{item.published.isoformat()} is after the issue date "
                      f"{model.date.isoformat()}")
-        key = _url_key(item.url)
+        key = url_key(item.url)
         if key in seen:
             warn(["items", index, "url"],
                  f"same link as items[{seen[key] + 1}]; is this story in the issue twice?")
@@ -403,9 +403,36 @@ def _texts(model: IssueModel) -> Iterable[tuple[list[str | int], str]]:
                 yield ["items", index, name], value
 
 
-def _url_key(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.netloc.lower().removeprefix('www.')}{parts.path.rstrip('/')}?{parts.query}"
+TRACKING_PARAMS = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|_gl|ocid)$", re.IGNORECASE
+)
+
+
+def is_tracking_param(name: str) -> bool:
+    """True for query parameters that only track clicks (utm_*, fbclid, ...)."""
+    return bool(TRACKING_PARAMS.match(name))
+
+
+def url_key(url: str) -> str:
+    """What two links to the same story have in common.
+
+    Ignores http/https, 'www.', letter case of the host, a trailing slash,
+    tracking parameters, the order of parameters and the #fragment.
+    """
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port and port not in (80, 443):
+        host = f"{host}:{port}"
+    query = sorted(
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not is_tracking_param(k)
+    )
+    return f"{host}{parts.path.rstrip('/')}?{urlencode(query)}"
 
 
 def check_file(path: Path) -> CheckResult:

@@ -37,7 +37,15 @@ from .article import (
     with_scheme,
 )
 from .errors import IssueFileError, NewsletterError
-from .issue import Diagnostic, Item, _plain, check_file, parse_issue_text
+from .issue import (
+    Diagnostic,
+    Item,
+    check_file,
+    is_tracking_param,
+    parse_issue_text,
+    plain_data,
+    url_key,
+)
 
 TITLE_TODO = "TODO the headline (none found on the page)"
 SUMMARY_TODO = "TODO two or three sentences about the story (no description found on the page)."
@@ -46,11 +54,6 @@ IMAGE_ALT_TODO = "TODO describe the picture"
 EXAMPLE_URL = "https://example.org/TODO"
 # Order of fields in a new item, as in the issue files `newsletter new` writes.
 FIELD_ORDER = ("title", "url", "source", "published", "image", "image_alt", "section", "summary")
-TRACKING_PARAMS = re.compile(
-    r"^(utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|_gl|ocid)$", re.IGNORECASE
-)
-
-
 # --- the report --------------------------------------------------------------------------
 
 
@@ -99,35 +102,15 @@ class AddReport:
 # --- URLs --------------------------------------------------------------------------------
 
 
-def _keep_param(name: str) -> bool:
-    return not TRACKING_PARAMS.match(name)
-
-
 def clean_url(url: str) -> str:
     """``url`` without tracking parameters (utm_*, fbclid, ...) and without a fragment."""
     parts = urlsplit(url.strip())
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if _keep_param(k)]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not is_tracking_param(k)
+    ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="/:,@"), fragment=""))
-
-
-def url_key(url: str) -> str:
-    """What two links to the same story have in common.
-
-    Ignores http/https, 'www.', letter case of the host, a trailing slash,
-    tracking parameters, the order of parameters and the #fragment.
-    """
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if port and port not in (80, 443):
-        host = f"{host}:{port}"
-    query = sorted(
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if _keep_param(k)
-    )
-    return f"{host}{parts.path.rstrip('/')}?{urlencode(query)}"
 
 
 # --- items from articles -----------------------------------------------------------------
@@ -342,9 +325,9 @@ def append_items(text: str, items: list[dict[str, Any]]) -> tuple[str, str]:
 
 def _verify(old: str, new: str, items: list[dict[str, Any]]) -> None:
     yaml = YAML(typ="rt")
-    before, after = _plain(yaml.load(old)), _plain(yaml.load(new))
+    before, after = plain_data(yaml.load(old)), plain_data(yaml.load(new))
     expected = dict(before)
-    expected["items"] = list(before.get("items") or []) + [_plain(i) for i in items]
+    expected["items"] = list(before.get("items") or []) + [plain_data(i) for i in items]
     if after != expected:
         raise NewsletterError(
             "could not add the items without changing the rest of the issue file "

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from newsletter.article import FetchError, fetch_article, parse_article, shorten, with_scheme
 from newsletter.errors import NewsletterError
-from newsletter.issue import check_file, load_issue
+from newsletter.issue import check_file, load_issue, url_key
 from newsletter.issue_editor import (
     IMAGE_ALT_TODO,
     SUMMARY_TODO,
@@ -27,7 +27,6 @@ from newsletter.issue_editor import (
     add_items,
     append_items,
     clean_url,
-    url_key,
 )
 
 PAGES = Path(__file__).parent / "pages"

@@ -142,7 +142,7 @@ items:
     published: 2020-01-14
     summary: Lorem ipsum dolor sit amet.
   - title: Same link
-    url: https://www.example.org/a/
+    url: https://www.example.org/a/?utm_source=newsletter#top
     summary: TODO write this
 """)
     result = check_file(path)
