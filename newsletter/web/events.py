@@ -193,19 +193,24 @@ def _insert_dialect(session: Session) -> Any:
 
 
 def claim_event_ids(session: Session, ids: Sequence[str]) -> set[str]:
-    """Record ``ids`` as seen; return those that were not seen before (race-free)."""
-    insert = _insert_dialect(session)
-    table = WebhookEvent.__table__
-    now = utcnow()
+    """Record ``ids`` as seen; return those that were not seen before (race-free).
+
+    Plain driver SQL: SQLAlchemy compiling a 400-row VALUES clause costs more than
+    SQLite running it.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    to_db = WebhookEvent.__table__.c.received_at.type.bind_processor(dialect)
+    now = to_db(utcnow()) if to_db else utcnow()
     new: set[str] = set()
     for start in range(0, len(ids), _ID_CHUNK):
-        rows = [{"sg_event_id": i, "received_at": now} for i in ids[start:start + _ID_CHUNK]]
-        statement = (
-            insert(table).values(rows)
-            .on_conflict_do_nothing(index_elements=["sg_event_id"])
-            .returning(table.c.sg_event_id)
-        )
-        new.update(session.execute(statement).scalars())
+        chunk = ids[start:start + _ID_CHUNK]
+        values = ", ".join([f"({mark}, {mark})"] * len(chunk))
+        sql = (f"INSERT INTO webhook_events (sg_event_id, received_at) VALUES {values} "
+               "ON CONFLICT (sg_event_id) DO NOTHING RETURNING sg_event_id")
+        parameters = tuple(item for event_id in chunk for item in (event_id, now))
+        new.update(row[0] for row in connection.exec_driver_sql(sql, parameters))
     return new
 
 
