@@ -206,9 +206,8 @@ def test_migrations_go_down_and_up_again_keeping_head(database_url: str) -> None
     migrations.upgrade(database_url)
     assert migrations.current(database_url) == migrations.head()
     db = open_database(database_url)
-    with db.transaction() as session:
-        with pytest.raises(NotFound):
-            get_list(session, "weekly")
+    with db.transaction() as session, pytest.raises(NotFound):
+        get_list(session, "weekly")
     db.dispose()
 
 
