@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -353,3 +354,50 @@ def test_cli_build_and_serve_errors(project: Project) -> None:
     assert "has no index.html" in result.output and "newsletter archive build" in result.output
     assert "Traceback" not in result.output
     assert "archive build" in runner.invoke(main, ["archive", "--help"]).output
+
+
+def test_search_reindexes_only_the_bundle_that_changed(project: Project) -> None:
+    site = project.root / "site"
+    first = build(project, search=True)
+    assert first.search_shards == ["2022", "before-2022"] and first.search_pages == 3
+    assert (site / "pagefind" / "2022" / "pagefind.js").is_file()
+    assert (site / "pagefind" / "before-2022" / "pagefind.js").is_file()
+    search_page = (site / "search" / "index.html").read_text("utf-8")
+    assert """data-bundles='["pagefind/2022/", "pagefind/before-2022/"]'""" in search_page
+
+    assert build(project, search=True).search_pages is None  # nothing changed
+
+    path = project.root / "issues" / "2021-02-08.yaml"
+    path.write_text(path.read_text("utf-8").replace("Second week story.", "Edited."), "utf-8")
+    report = build(project, search=True)
+    assert report.search_shards == ["before-2022"] and report.search_pages == 2
+
+    # A new issue rewrites its neighbour's page (the "next" link) but only the
+    # newest year's search bundle.
+    write_issue(project.root, "2022-03-14", "Newest")
+    report = build(project, search=True)
+    assert sorted(report.pages_written) == [
+        "issues/2022-03-07/index.html", "issues/2022-03-14/index.html"
+    ]
+    assert report.search_shards == ["2022"] and report.search_pages == 2
+
+    # The first issue of a new year moves the others into the "before" bundle.
+    write_issue(project.root, "2023-01-02", "New year")
+    report = build(project, search=True)
+    assert report.search_shards == ["2023", "before-2023"]
+    assert sorted(p.name for p in (site / "pagefind").iterdir()) == ["2023", "before-2023"]
+    assert not [p for p in site.iterdir() if p.name.startswith(".pagefind")]
+
+
+def test_two_builds_never_write_into_one_folder_at_once(project: Project) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    site = project.root / "site"
+    site.mkdir()
+    fd = os.open(site, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(NewsletterError, match="Another `newsletter archive build`"):
+            build(project)
+    finally:
+        os.close(fd)
+    assert build(project).published == 3

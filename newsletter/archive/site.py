@@ -18,7 +18,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -177,12 +177,49 @@ def _parse(path: Path) -> tuple[IssueModel | None, str]:
         return None, exc.message
 
 
-def _parse_all(paths: list[Path]) -> dict[Path, tuple[IssueModel | None, str]]:
-    if len(paths) < PARALLEL_PARSE_MIN or (os.cpu_count() or 1) < 2:
-        return {path: _parse(path) for path in paths}
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        chunk = max(1, len(paths) // ((os.cpu_count() or 1) * 4))
-        return dict(zip(paths, pool.map(_parse, paths, chunksize=chunk), strict=True))
+def _parse_all(
+    paths: list[Path], progress: ProgressCallback | None
+) -> dict[Path, tuple[IssueModel | None, str]]:
+    """Parse issue files, on every CPU when there are many (YAML parsing is the slow part)."""
+    results: dict[Path, tuple[IssueModel | None, str]] = {}
+    workers = os.cpu_count() or 1
+    if len(paths) < PARALLEL_PARSE_MIN or workers < 2:
+        parsed: Iterable[tuple[IssueModel | None, str]] = map(_parse, paths)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        parsed = pool.map(_parse, paths, chunksize=max(1, len(paths) // (workers * 8)))
+    try:
+        for done, (path, result) in enumerate(zip(paths, parsed, strict=True), 1):
+            results[path] = result
+            if progress:
+                progress("Reading issue files", done, len(paths))
+    finally:
+        if pool:
+            pool.shutdown()
+    return results
+
+
+@contextlib.contextmanager
+def _exclusive(out_dir: Path) -> Iterator[None]:
+    """Hold a lock on ``out_dir`` so two builds never write into it at once."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks on folders
+        yield
+        return
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NewsletterError(
+                f"Another `newsletter archive build` is writing into {out_dir}.",
+                hint="Wait for it to finish, then run `newsletter archive build` again.",
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # also releases the lock
 
 
 # --- the report --------------------------------------------------------------------------
@@ -381,6 +418,14 @@ def build_archive(
             f"{out_dir} holds the project itself; the archive needs a folder of its own.",
             hint="Build into a separate folder, e.g. `newsletter archive build -o site`.",
         )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out_dir):
+        return _build(project, out_dir, search, progress)
+
+
+def _build(
+    project: Project, out_dir: Path, search: bool, progress: ProgressCallback | None
+) -> BuildReport:
     report = BuildReport(out_dir)
     timer = _Timer(report)
     renderer = _Renderer(project)
@@ -413,7 +458,7 @@ def build_archive(
     timer.lap("read")
     models: dict[str, IssueModel] = {}
     errors = []
-    for path, (model, error) in _parse_all(to_parse).items():
+    for path, (model, error) in _parse_all(to_parse, progress).items():
         if model is None:
             errors.append(error)
             continue
@@ -448,15 +493,19 @@ def build_archive(
     for index, entry in enumerate(published):
         older = published[index - 1] if index > 0 else None
         newer = published[index + 1] if index + 1 < len(published) else None
+        # The content (what search and the feed see), then the neighbour links around it.
+        content_key = _sha(key, entry.meta.sha, str(entry.number))
         page_key = _sha(
-            key, entry.meta.sha, str(entry.number),
+            content_key,
             *(f"{n.name}\0{n.meta.subject}" if n else "-" for n in (older, newer)),
         )
         before = old_pages.get(entry.name, {})
         updated = before.get("updated")
         if before.get("sha") not in (None, entry.meta.sha) and now.date() > entry.date:
             updated = now.isoformat()  # corrected after it went out: feed readers refetch
-        pages[entry.name] = {"key": page_key, "sha": entry.meta.sha, "updated": updated}
+        pages[entry.name] = {
+            "key": page_key, "content": content_key, "sha": entry.meta.sha, "updated": updated
+        }
         if before.get("key") == page_key and (out_dir / _page_path(entry.name)).exists():
             report.pages_skipped += 1
         else:
@@ -472,13 +521,13 @@ def build_archive(
             report.pages_removed.append(_page_path(name))
     timer.lap("pages")
 
-    # 3. Search: Pagefind has no incremental mode, so the index is one bundle per year
-    # and only the years whose pages changed are indexed again.
-    shards: dict[str, list[str]] = {}
-    for entry in published:
-        shards.setdefault(str(entry.date.year), []).append(_page_path(entry.name))
+    # 3. Search: Pagefind has no incremental mode, so the index has two bundles, the
+    # newest year (where new issues go) and all years before it; a rebuild indexes
+    # only the bundle whose pages changed. (One bundle per year would be quicker still
+    # to rebuild, but readers would download the search engine once per bundle.)
+    shards = _shards(published)
     search_keys = {
-        shard: _sha(*(f"{page}:{pages[page.split('/')[1]]['key']}" for page in shard_pages))
+        shard: _sha(*(f"{page}:{pages[page.split('/')[1]]['content']}" for page in shard_pages))
         for shard, shard_pages in shards.items()
     }
     old_search: dict[str, str] = old.get("search") or {}
@@ -500,14 +549,14 @@ def build_archive(
     old_feed: dict[str, Any] = old.get("feed") or {}
 
     def feed_content(entry: Published) -> str:
-        page_key = pages[entry.name]["key"]
+        content_key = pages[entry.name]["content"]
         cached = old_feed.get(entry.name)
-        content = (cached["content"] if cached and cached.get("key") == page_key
+        content = (cached["content"] if cached and cached.get("key") == content_key
                    else renderer.content_html(issue(entry)))
-        feed_cache[entry.name] = {"key": page_key, "content": content}
+        feed_cache[entry.name] = {"key": content_key, "content": content}
         return content
 
-    bundles = [search_module.bundle_path(shard) for shard in sorted(shards, reverse=True)
+    bundles = [search_module.bundle_path(shard) for shard in shards
                if search_module.bundle_exists(out_dir, shard)]
     site_files = _site_files(renderer, published, pages, feed_content, bundles)
     for relative, data in site_files.items():
@@ -528,6 +577,18 @@ def build_archive(
     atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
     timer.lap("manifest")
     return report
+
+
+def _shards(published: list[Published]) -> dict[str, list[str]]:
+    """Search bundles, newest first: {"2026": [pages], "before-2026": [pages]}."""
+    if not published:
+        return {}
+    latest = published[-1].date.year
+    shards: dict[str, list[str]] = {str(latest): [], f"before-{latest}": []}
+    for entry in published:
+        shard = str(latest) if entry.date.year == latest else f"before-{latest}"
+        shards[shard].append(_page_path(entry.name))
+    return {shard: pages for shard, pages in shards.items() if pages}
 
 
 def _parse_checked(path: Path) -> IssueModel:
