@@ -242,6 +242,7 @@ def subscribers_export(list_slug: str | None, output: Path | None, recipients_on
     if output is None:
         export_csv(database.engine, slug, sys.stdout, include_all=not recipients_only)
         return
+    output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", newline="", encoding="utf-8") as handle:
         count = export_csv(database.engine, slug, handle, include_all=not recipients_only)
     console.print(f"Wrote {count:,} rows to {output}.")

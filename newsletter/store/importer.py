@@ -338,33 +338,41 @@ def import_csv(
     seen: dict[str, int] = {}
     chunk: list[_Row] = []
 
+    pending: list[tuple[int, str, list[str]]] = []  # report rows, written in line order
+
     def reject(line: int, email: str, reason: str, cells: list[str]) -> None:
         report.rejected += 1
         if len(report.rejects) < REPORT_LIMIT:
             report.rejects.append(ReportRow(line, email, reason))
-        rejects_file.write(line, reason, cells)
+        pending.append((line, reason, cells))
+        if len(pending) >= chunk_size:
+            flush()
 
     def flush() -> None:
-        for attempt in range(_RETRIES):
-            try:
-                with engine.begin() as conn:
-                    result = _apply_chunk(
-                        conn, list_id, list_slug, chunk, resubscribe=resubscribe,
-                        source=source, detail=detail, now=utcnow(),
-                    )
-                break
-            except IntegrityError:
-                if attempt == _RETRIES - 1:
-                    raise
-        report.added += result.added
-        report.updated += result.updated
-        report.unchanged += result.unchanged
-        for line, email, reason, cells in result.skips:
-            report.skipped += 1
-            if len(report.skips) < REPORT_LIMIT:
-                report.skips.append(ReportRow(line, email, reason))
+        if chunk:
+            for attempt in range(_RETRIES):
+                try:
+                    with engine.begin() as conn:
+                        result = _apply_chunk(
+                            conn, list_id, list_slug, chunk, resubscribe=resubscribe,
+                            source=source, detail=detail, now=utcnow(),
+                        )
+                    break
+                except IntegrityError:
+                    if attempt == _RETRIES - 1:
+                        raise
+            report.added += result.added
+            report.updated += result.updated
+            report.unchanged += result.unchanged
+            for line, email, reason, cells in result.skips:
+                report.skipped += 1
+                if len(report.skips) < REPORT_LIMIT:
+                    report.skips.append(ReportRow(line, email, reason))
+                pending.append((line, reason, cells))
+            chunk.clear()
+        for line, reason, cells in sorted(pending, key=lambda item: item[0]):
             rejects_file.write(line, reason, cells)
-        chunk.clear()
+        pending.clear()
 
     try:
         email_index = columns.email
@@ -392,8 +400,7 @@ def import_csv(
             chunk.append((line, email, key, _row_name(cells, columns), attributes, cells))
             if len(chunk) >= chunk_size:
                 flush()
-        if chunk:
-            flush()
+        flush()
     except NewsletterError:
         raise
     except Exception as exc:
