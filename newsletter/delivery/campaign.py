@@ -7,17 +7,17 @@ before its request leaves until its answer is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import NewsletterError
 from ..store import Subscriber, get_list, recipients_query, utcnow
-from ..store.recipients import Recipient
 from .models import Batch, BatchState, Campaign, CampaignStatus, pack_ids, unpack_ids
 
 batches = Batch.__table__
@@ -91,12 +91,11 @@ def create_campaign(
                 )
             ).inserted_primary_key[0]
             ids_query = recipients_query(list_id).with_only_columns(Subscriber.id)
-            result = connection.execution_options(stream_results=True, yield_per=10_000).execute(
-                ids_query
-            )
+            cursor = _raw_execute(connection, ids_query, {})
             rows: list[dict[str, object]] = []
             total = number = 0
-            for chunk in _chunks((row[0] for row in result), batch_size):
+            while chunk_rows := cursor.fetchmany(batch_size):
+                chunk = [row[0] for row in chunk_rows]
                 number += 1
                 total += len(chunk)
                 rows.append({
@@ -109,7 +108,7 @@ def create_campaign(
                 if len(rows) >= 500:
                     connection.execute(insert(batches), rows)
                     rows = []
-            result.close()
+            cursor.close()
             if rows:
                 connection.execute(insert(batches), rows)
             connection.execute(
@@ -125,15 +124,17 @@ def create_campaign(
         ) from None
 
 
-def _chunks(values: Iterable[int], size: int) -> Iterable[list[int]]:
-    chunk: list[int] = []
-    for value in values:
-        chunk.append(value)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _raw_execute(connection: Connection, statement: Any, values: dict[str, Any]) -> Any:
+    """Run a Core statement on the DBAPI cursor: plain tuples, none of SQLAlchemy's per-row
+    work (it adds microseconds per row, which is seconds for a million recipients)."""
+    compiled = statement.compile(dialect=connection.dialect)
+    params = compiled.construct_params(values)
+    cursor = connection.connection.cursor()
+    if connection.dialect.positional:
+        cursor.execute(str(compiled), tuple(params[name] for name in compiled.positiontup))
+    else:
+        cursor.execute(str(compiled), params)
+    return cursor
 
 
 def batch_refs(engine: Engine, campaign_id: int, states: Sequence[str]) -> list[BatchRef]:
@@ -161,22 +162,38 @@ def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
     return counts
 
 
-def batch_recipients(engine: Engine, list_id: int, batch_id: int) -> list[Recipient]:
-    """The frozen recipients of a batch who are still subscribed and active, by id.
+class RecipientReader:
+    """Reads the recipients of frozen batches, for one list, with one compiled query."""
 
-    Nobody is added after the freeze; people who unsubscribed (or bounced) since
-    are left out.
-    """
-    with engine.connect() as connection:
-        packed = connection.execute(
-            select(batches.c.recipient_ids).where(batches.c.id == batch_id)
-        ).scalar_one()
-        ids = unpack_ids(packed)
-        if not ids:
-            return []
-        rows = connection.execute(recipients_query(list_id, ids[0] - 1, ids[-1])).all()
-    frozen = set(ids)
-    return [Recipient(row[0], row[1], row[2]) for row in rows if row[0] in frozen]
+    def __init__(self, engine: Engine, list_id: int) -> None:
+        self.engine = engine
+        self.list_id = list_id
+        # No ORDER BY: SQLite would sort in a temporary tree; the order does not matter.
+        self.statement = recipients_query(
+            bindparam("list_id"), bindparam("after_id"), bindparam("through_id")  # type: ignore[arg-type]
+        ).order_by(None)
+
+    def read(self, batch_id: int) -> tuple[int, list[tuple[int, str, str]]]:
+        """(frozen count, the frozen recipients still subscribed and active).
+
+        Nobody is added after the freeze; people who unsubscribed (or bounced)
+        since are left out.
+        """
+        with self.engine.connect() as connection:
+            packed = connection.execute(
+                select(batches.c.recipient_ids).where(batches.c.id == batch_id)
+            ).scalar_one()
+            ids = unpack_ids(packed)
+            if not ids:
+                return 0, []
+            cursor = _raw_execute(connection, self.statement, {
+                "list_id": self.list_id, "after_id": ids[0] - 1, "through_id": ids[-1]})
+            rows = cursor.fetchall()
+            cursor.close()
+        if len(rows) == len(ids):  # the usual case: nobody left since the freeze
+            return len(ids), rows
+        frozen = set(ids)
+        return len(ids), [row for row in rows if row[0] in frozen]
 
 
 def claim(engine: Engine, batch_id: int, from_states: Sequence[str], sent_count: int) -> bool:

@@ -638,11 +638,12 @@ class _Campaign:
             )
 
     def _produce(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int) -> None:
+        reader = state.RecipientReader(self.engine, list_id)
         for batch in todo:
             if self.stop.is_set():
                 return
-            recipients = state.batch_recipients(self.engine, list_id, batch.id)
-            skipped = batch.recipient_count - len(recipients)
+            frozen, recipients = reader.read(batch.id)
+            skipped = frozen - len(recipients)
             if skipped:
                 with self.lock:
                     self.report.skipped_unsubscribed += skipped

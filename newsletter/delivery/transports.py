@@ -256,7 +256,7 @@ class SendGridTransport:
         from python_http_client.exceptions import HTTPError
 
         try:
-            return endpoint.post(request_body=payload.decode("utf-8"), timeout=self.timeout)
+            return endpoint.post(request_body=_JsonBody(payload), timeout=self.timeout)
         except HTTPError as exc:
             raise _classify(exc) from None
         except TimeoutError:
@@ -295,6 +295,46 @@ class SendGridTransport:
 
     def close(self) -> None:
         self._local = threading.local()
+
+
+class _Payload(bytes):
+    """Request bytes that print as a short note instead of their content.
+
+    python_http_client formats every request body into a debug-log string before
+    the logger decides to drop it. For a 1000-recipient body that costs
+    milliseconds per request, and if debug logging were on it would write
+    every recipient's address into the log.
+    """
+
+    def __str__(self) -> str:
+        return f"<{len(self)} bytes of JSON>"
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+
+class _JsonBody(str):
+    """An already-encoded JSON body for python_http_client.
+
+    With a Content-Type other than exactly "application/json", the client sends
+    ``request_body.encode("utf-8")`` as is; this hands over our bytes without
+    decoding and re-encoding them.
+    """
+
+    payload: _Payload
+
+    def __new__(cls, payload: bytes) -> _JsonBody:
+        self = super().__new__(cls, "")
+        self.payload = _Payload(payload)
+        return self
+
+    def __bool__(self) -> bool:
+        return True
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.payload
 
 
 def _reset_at(headers: Any) -> float | None:

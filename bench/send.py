@@ -1,0 +1,200 @@
+"""Benchmark `newsletter send` through the sendgrid transport to a local fake SendGrid.
+
+    .venv/bin/python bench/send.py                 # 100,000 and 1,000,000, 3 runs each
+    .venv/bin/python bench/send.py --sizes 100000 --runs 5
+
+For each size: a project in bench/out/send-N/ with N subscribers in SQLite
+(imported once with the store's CSV import, then reused), and a fake SendGrid
+in its own process that accepts without validating. Each run is a fresh
+process that plans and runs the whole send (freeze into batches, build, post,
+record) and reports:
+
+- recipients/s over the send (freezing included), and the wall time;
+- peak memory (ru_maxrss of the sending process);
+- the tool's own time per request apart from the server: building the body
+  (dicts + JSON) and the sending thread's CPU time inside the HTTP call.
+
+Prints a Markdown table (median of the runs) for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "bench" / "out"
+SECRET = "bench-secret-0123456789-abcdef"
+KEY = "SG.fake-test-key.not-a-real-secret"
+
+
+def project_for(size: int) -> Path:
+    """bench/out/send-SIZE: the sample newsletter with SIZE subscribers on list 'weekly'."""
+    sys.path.insert(0, str(REPO))
+    from newsletter.project import Project
+    from newsletter.store import count_recipients, get_or_create_list, open_project_database
+    from newsletter.store.importer import import_csv
+
+    root = OUT / f"send-{size}"
+    if not (root / "newsletter.toml").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO / "newsletter.toml", root / "newsletter.toml")
+        for folder in ("issues", "templates"):
+            shutil.copytree(REPO / folder, root / folder, dirs_exist_ok=True)
+    project = Project(root)
+    os.environ.pop("NEWSLETTER_DATABASE_URL", None)
+    database = open_project_database(project)
+    with database.transaction() as session:
+        get_or_create_list(session, "weekly", "Weekly")
+    with database.session() as session:
+        have = count_recipients(session, "weekly")
+    if have != size:
+        print(f"importing {size:,} subscribers into {root}/subscribers ...", flush=True)
+        csv = root / "subscribers.csv"
+        with csv.open("w", encoding="utf-8") as handle:
+            handle.write("email,name\n")
+            for i in range(have, size):
+                handle.write(f"reader{i}@example.org,Reader {i}\n")
+        started = time.perf_counter()
+        import_csv(database.engine, csv, "weekly")
+        csv.unlink()
+        print(f"  imported in {time.perf_counter() - started:.0f} s", flush=True)
+    database.dispose()
+    return root
+
+
+def reset_campaigns(root: Path) -> None:
+    """Forget earlier runs' campaigns so the next run sends everything again."""
+    import sqlite3
+
+    with sqlite3.connect(root / "subscribers" / "subscribers.db") as connection:
+        connection.execute("DELETE FROM campaign_batches")
+        connection.execute("DELETE FROM campaigns")
+    # Let the WAL shrink so every run starts from the same state.
+    with sqlite3.connect(root / "subscribers" / "subscribers.db") as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def start_fake() -> tuple[subprocess.Popen, str]:
+    """The fake SendGrid in its own process (accepting without validating)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.plugins.fake_sendgrid", "--no-validate"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().split()
+    return process, f"http://127.0.0.1:{line[1]}"
+
+
+def one_run(root: Path) -> dict[str, float]:
+    """Plan and run one send in this process; return its figures."""
+    sys.path.insert(0, str(REPO))
+    from newsletter.delivery import requests as request_module
+    from newsletter.delivery.sender import SendOptions, plan_send, run_send
+    from newsletter.delivery.transports import SendGridTransport
+    from newsletter.project import Project
+
+    build_times: list[float] = []
+    post_cpu: list[float] = []
+    post_wall: list[float] = []
+    original_payload = request_module.RequestBuilder.payload
+
+    def timed_payload(self, recipients, batch_number=0):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        result = original_payload(self, recipients, batch_number)
+        build_times.append(time.perf_counter() - started)
+        return result
+
+    request_module.RequestBuilder.payload = timed_payload  # type: ignore[method-assign]
+
+    class TimedTransport(SendGridTransport):
+        def send(self, body, payload=None):  # type: ignore[no-untyped-def]
+            cpu, wall = time.thread_time(), time.perf_counter()
+            super().send(body, payload)
+            post_cpu.append(time.thread_time() - cpu)
+            post_wall.append(time.perf_counter() - wall)
+
+    project = Project(root)
+    started = time.perf_counter()
+    plan = plan_send(project, SendOptions(root / "issues" / "2021-02-01.yaml",
+                                          list_slug="weekly", transport="sendgrid"))
+    planned = time.perf_counter()
+    transport = TimedTransport(os.environ["SENDGRID_API_KEY"],
+                               timeout=project.config.delivery.timeout)
+    report = run_send(plan, transport=transport)
+    finished = time.perf_counter()
+    assert report.complete, report
+    return {
+        "recipients": report.recipients_accepted,
+        "requests": report.requests,
+        "plan_s": planned - started,
+        "send_s": finished - planned,
+        "rate": report.recipients_accepted / (finished - planned),
+        "build_ms": statistics.median(build_times) * 1000,
+        "post_cpu_ms": statistics.median(post_cpu) * 1000,
+        "post_wall_ms": statistics.median(post_wall) * 1000,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--one-run", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one_run:
+        print(json.dumps(one_run(args.one_run)))
+        return
+    fake, url = start_fake()
+    env = dict(os.environ, SENDGRID_API_HOST=url, SENDGRID_API_KEY=KEY,
+               NEWSLETTER_SECRET=SECRET)
+    env.pop("NEWSLETTER_DATABASE_URL", None)
+    rows = []
+    try:
+        for size in args.sizes:
+            root = project_for(size)
+            results = []
+            for run in range(args.runs):
+                reset_campaigns(root)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one-run", str(root)], env=env, cwd=REPO,
+                    capture_output=True, text=True, check=False,
+                )
+                if out.returncode:
+                    raise SystemExit(out.stderr)
+                figures = json.loads(out.stdout.strip().splitlines()[-1])
+                results.append(figures)
+                print(f"{size:>9,} run {run + 1}: {figures['send_s']:.2f} s, "
+                      f"{figures['rate']:,.0f}/s, peak {figures['peak_mb']:.0f} MB, build "
+                      f"{figures['build_ms']:.1f} ms + post CPU {figures['post_cpu_ms']:.1f} ms "
+                      f"(wall {figures['post_wall_ms']:.1f} ms)/request", flush=True)
+            rows.append((size, {k: statistics.median(r[k] for r in results)
+                                for k in results[0]}))
+    finally:
+        fake.terminate()
+        fake.wait()
+    print()
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; median of {args.runs} runs")
+    print()
+    print("| recipients | send (s) | recipients/s | peak memory | build / request "
+          "| post CPU / request | post wall / request | plan (s) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for size, m in rows:
+        print(f"| {size:,} | {m['send_s']:.2f} | {m['rate']:,.0f} | {m['peak_mb']:.0f} MB | "
+              f"{m['build_ms']:.1f} ms | {m['post_cpu_ms']:.1f} ms | {m['post_wall_ms']:.1f} ms "
+              f"| {m['plan_s']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
