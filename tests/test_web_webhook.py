@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from newsletter.errors import NewsletterError
 from newsletter.store import HistoryEntry, add_subscriber, find_subscriber, history
 from newsletter.web import events as events_module
+from newsletter.web.app import create_app
 from newsletter.web.context import Limits
 from newsletter.web.events import campaign_stats
 from newsletter.web.models import WebhookEvent
@@ -318,3 +319,26 @@ def test_public_key_from_environment(monkeypatch: pytest.MonkeyPatch, signer: Si
     with pytest.raises(NewsletterError) as caught:
         verifier_from_env()
     assert "secret-looking" not in str(caught.value) and PUBLIC_KEY_ENV in str(caught.value)
+
+
+def test_old_event_ids_are_forgotten_at_start_up(service: Service, signer: Signer) -> None:
+    import asyncio
+    from datetime import timedelta
+
+    from newsletter.store import utcnow
+
+    batch = [event("open", "a@example.org"), event("open", "a@example.org")]
+    assert post(service, signer, batch).json()["new"] == 2
+    with service.db.transaction() as session:
+        old = session.get(WebhookEvent, batch[0]["sg_event_id"])
+        old.received_at = utcnow() - timedelta(days=31)
+    app = create_app(service.project, database=service.db, verifier=None)
+
+    async def start_and_stop() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(start_and_stop())
+    with service.db.transaction() as session:
+        assert session.get(WebhookEvent, batch[0]["sg_event_id"]) is None
+        assert session.get(WebhookEvent, batch[1]["sg_event_id"]) is not None

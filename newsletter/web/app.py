@@ -37,7 +37,7 @@ from ..project import Project
 from ..store import Database, open_project_database
 from ..tokens import secret_from_env
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
-from .events import apply_batch
+from .events import apply_batch, prune_event_ids
 from .security import SecurityHeadersMiddleware, redact_tokens
 from .signup import confirmation, subscribe_form, subscribe_post
 from .unsubscribe import unsubscribe_page, unsubscribe_post
@@ -51,6 +51,7 @@ from .webhook import (
 )
 
 SITE_FOLDER = "site"
+EVENT_ID_DAYS = 30  # SendGrid retries for 72 hours; ids are kept far longer than that
 
 
 def _send_one_mailer(project: Project) -> Mailer:
@@ -104,6 +105,14 @@ async def healthz(request: Request) -> Response:
                             headers={"Retry-After": "30"})
     return JSONResponse({"status": "ok", "database": "ok"},
                         headers={"cache-control": "no-store"})
+
+
+def _forget_old_event_ids(ctx: WebContext) -> None:
+    """Drop webhook event ids older than SendGrid's retry window (on start-up)."""
+    with ctx.db.transaction() as session:
+        forgotten = prune_event_ids(session, EVENT_ID_DAYS)
+    if forgotten:
+        log.info("forgot %d webhook event ids older than %d days", forgotten, EVENT_ID_DAYS)
 
 
 class SiteFiles(StaticFiles):
@@ -216,6 +225,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await ctx.run(_forget_old_event_ids, ctx, write=True)
         yield {}
         if opened_here:
             db.dispose()

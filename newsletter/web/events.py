@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..errors import NewsletterError
@@ -284,10 +285,6 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, int]:
 
 def prune_event_ids(session: Session, older_than_days: int = 30) -> int:
     """Forget event ids older than this (SendGrid retries for 72 hours); returns how many."""
-    from datetime import timedelta
-
-    from sqlalchemy import delete
-
     cutoff = utcnow() - timedelta(days=older_than_days)
     outcome = session.execute(delete(WebhookEvent).where(WebhookEvent.received_at < cutoff))
     return int(outcome.rowcount or 0)  # type: ignore[attr-defined]
