@@ -359,33 +359,36 @@ def test_cli_build_and_serve_errors(project: Project) -> None:
 def test_search_reindexes_only_the_bundle_that_changed(project: Project) -> None:
     site = project.root / "site"
     first = build(project, search=True)
-    assert first.search_shards == ["2022", "before-2022"] and first.search_pages == 3
-    assert (site / "pagefind" / "2022" / "pagefind.js").is_file()
-    assert (site / "pagefind" / "before-2022" / "pagefind.js").is_file()
+    assert first.search_shards == ["2019-2021", "2022-2024"] and first.search_pages == 3
+    assert (site / "pagefind" / "2022-2024" / "pagefind.js").is_file()
+    assert (site / "pagefind" / "2019-2021" / "pagefind.js").is_file()
     search_page = (site / "search" / "index.html").read_text("utf-8")
-    assert """data-bundles='["pagefind/2022/", "pagefind/before-2022/"]'""" in search_page
+    assert """data-bundles='["pagefind/2022-2024/", "pagefind/2019-2021/"]'""" in search_page
 
     assert build(project, search=True).search_pages is None  # nothing changed
 
     path = project.root / "issues" / "2021-02-08.yaml"
     path.write_text(path.read_text("utf-8").replace("Second week story.", "Edited."), "utf-8")
     report = build(project, search=True)
-    assert report.search_shards == ["before-2022"] and report.search_pages == 2
+    assert report.search_shards == ["2019-2021"] and report.search_pages == 2
 
-    # A new issue rewrites its neighbour's page (the "next" link) but only the
-    # newest year's search bundle.
-    write_issue(project.root, "2022-03-14", "Newest")
+    # A new issue rewrites its neighbour's page (the "next" link) but only its own
+    # bundle is indexed again.
+    write_issue(project.root, "2023-01-02", "Newest")
     report = build(project, search=True)
     assert sorted(report.pages_written) == [
-        "issues/2022-03-07/index.html", "issues/2022-03-14/index.html"
+        "issues/2022-03-07/index.html", "issues/2023-01-02/index.html"
     ]
-    assert report.search_shards == ["2022"] and report.search_pages == 2
+    assert report.search_shards == ["2022-2024"] and report.search_pages == 2
 
-    # The first issue of a new year moves the others into the "before" bundle.
-    write_issue(project.root, "2023-01-02", "New year")
+    # Unpublishing every issue of a bundle removes the bundle.
+    for name in (SAMPLE, "2021-02-08"):
+        (project.root / "issues" / f"{name}.yaml").unlink()
     report = build(project, search=True)
-    assert report.search_shards == ["2023", "before-2023"]
-    assert sorted(p.name for p in (site / "pagefind").iterdir()) == ["2023", "before-2023"]
+    assert report.search_shards == ["2022-2024"]  # the remaining issues were renumbered
+    assert sorted(p.name for p in (site / "pagefind").iterdir()) == ["2022-2024"]
+    assert """data-bundles='["pagefind/2022-2024/"]'""" in (
+        site / "search" / "index.html").read_text("utf-8")
     assert not [p for p in site.iterdir() if p.name.startswith(".pagefind")]
 
 

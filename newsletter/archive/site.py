@@ -38,6 +38,7 @@ FORMAT = 1
 MANIFEST = ".archive-manifest.json"
 TEMPLATE_DIR = "archive"
 PARALLEL_PARSE_MIN = 48
+SEARCH_BLOCK_YEARS = 3
 DEFAULT_OUT = "site"
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -521,10 +522,10 @@ def _build(
             report.pages_removed.append(_page_path(name))
     timer.lap("pages")
 
-    # 3. Search: Pagefind has no incremental mode, so the index has two bundles, the
-    # newest year (where new issues go) and all years before it; a rebuild indexes
-    # only the bundle whose pages changed. (One bundle per year would be quicker still
-    # to rebuild, but readers would download the search engine once per bundle.)
+    # 3. Search: Pagefind has no incremental mode, so the index is split into bundles
+    # of three calendar years (fixed, so a new year never reshuffles them), and a
+    # rebuild indexes only the bundles whose pages changed. Smaller bundles would
+    # rebuild quicker still, but readers download the search engine once per bundle.
     shards = _shards(published)
     search_keys = {
         shard: _sha(*(f"{page}:{pages[page.split('/')[1]]['content']}" for page in shard_pages))
@@ -580,15 +581,14 @@ def _build(
 
 
 def _shards(published: list[Published]) -> dict[str, list[str]]:
-    """Search bundles, newest first: {"2026": [pages], "before-2026": [pages]}."""
-    if not published:
-        return {}
-    latest = published[-1].date.year
-    shards: dict[str, list[str]] = {str(latest): [], f"before-{latest}": []}
-    for entry in published:
-        shard = str(latest) if entry.date.year == latest else f"before-{latest}"
-        shards[shard].append(_page_path(entry.name))
-    return {shard: pages for shard, pages in shards.items() if pages}
+    """Search bundles by fixed blocks of years, newest first: {"2025-2027": [pages], …}."""
+    shards: dict[str, list[str]] = {}
+    for entry in reversed(published):
+        start = entry.date.year - entry.date.year % SEARCH_BLOCK_YEARS
+        shards.setdefault(f"{start}-{start + SEARCH_BLOCK_YEARS - 1}", []).append(
+            _page_path(entry.name)
+        )
+    return shards
 
 
 def _parse_checked(path: Path) -> IssueModel:
