@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -173,7 +174,11 @@ def list_info(ctx: WebContext, slug: str) -> ListInfo | None:
 
 
 async def deliver(ctx: WebContext, mail: Mail) -> bool:
-    """Send one transactional email (in a worker thread); False if it could not go out."""
+    """Send one transactional email (in a worker thread); False if it could not go out.
+
+    Failures are logged (without the address), never shown: the sign-up answer went
+    out before, and is the same whether or not an email was due.
+    """
     subject, html, text = ctx.email(mail.template, **mail.values)
 
     def send() -> None:
@@ -272,12 +277,11 @@ async def subscribe_post(request: Request) -> Response:
                                    write=True)
     except LookupError:
         return done()
-    if mail is not None and not await deliver(ctx, mail):
-        message = "We could not send the email just now. Please try again in a few minutes."
-        if as_json:
-            return JSONResponse({"error": message}, 503, headers={"Retry-After": "60"})
-        return ctx.error_page(503, "Please try again", message, {"Retry-After": "60"})
-    return done()
+    response = done()
+    if mail is not None:
+        # After the answer, so its timing does not tell whether an email was due.
+        response.background = BackgroundTask(deliver, ctx, mail)
+    return response
 
 
 async def confirmation(request: Request) -> Response:
@@ -294,6 +298,7 @@ async def confirmation(request: Request) -> Response:
         )
     if not posted:
         return ctx.page("confirm", list=info, email=email)
-    if mail is not None:
-        await deliver(ctx, mail)  # the subscription stands even if the welcome fails
-    return ctx.page("confirmed", list=info, email=email)
+    response = ctx.page("confirmed", list=info, email=email)
+    if mail is not None:  # the subscription stands even if the welcome email fails
+        response.background = BackgroundTask(deliver, ctx, mail)
+    return response
