@@ -31,14 +31,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ..project import Project
 from ..store import Database, open_project_database
 from ..tokens import secret_from_env
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
 from .events import apply_batch, prune_event_ids
-from .security import SecurityHeadersMiddleware, redact_tokens
+from .security import HTTPMiddleware, SecurityHeadersMiddleware, redact_tokens
 from .signup import confirmation, subscribe_form, subscribe_post
 from .unsubscribe import unsubscribe_page, unsubscribe_post
 from .webhook import (
@@ -153,20 +153,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return ctx.error_page(exc.status_code, title, message, headers)
 
 
-class ErrorPageMiddleware:
+class ErrorPageMiddleware(HTTPMiddleware):
     """Turns an unexpected error into a plain 500 page; the traceback goes to the log only.
 
     Unlike Starlette's last-resort handler it does not re-raise, so uvicorn keeps the
     connection and the client reliably gets the answer.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def watch(message: Message) -> None:

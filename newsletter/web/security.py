@@ -44,12 +44,8 @@ COMMON_HEADERS = {
 HSTS = "max-age=31536000"
 
 
-class SecurityHeadersMiddleware:
-    """Adds security headers to every response (keeping any a route set itself).
-
-    It also refuses paths that browsers could read as another host (``//evil.example``
-    or backslashes), so no redirect we make, e.g. a folder's trailing slash, leaves the site.
-    """
+class HTTPMiddleware:
+    """A pure ASGI middleware for HTTP requests: subclasses implement :meth:`handle`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -58,6 +54,20 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeadersMiddleware(HTTPMiddleware):
+    """Adds security headers to every response (keeping any a route set itself).
+
+    It also refuses paths that browsers could read as another host (``//evil.example``
+    or backslashes), so no redirect we make, e.g. a folder's trailing slash, leaves the site.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if path.startswith("//") or "\\" in path or "\x00" in path:
             await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
