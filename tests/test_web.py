@@ -440,3 +440,23 @@ def test_newsletter_serve_runs_the_app_under_uvicorn(sample_project: Path) -> No
         output = process.communicate(timeout=20)[0]
     assert SECRET not in output
     assert "/unsubscribe/[token]" in output and "abc.def" not in output  # redacted log
+
+
+def test_welcome_email_can_be_turned_off_or_overridden(sample_project: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    for svc in start_service(sample_project, monkeypatch, verifier=None, welcome=False):
+        svc.client.post("/subscribe/weekly", json={"email": "quiet@example.org"})
+        [confirmation] = svc.outbox(wait_for=1)
+        svc.client.post(link_path(body_text(confirmation), "confirm"))
+        assert svc.status("quiet@example.org", "weekly") == "subscribed"
+        time.sleep(0.3)
+        assert len(svc.outbox()) == 1  # no welcome
+    override = sample_project / "templates" / "web"
+    override.mkdir(parents=True, exist_ok=True)
+    (override / "confirm_email.txt.j2").write_text(
+        "Subject: Bitte bestätigen\n\nBitte hier klicken: {{ confirm_url }}\n")
+    for svc in start_service(sample_project, monkeypatch, verifier=None):
+        svc.client.post("/subscribe/weekly", json={"email": "de@example.org"})
+        german = [m for m in svc.outbox(wait_for=2) if m["To"] == "de@example.org"]
+        assert german[0]["Subject"] == "Bitte bestätigen"
+        assert body_text(german[0]).startswith("Bitte hier klicken: ")

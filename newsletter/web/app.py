@@ -219,7 +219,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        await ctx.run(_forget_old_event_ids, ctx, write=True)
+        with contextlib.suppress(ServiceUnavailable):  # housekeeping only: start anyway
+            await ctx.run(_forget_old_event_ids, ctx, write=True)
         yield {}
         if opened_here:
             db.dispose()
