@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import re
+import urllib.error
+import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,14 +16,14 @@ import lxml.html
 import pytest
 from click.testing import CliRunner
 
-from newsletter.archive import build_archive, item_anchors, slugify
+from newsletter.archive import build_archive, item_anchors, serving, slugify
 from newsletter.archive.site import MANIFEST
 from newsletter.cli import main
 from newsletter.errors import IssueFileError, NewsletterError
 from newsletter.issue import Item
 from newsletter.project import Project, default_templates_dir
 
-from .archive_helpers import HOSTILE_SUBJECT, HOSTILE_SUMMARY, HOSTILE_TITLE, write_issue
+from .test_archive_helpers import HOSTILE_SUBJECT, HOSTILE_SUMMARY, HOSTILE_TITLE, write_issue
 
 SAMPLE = "2021-02-01"
 
@@ -404,3 +406,20 @@ def test_two_builds_never_write_into_one_folder_at_once(project: Project) -> Non
     finally:
         os.close(fd)
     assert build(project).published == 3
+
+
+def test_local_server_serves_pages_types_and_the_404_page(project: Project) -> None:
+    build(project, search=True)
+    with serving(project.root / "site") as url:
+        with urllib.request.urlopen(f"{url}issues/{SAMPLE}/") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert b"Weekly Brief: leaked police files" in response.read()
+        with urllib.request.urlopen(f"{url}feed.xml") as response:
+            assert "xml" in response.headers["Content-Type"]
+        with urllib.request.urlopen(f"{url}assets/search.js") as response:
+            assert response.headers["Content-Type"].startswith("text/javascript")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{url}issues/1999-01-01/")
+        assert missing.value.code == 404
+        assert b"Page not found" in missing.value.read()

@@ -10,7 +10,7 @@ import pytest
 from newsletter.archive import build_archive, serving
 from newsletter.project import Project
 
-from .archive_helpers import HOSTILE_SUBJECT, HOSTILE_SUMMARY, HOSTILE_TITLE, write_issue
+from .test_archive_helpers import HOSTILE_SUBJECT, HOSTILE_SUMMARY, HOSTILE_TITLE, write_issue
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""Issue files for the archive tests: small, valid, written into a sample project."""
+"""Issue files for the archive tests (this module has no tests of its own)."""
 
 from __future__ import annotations
 
