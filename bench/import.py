@@ -71,6 +71,7 @@ def child(part: str, db: Path, source: Path) -> None:
         if find_list(session, "weekly") is None:
             create_list(session, "weekly", "Weekly")
     start = time.perf_counter()
+    cpu_start = time.process_time()
     if part == "import":
         report = import_csv(database.engine, source, "weekly")
         rows = report.rows
@@ -84,8 +85,10 @@ def child(part: str, db: Path, source: Path) -> None:
         rows = sum(1 for _ in iter_recipients(database.engine, "weekly", chunk=5000))
         extra = {}
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb, **extra}))
+    print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu, "peak_mb": peak_mb,
+                      "load": os.getloadavg()[0], **extra}))
 
 
 def run(part: str, db: Path, source: Path) -> dict:
@@ -137,16 +140,20 @@ def main() -> None:
               file=sys.stderr)
     print(f"Machine: {machine()}\n")
     print(f"Command: `.venv/bin/python bench/import.py --rows {args.rows} --runs {args.runs}`\n")
-    print("| part | rows | median s | rows/s | peak MB (max) | runs (s) |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| part | rows | median s | rows/s | CPU s (median) | rows per CPU s | peak MB (max) "
+          "| runs (s) | load avg |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     labels = {"import": "import into empty SQLite", "reimport": "same file again (no changes)",
               "export": "export CSV", "recipients": "iter_recipients"}
     for part, runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
         rows = runs[0]["rows"]
+        cpu = statistics.median(r["cpu"] for r in runs)
         each = ", ".join(f"{r['seconds']:.1f}" for r in runs)
+        load = ", ".join(f"{r['load']:.1f}" for r in runs)
         print(f"| {labels[part]} | {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} | "
-              f"{max(r['peak_mb'] for r in runs):.0f} | {each} |")
+              f"{cpu:.1f} | {rows / cpu:,.0f} | {max(r['peak_mb'] for r in runs):.0f} | "
+              f"{each} | {load} |")
     first = results["import"][0]
     print(f"\nImport outcome: {first['added']:,} added, {first['rejected']:,} rejected "
           "(invalid or duplicate).")

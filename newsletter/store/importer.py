@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -101,13 +103,21 @@ class _RejectsFile:
             self.writer.writerow([line, reason, *cells])
 
 
-def _row_name(cells: list[str], columns: Columns) -> str:
-    def cell(index: int | None) -> str:
+def _name_reader(columns: Columns) -> Callable[[list[str]], str]:
+    """A function giving a row's name: the name column, else first and last name."""
+    name, first, last = columns.name, columns.first, columns.last
+
+    def cell(cells: list[str], index: int | None) -> str:
         return cells[index].strip() if index is not None and index < len(cells) else ""
 
-    if columns.name is not None and (name := cell(columns.name)):
-        return name
-    return " ".join(part for part in (cell(columns.first), cell(columns.last)) if part)
+    def read(cells: list[str]) -> str:
+        if name is not None and (value := cell(cells, name)):
+            return value
+        return f"{cell(cells, first)} {cell(cells, last)}".strip()
+
+    if name is None and first is None and last is None:
+        return lambda cells: ""
+    return read
 
 
 def _skip_reason(subscriber_status: str, list_status: str | None, list_slug: str) -> str | None:
@@ -298,6 +308,87 @@ def _apply_chunk(
     return result
 
 
+class _Run:
+    """One import in progress: the reading side feeds chunks to a writer thread.
+
+    While the writer thread saves chunk N (SQLite does its B-tree work without
+    holding the GIL), this thread reads and checks chunk N+1. Chunks are saved
+    strictly in order and a failed chunk stops the import, so what is saved is
+    always "every row before line L".
+    """
+
+    def __init__(self, engine: Engine, list_id: int, report: ImportReport,
+                 rejects: _RejectsFile, *, resubscribe: bool, source: str) -> None:
+        self.engine = engine
+        self.list_id = list_id
+        self.report = report
+        self.rejects = rejects
+        self.resubscribe = resubscribe
+        self.source = source
+        self.pending: list[tuple[int, str, list[str]]] = []  # (line, reason, cells)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
+        self.in_flight: tuple[Future[_ChunkResult], int, int] | None = None
+        self.saved_through = 0  # every row up to this line is saved
+
+    def reject(self, line: int, email: str, reason: str, cells: list[str]) -> None:
+        self.report.rejected += 1
+        if len(self.report.rejects) < REPORT_LIMIT:
+            self.report.rejects.append(ReportRow(line, email, reason))
+        self.pending.append((line, reason, cells))
+
+    def _write(self, rows: list[_Row]) -> _ChunkResult:
+        for attempt in range(_RETRIES):
+            try:
+                with self.engine.begin() as conn:
+                    return _apply_chunk(
+                        conn, self.list_id, self.report.list_slug, rows,
+                        resubscribe=self.resubscribe, source=self.source,
+                        detail=self.report.path.name, now=utcnow(),
+                    )
+            except IntegrityError:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def submit(self, rows: list[_Row]) -> None:
+        """Wait for the chunk being saved, then start saving ``rows``."""
+        self.collect()
+        if rows:
+            future = self.executor.submit(self._write, rows)
+            self.in_flight = (future, rows[0][0], rows[-1][0])
+
+    def collect(self, through: int | None = None) -> None:
+        """Wait for the chunk being saved; report it and the rejects up to its end."""
+        if self.in_flight is not None:
+            future, first_line, last_line = self.in_flight
+            self.in_flight = None
+            try:
+                result = future.result()
+            except BaseException as exc:
+                exc.add_note(f"line {first_line}")
+                raise
+            report = self.report
+            report.added += result.added
+            report.updated += result.updated
+            report.unchanged += result.unchanged
+            for line, email, reason, cells in result.skips:
+                report.skipped += 1
+                if len(report.skips) < REPORT_LIMIT:
+                    report.skips.append(ReportRow(line, email, reason))
+                self.pending.append((line, reason, cells))
+            self.saved_through = last_line
+            through = last_line if through is None else max(through, last_line)
+        if through is None:
+            return
+        done = sorted(item for item in self.pending if item[0] <= through)
+        self.pending = [item for item in self.pending if item[0] > through]
+        for line, reason, cells in done:
+            self.rejects.write(line, reason, cells)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
 def import_csv(
     engine: Engine,
     path: Path,
@@ -321,10 +412,9 @@ def import_csv(
     ``rejects`` (an open text file) receives every rejected and skipped row with
     its line number and reason. ``progress(bytes_read, bytes_total)`` is called
     as the file is read. Raises NewsletterError for an unknown list or an
-    unreadable file; rows committed before an error stay, and running the same
+    unreadable file; rows saved before an error stay, and running the same
     import again completes it.
     """
-    source = Source(source).value
     with Session(engine) as session:
         list_id = get_list(session, list_slug).id
     total = path.stat().st_size if path.is_file() else 0
@@ -332,84 +422,52 @@ def import_csv(
     table, close = open_csv(path, on_bytes)
     report = ImportReport(path, list_slug, table.encoding, table.delimiter)
     columns = table.columns
-    rejects_file = _RejectsFile(rejects, table.header, columns.email + 1)
-    extra = columns.extra
-    detail = path.name
+    run = _Run(engine, list_id, report, _RejectsFile(rejects, table.header, columns.email + 1),
+               resubscribe=resubscribe, source=Source(source).value)
+    email_index, extra = columns.email, columns.extra
+    name_of = _name_reader(columns)
     seen: dict[str, int] = {}
     chunk: list[_Row] = []
-
-    pending: list[tuple[int, str, list[str]]] = []  # report rows, written in line order
-
-    def reject(line: int, email: str, reason: str, cells: list[str]) -> None:
-        report.rejected += 1
-        if len(report.rejects) < REPORT_LIMIT:
-            report.rejects.append(ReportRow(line, email, reason))
-        pending.append((line, reason, cells))
-        if len(pending) >= chunk_size:
-            flush()
-
-    def flush() -> None:
-        if chunk:
-            for attempt in range(_RETRIES):
-                try:
-                    with engine.begin() as conn:
-                        result = _apply_chunk(
-                            conn, list_id, list_slug, chunk, resubscribe=resubscribe,
-                            source=source, detail=detail, now=utcnow(),
-                        )
-                    break
-                except IntegrityError:
-                    if attempt == _RETRIES - 1:
-                        raise
-            report.added += result.added
-            report.updated += result.updated
-            report.unchanged += result.unchanged
-            for line, email, reason, cells in result.skips:
-                report.skipped += 1
-                if len(report.skips) < REPORT_LIMIT:
-                    report.skips.append(ReportRow(line, email, reason))
-                pending.append((line, reason, cells))
-            chunk.clear()
-        for line, reason, cells in sorted(pending, key=lambda item: item[0]):
-            rejects_file.write(line, reason, cells)
-        pending.clear()
-
     try:
-        email_index = columns.email
         for line, cells in table.rows:
             report.rows += 1
             raw = cells[email_index] if email_index < len(cells) else ""
             try:
                 email = normalise_email(raw)
             except InvalidEmail as exc:
-                reject(line, raw.strip(), f"invalid email address: {exc}", cells)
+                run.reject(line, raw.strip(), f"invalid email address: {exc}", cells)
                 continue
             key = email_key(email)
             first = seen.get(key)
             if first is not None:
-                reject(line, email, f"duplicate of line {first}", cells)
+                run.reject(line, email, f"duplicate of line {first}", cells)
                 continue
             seen[key] = line
             attributes = None
             if extra:
                 attributes = {
-                    header: cells[i].strip()
+                    header: value
                     for i, header in extra
-                    if i < len(cells) and cells[i].strip()
+                    if i < len(cells) and (value := cells[i].strip())
                 } or None
-            chunk.append((line, email, key, _row_name(cells, columns), attributes, cells))
+            chunk.append((line, email, key, name_of(cells), attributes, cells))
             if len(chunk) >= chunk_size:
-                flush()
-        flush()
+                run.submit(chunk)
+                chunk = []
+        run.submit(chunk)
+        run.collect(through=sys.maxsize)
     except NewsletterError:
         raise
     except Exception as exc:
-        done = report.added + report.updated + report.unchanged + report.skipped
+        where = next((note for note in getattr(exc, "__notes__", ()) if "line" in note), "")
         raise NewsletterError(
-            f"The import of {path} stopped after {report.rows} rows ({done} written): {exc}",
+            f"The import of {path} stopped"
+            + (f" at {where}" if where else "")
+            + f"; every row before it is saved ({report.added} added). Reason: {exc}",
             hint="Fix the cause and run the same import again; it continues where it stopped "
             "(rows already imported count as unchanged).",
         ) from exc
     finally:
+        run.close()
         close()
     return report
