@@ -3,7 +3,7 @@
     .venv/bin/python bench/webhook.py                    # 100,000 events, 3 runs
     .venv/bin/python bench/webhook.py --events 20000 --runs 1 --concurrency 2
 
-Each run makes a fresh project (bench/out/, git-ignored) with 10,000 subscribers,
+Each run makes a fresh project (in a temporary folder) with 10,000 subscribers,
 starts the real `newsletter serve` (uvicorn) in its own process, and posts signed
 batches over loopback with httpx from this process: every batch is verified
 (ECDSA P-256), deduped and applied in one transaction, as in production. The mix
@@ -26,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -37,7 +38,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "bench" / "out" / "webhook"
 sys.path.insert(0, str(REPO))
 
 SUBSCRIBERS = 10_000
@@ -163,8 +163,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def one_run(run: int, args: argparse.Namespace) -> dict:
-    root = make_project(OUT / f"run{run}")
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(run: int, args: argparse.Namespace, folder: Path) -> dict:
+    root = make_project(folder / f"run{run}")
     key = ec.generate_private_key(ec.SECP256R1())
     public = base64.b64encode(key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
@@ -173,7 +179,9 @@ def one_run(run: int, args: argparse.Namespace) -> dict:
     try:
         batches = signed_batches(make_events(args.events, run), args.batch, key)
         url = f"http://127.0.0.1:{port}/webhooks/sendgrid"
+        cpu_before = cpu_seconds(process.pid)
         elapsed, totals = post_all(url, batches, args.concurrency)
+        cpu = cpu_seconds(process.pid) - cpu_before
         retry_elapsed, retry = post_all(url, batches, args.concurrency)
     finally:
         process.terminate()
@@ -181,10 +189,10 @@ def one_run(run: int, args: argparse.Namespace) -> dict:
     assert totals["new"] == args.events, totals
     assert retry["new"] == 0 and retry["changes"] == 0 and retry["duplicates"] == args.events
     result = {"elapsed": elapsed, "rate": args.events / elapsed, "changes": totals["changes"],
-              "retry_rate": args.events / retry_elapsed,
-              "db_mb": (root / "subscribers" / "subscribers.db").stat().st_size / 1e6}
+              "retry_rate": args.events / retry_elapsed, "cpu_rate": args.events / cpu}
     print(f"run {run}: {args.events:,} events in {elapsed:.2f} s = {result['rate']:,.0f} "
-          f"events/s ({totals['changes']} status changes); retried batches "
+          f"events/s ({totals['changes']} status changes; server CPU {cpu:.2f} s = "
+          f"{result['cpu_rate']:,.0f} events per CPU-second); retried batches "
           f"{result['retry_rate']:,.0f} events/s, changed nothing", flush=True)
     return result
 
@@ -197,8 +205,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1,
                         help="batches in flight at once (SendGrid posts several)")
     args = parser.parse_args()
-    results = [one_run(run, args) for run in range(1, args.runs + 1)]
+    with tempfile.TemporaryDirectory(prefix="bench-webhook-") as folder:
+        results = [one_run(run, args, Path(folder)) for run in range(1, args.runs + 1)]
     rate = statistics.median(r["rate"] for r in results)
+    cpu_rate = statistics.median(r["cpu_rate"] for r in results)
     retry = statistics.median(r["retry_rate"] for r in results)
     print()
     print(f"- Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
@@ -208,8 +218,9 @@ def main() -> None:
           f"{args.batch} --runs {args.runs} --concurrency {args.concurrency}`")
     runs = ", ".join(f"{r['rate']:,.0f}" for r in results)
     print(f"- {args.events:,} events in batches of {args.batch:,}: median {rate:,.0f} events/s "
-          f"(runs: {runs}); SendGrid's retries of "
-          f"the same batches: {retry:,.0f} events/s, nothing changed")
+          f"(runs: {runs}); the server used one CPU-second per {cpu_rate:,.0f} events; "
+          f"SendGrid's retries of the same batches: {retry:,.0f} events/s, nothing changed")
+    print(f"- Load average while measuring: {os.getloadavg()[0]:.1f}")
 
 
 def _version(name: str) -> str:
