@@ -122,6 +122,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows: list[tuple[str, list[float], list[float], str]] = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="archive-bench-") as temp:
         project = make_project(Path(temp) / "project", args.issues)
         full, full_search = [], []
@@ -166,16 +167,18 @@ def main() -> None:
         assert not report.pages_written and report.search_pages is None, report
         rows.append(("Rebuild with nothing changed", [nothing], [0.0], ""))
 
+    load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    print(f"1-minute load average: {load}")
     for label, times, search, _ in rows:
         print(f"{label}: median {statistics.median(times):.2f} s "
               f"(Pagefind {statistics.median(search):.2f} s); runs "
               + ", ".join(f"{t:.2f}" for t in times))
     if args.record:
-        record(args, rows)
+        record(args, rows, load)
 
 
 def record(args: argparse.Namespace,
-           rows: list[tuple[str, list[float], list[float], str]]) -> None:
+           rows: list[tuple[str, list[float], list[float], str]], load: str) -> None:
     today = dt.date.today().isoformat()
     table = "\n".join(
         f"| {label} | {statistics.median(times):.2f} s | {statistics.median(search):.2f} s "
@@ -187,7 +190,8 @@ def record(args: argparse.Namespace,
 Measured by `bench/archive.py` on {today}: {machine()}.
 Command: `.venv/bin/python bench/archive.py --runs {args.runs} --record`
 ({args.issues} generated weekly issues over ten years, 8 items each, in a temporary project;
-each figure is the median of the runs listed, timed around `build_archive()`).
+each figure is the median of the runs listed, timed around `build_archive()`;
+1-minute load average {load}, so other work shared the CPUs).
 
 | Build | Median | Of which Pagefind | Target | Runs (s) |
 | --- | --- | --- | --- | --- |
