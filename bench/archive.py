@@ -191,7 +191,7 @@ Measured by `bench/archive.py` on {today}: {machine()}.
 Command: `.venv/bin/python bench/archive.py --runs {args.runs} --record`
 ({args.issues} generated weekly issues over ten years, 8 items each, in a temporary project;
 each figure is the median of the runs listed, timed around `build_archive()`;
-1-minute load average {load}, so other work shared the CPUs).
+1-minute load average {load}; above 0 means other work shared the CPUs).
 
 | Build | Median | Of which Pagefind | Target | Runs (s) |
 | --- | --- | --- | --- | --- |
