@@ -20,7 +20,7 @@ from newsletter.archive import build_archive, item_anchors, serving, slugify
 from newsletter.archive.site import MANIFEST
 from newsletter.cli import main
 from newsletter.errors import IssueFileError, NewsletterError
-from newsletter.issue import Item
+from newsletter.issue import Item, load_issue
 from newsletter.project import Project, default_templates_dir
 
 from .test_archive_helpers import HOSTILE_SUBJECT, HOSTILE_SUMMARY, HOSTILE_TITLE, write_issue
@@ -423,3 +423,23 @@ def test_local_server_serves_pages_types_and_the_404_page(project: Project) -> N
             urllib.request.urlopen(f"{url}issues/1999-01-01/")
         assert missing.value.code == 404
         assert b"Page not found" in missing.value.read()
+
+
+def test_issue_numbers_match_the_email(project: Project) -> None:
+    """The archive numbers issues in one pass; it must agree with load_issue (drafts count)."""
+    write_issue(project.root, "2022-03-14", "A draft in between", draft=True)
+    write_issue(project.root, "2022-03-21", "After the draft")
+    build(project)
+    index = doc(project.root / "site" / "index.html")
+    shown = {
+        a.get("href").split("/")[1]: a.getparent().getparent().cssselect(".meta")[0]
+        .text_content().split("·")[0].strip()
+        for a in index.cssselect("ol.issues h3 a")
+    }
+    files = project.issue_files()
+    expected = {
+        path.stem: f"No.\xa0{load_issue(path, files).number}"
+        for path in files if not load_issue(path, files).model.draft
+    }
+    assert shown == expected
+    assert shown["2022-03-21"] == "No.\xa05"
