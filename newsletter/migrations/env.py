@@ -6,10 +6,18 @@ connection in ``config.attributes["connection"]``; no alembic.ini is needed.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+
 from alembic import context
 from sqlalchemy import create_engine, pool
 
 from newsletter.store.models import Base
+
+# Every area's tables share Base.metadata; import them so autogenerate sees them all.
+for _module in ("newsletter.delivery.models", "newsletter.web.models"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_module)
 
 config = context.config
 target_metadata = Base.metadata
