@@ -40,18 +40,16 @@ def serve_command(host: str, port: int, welcome: bool, forwarded_allow_ips: str 
     Example:
       newsletter serve --port 8080
     """
-    from ..web.app import serve
-    from ..web.webhook import verifier_from_env
+    from ..web.app import create_app, run_app
 
     project = current_project()
-    project.config  # noqa: B018 - read newsletter.toml now, so its errors come first
-
-    if verifier_from_env() is None:
+    app = create_app(project, welcome=welcome)  # checks secrets and opens the database
+    if app.state.web.verifier is None:
         err_console.print("[yellow]SENDGRID_WEBHOOK_PUBLIC_KEY is not set: /webhooks/sendgrid "
                           "will answer 503 until it is.[/]")
     console.print(f"Serving [bold]{project.config.name}[/] on http://{host}:{port}/ "
                   "(Ctrl-C stops)")
-    serve(project, host, port, forwarded_allow_ips=forwarded_allow_ips, welcome=welcome)
+    run_app(app, host, port, forwarded_allow_ips=forwarded_allow_ips)
 
 
 @click.command("sync")

@@ -258,12 +258,11 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def serve(project: Project, host: str = "127.0.0.1", port: int = 8000, *,
-          forwarded_allow_ips: str | None = None, **options: Any) -> None:
-    """Run the web service under uvicorn until interrupted (``newsletter serve``)."""
+def run_app(app: Starlette, host: str = "127.0.0.1", port: int = 8000, *,
+            forwarded_allow_ips: str | None = None) -> None:
+    """Serve ``app`` under uvicorn until interrupted (``newsletter serve``)."""
     import uvicorn
 
-    app = create_app(project, **options)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     config = uvicorn.Config(
         app, host=host, port=port, proxy_headers=True, server_header=False,
