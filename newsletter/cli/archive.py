@@ -65,11 +65,13 @@ def build_command(output: Path | None, search: bool) -> None:
     table.add_row("Issue pages already up to date", str(report.pages_skipped))
     table.add_row("Issue pages removed", str(len(report.pages_removed)))
     table.add_row("Other files written", str(len(report.files_written)))
-    table.add_row(
-        "Pages in the search index",
-        "not rebuilt (nothing changed)" if report.search_pages is None else
-        str(report.search_pages),
-    )
+    if not search:
+        indexed = "skipped (--no-search)"
+    elif report.search_pages is None:
+        indexed = "up to date"
+    else:
+        indexed = f"{report.search_pages} pages indexed again"
+    table.add_row("Search index", indexed)
     console.print(table)
     console.print(f"Done in {report.total_seconds:.1f} s. "
                   "Next: preview it with `newsletter archive serve`"
