@@ -211,6 +211,11 @@ def test_migrations_go_down_and_up_again_keeping_head(database_url: str) -> None
     db.dispose()
 
 
+def test_the_migrations_create_what_the_models_describe(database_url: str) -> None:
+    migrations.upgrade(database_url)
+    migrations.check(database_url)  # raises if autogenerate would find a difference
+
+
 def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
     migrations.upgrade(database_url)
     db = open_database(database_url)
