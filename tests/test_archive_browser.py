@@ -158,3 +158,27 @@ def test_light_and_dark_colour_schemes(new_page, site: str) -> None:
     dark_text = page.evaluate("getComputedStyle(document.body).color")
     assert dark != light and dark_text != light_text
     assert dark == "rgb(18, 20, 23)"
+
+
+def test_the_site_works_from_a_sub_folder(new_page, sample_project: Path) -> None:
+    """Static hosts often serve a project under /NAME/: links and search must still work."""
+    write_issue(sample_project, "2021-02-08", "Second week", [f"About {SEARCH_WORD}."])
+    host = sample_project / "host"
+    build_archive(Project(sample_project), host / "archive")
+    (host / "index.html").write_text("<!doctype html><title>Host</title>", encoding="utf-8")
+    with serving(host) as url:
+        page = open_page(new_page, f"{url}archive/")
+        page.get_by_role("link", name="Second week").click()
+        page.wait_for_load_state("load")
+        assert page.url == f"{url}archive/issues/2021-02-08/"
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == (
+            "rgb(244, 241, 234)")  # the stylesheet was found
+        page.get_by_role("link", name="Search", exact=True).click()
+        page.get_by_role("textbox").first.fill(SEARCH_WORD)
+        result = page.locator(".pagefind-ui__result-title > a").first
+        result.wait_for(timeout=15000)
+        assert result.get_attribute("href") == "/archive/issues/2021-02-08/"
+        result.click()
+        page.wait_for_load_state("load")
+        assert page.url == f"{url}archive/issues/2021-02-08/"
+        assert not page.js_errors
