@@ -87,7 +87,7 @@ def mark_status(
         found = find_subscriber(session, email)
         if found is not None and _RANK.get(found.status, 0) >= _RANK[status.value]:
             return False
-        set_subscriber_status(session, email, status, source=source, detail=detail)
+        set_subscriber_status(session, found or email, status, source=source, detail=detail)
     except NewsletterError:  # not an email address: nothing to apply it to
         return False
     return True
