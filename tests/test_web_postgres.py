@@ -123,3 +123,24 @@ def test_webhook_on_postgresql_survives_an_outage(
                                                   "click": 1}
     finally:
         db.dispose()
+
+
+def test_signup_confirm_and_unsubscribe_on_postgresql(
+    sample_project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_web import body_text, link_path, start_service
+
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", postgres_url)
+    for svc in start_service(sample_project, monkeypatch, verifier=None):
+        for _ in range(2):  # twice: nothing twice
+            assert svc.client.post("/subscribe/weekly",
+                                   json={"email": "pg@example.org"}).status_code == 200
+        confirmation = svc.outbox(wait_for=1)[0]
+        assert svc.client.post(link_path(body_text(confirmation), "confirm")).status_code == 200
+        assert svc.status("pg@example.org", "weekly") == "subscribed"
+        welcome = [m for m in svc.outbox(wait_for=3) if "Welcome" in m["Subject"]][0]
+        path = link_path(body_text(welcome), "unsubscribe")
+        for _ in range(2):
+            answer = svc.client.post(path, data={"List-Unsubscribe": "One-Click"})
+            assert answer.status_code == 200
+        assert svc.status("pg@example.org", "weekly") == "unsubscribed"
