@@ -3,7 +3,8 @@
     .venv/bin/python bench/send.py                 # 100,000 and 1,000,000, 3 runs each
     .venv/bin/python bench/send.py --sizes 100000 --runs 5
 
-For each size: a project in bench/out/send-N/ with N subscribers in SQLite
+For each size: a project in $TMPDIR/newsletter-bench-send/send-N/ (or under
+$NEWSLETTER_BENCH_DIR) with N subscribers in SQLite
 (imported once with the store's CSV import, then reused), and a fake SendGrid
 in its own process that accepts without validating. Each run is a fresh
 process that plans and runs the whole send (freeze into batches, build, post,
@@ -28,17 +29,19 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "bench" / "out"
+# Outside the shared bench/out/, which other benchmarks clean up.
+OUT = Path(os.environ.get("NEWSLETTER_BENCH_DIR", tempfile.gettempdir())) / "newsletter-bench-send"
 SECRET = "bench-secret-0123456789-abcdef"
 KEY = "SG.fake-test-key.not-a-real-secret"
 
 
 def project_for(size: int) -> Path:
-    """bench/out/send-SIZE: the sample newsletter with SIZE subscribers on list 'weekly'."""
+    """OUT/send-SIZE: the sample newsletter with SIZE subscribers on list 'weekly'."""
     sys.path.insert(0, str(REPO))
     from newsletter.project import Project
     from newsletter.store import count_recipients, get_or_create_list, open_project_database
@@ -124,6 +127,8 @@ def one_run(root: Path) -> dict[str, float]:
             post_wall.append(time.perf_counter() - wall)
 
     project = Project(root)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     plan = plan_send(project, SendOptions(root / "issues" / "2021-02-01.yaml",
                                           list_slug="weekly", transport="sendgrid"))
@@ -132,6 +137,7 @@ def one_run(root: Path) -> dict[str, float]:
                                timeout=project.config.delivery.timeout)
     report = run_send(plan, transport=transport)
     finished = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     assert report.complete, report
     return {
         "recipients": report.recipients_accepted,
@@ -142,6 +148,7 @@ def one_run(root: Path) -> dict[str, float]:
         "build_ms": statistics.median(build_times) * 1000,
         "post_cpu_ms": statistics.median(post_cpu) * 1000,
         "post_wall_ms": statistics.median(post_wall) * 1000,
+        "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 

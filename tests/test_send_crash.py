@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from newsletter.delivery.campaign import frozen_ids
 from newsletter.delivery.models import Batch, BatchState
 from newsletter.project import Project
 from newsletter.store import Subscriber, open_project_database
@@ -46,7 +47,8 @@ def _ambiguous_emails(project: Project) -> set[str]:
             left = session.scalars(
                 select(Batch).where(Batch.state == BatchState.SUBMITTING.value)
             ).all()
-            ids = [i for batch in left for i in batch.ids()]
+            ids = [i for batch in left
+                   for i in frozen_ids(session, batch.campaign_id, batch.number)]
             emails = session.scalars(select(Subscriber.email).where(Subscriber.id.in_(ids)))
             return set(emails)
     finally:

@@ -18,9 +18,18 @@ from sqlalchemy.orm import Session
 
 from ..errors import NewsletterError
 from ..store import Subscriber, get_list, recipients_query, utcnow
-from .models import Batch, BatchState, Campaign, CampaignStatus, pack_ids, unpack_ids
+from .models import (
+    Batch,
+    BatchRecipients,
+    BatchState,
+    Campaign,
+    CampaignStatus,
+    pack_ids,
+    unpack_ids,
+)
 
 batches = Batch.__table__
+frozen = BatchRecipients.__table__
 campaigns = Campaign.__table__
 
 
@@ -93,6 +102,7 @@ def create_campaign(
             ids_query = recipients_query(list_id).with_only_columns(Subscriber.id)
             cursor = _raw_execute(connection, ids_query, {})
             rows: list[dict[str, object]] = []
+            ids_rows: list[dict[str, object]] = []
             total = number = 0
             while chunk_rows := cursor.fetchmany(batch_size):
                 chunk = [row[0] for row in chunk_rows]
@@ -101,16 +111,19 @@ def create_campaign(
                 rows.append({
                     "campaign_id": campaign_id, "number": number,
                     "state": BatchState.PENDING.value, "recipient_count": len(chunk),
-                    "first_id": chunk[0], "last_id": chunk[-1],
-                    "recipient_ids": pack_ids(chunk), "sent_count": 0, "attempts": 0,
-                    "last_error": "", "updated_at": now,
+                    "first_id": chunk[0], "last_id": chunk[-1], "sent_count": 0,
+                    "attempts": 0, "last_error": "", "updated_at": now,
                 })
+                ids_rows.append({"campaign_id": campaign_id, "number": number,
+                                 "recipient_ids": pack_ids(chunk)})
                 if len(rows) >= 500:
                     connection.execute(insert(batches), rows)
-                    rows = []
+                    connection.execute(insert(frozen), ids_rows)
+                    rows, ids_rows = [], []
             cursor.close()
             if rows:
                 connection.execute(insert(batches), rows)
+                connection.execute(insert(frozen), ids_rows)
             connection.execute(
                 update(campaigns)
                 .where(campaigns.c.id == campaign_id)
@@ -162,28 +175,36 @@ def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
     return counts
 
 
+def frozen_ids(bind: Connection | Session, campaign_id: int, number: int) -> list[int]:
+    """The subscriber ids frozen into batch ``number`` of a campaign."""
+    packed = bind.execute(
+        select(frozen.c.recipient_ids).where(
+            frozen.c.campaign_id == campaign_id, frozen.c.number == number
+        )
+    ).scalar_one()
+    return unpack_ids(packed)
+
+
 class RecipientReader:
     """Reads the recipients of frozen batches, for one list, with one compiled query."""
 
-    def __init__(self, engine: Engine, list_id: int) -> None:
+    def __init__(self, engine: Engine, list_id: int, campaign_id: int) -> None:
         self.engine = engine
         self.list_id = list_id
+        self.campaign_id = campaign_id
         # No ORDER BY: SQLite would sort in a temporary tree; the order does not matter.
         self.statement = recipients_query(
             bindparam("list_id"), bindparam("after_id"), bindparam("through_id")  # type: ignore[arg-type]
         ).order_by(None)
 
-    def read(self, batch_id: int) -> tuple[int, list[tuple[int, str, str]]]:
+    def read(self, number: int) -> tuple[int, list[tuple[int, str, str]]]:
         """(frozen count, the frozen recipients still subscribed and active).
 
         Nobody is added after the freeze; people who unsubscribed (or bounced)
         since are left out.
         """
         with self.engine.connect() as connection:
-            packed = connection.execute(
-                select(batches.c.recipient_ids).where(batches.c.id == batch_id)
-            ).scalar_one()
-            ids = unpack_ids(packed)
+            ids = frozen_ids(connection, self.campaign_id, number)
             if not ids:
                 return 0, []
             cursor = _raw_execute(connection, self.statement, {
@@ -192,8 +213,8 @@ class RecipientReader:
             cursor.close()
         if len(rows) == len(ids):  # the usual case: nobody left since the freeze
             return len(ids), rows
-        frozen = set(ids)
-        return len(ids), [row for row in rows if row[0] in frozen]
+        still = set(ids)
+        return len(ids), [row for row in rows if row[0] in still]
 
 
 def claim(engine: Engine, batch_id: int, from_states: Sequence[str], sent_count: int) -> bool:
@@ -249,6 +270,7 @@ def set_status(engine: Engine, campaign_id: int, status: CampaignStatus) -> None
 def delete_campaign(engine: Engine, campaign_id: int) -> None:
     """Remove a campaign and its batches (only for cancelled ones, before sending again)."""
     with engine.begin() as connection:
+        connection.execute(delete(frozen).where(frozen.c.campaign_id == campaign_id))
         connection.execute(delete(batches).where(batches.c.campaign_id == campaign_id))
         connection.execute(delete(campaigns).where(campaigns.c.id == campaign_id))
 

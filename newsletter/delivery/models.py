@@ -1,8 +1,10 @@
 """Tables of sending: a campaign (one issue to one list) and its frozen, numbered batches.
 
 A batch's recipients are frozen when the campaign starts, as their subscriber
-ids packed into ``recipient_ids`` (8-byte little-endian integers, ascending):
-a later sign-up is never added, and a resumed send reaches the same people.
+ids packed into ``BatchRecipients.recipient_ids`` (8-byte little-endian
+integers, ascending): a later sign-up is never added, and a resumed send
+reaches the same people. The ids live in their own table so that the state
+changes written around every request touch only small rows.
 """
 
 from __future__ import annotations
@@ -79,7 +81,6 @@ class Batch(Base):
     recipient_count: Mapped[int] = mapped_column(Integer)
     first_id: Mapped[int] = mapped_column(Integer)
     last_id: Mapped[int] = mapped_column(Integer)
-    recipient_ids: Mapped[bytes] = mapped_column(LargeBinary)
     # How many of the frozen recipients were in the last request (fewer if some left since).
     sent_count: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -91,12 +92,24 @@ class Batch(Base):
         Index("ix_campaign_batches_campaign_state", "campaign_id", "state"),
     )
 
-    def ids(self) -> list[int]:
-        """The frozen subscriber ids of this batch."""
-        return unpack_ids(self.recipient_ids)
-
     def __repr__(self) -> str:
         return f"<Batch {self.campaign_id}/{self.number} {self.state} {self.recipient_count}>"
+
+
+class BatchRecipients(Base):
+    """The frozen subscriber ids of one batch (see :func:`unpack_ids`)."""
+
+    __tablename__ = "campaign_batch_recipients"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient_ids: Mapped[bytes] = mapped_column(LargeBinary)
+
+    def ids(self) -> list[int]:
+        """The frozen subscriber ids, ascending."""
+        return unpack_ids(self.recipient_ids)
 
 
 def pack_ids(ids: list[int]) -> bytes:

@@ -81,12 +81,11 @@ def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
-_HTML_SPECIAL = frozenset("&<>\"'")
-
-
 def _html_text(value: str) -> str:
     """HTML-escaped text (most names need no escaping: skip the work then)."""
-    return str(escape(value)) if not _HTML_SPECIAL.isdisjoint(value) else value
+    if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+        return str(escape(value))
+    return value
 
 
 @dataclass(frozen=True)

@@ -638,11 +638,11 @@ class _Campaign:
             )
 
     def _produce(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int) -> None:
-        reader = state.RecipientReader(self.engine, list_id)
+        reader = state.RecipientReader(self.engine, list_id, self.report.campaign_id or 0)
         for batch in todo:
             if self.stop.is_set():
                 return
-            frozen, recipients = reader.read(batch.id)
+            frozen, recipients = reader.read(batch.number)
             skipped = frozen - len(recipients)
             if skipped:
                 with self.lock:

@@ -1,4 +1,4 @@
-"""Sending: campaigns (issue × list × transport) and their frozen batches.
+"""Sending: campaigns (issue × list × transport), their batches and frozen recipients.
 
 Revision ID: 0002
 Revises: 0001
@@ -48,7 +48,6 @@ def upgrade() -> None:
         sa.Column("recipient_count", sa.Integer(), nullable=False),
         sa.Column("first_id", sa.Integer(), nullable=False),
         sa.Column("last_id", sa.Integer(), nullable=False),
-        sa.Column("recipient_ids", sa.LargeBinary(), nullable=False),
         sa.Column("sent_count", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("last_error", sa.Text(), nullable=False, server_default=""),
@@ -67,9 +66,21 @@ def upgrade() -> None:
     op.create_index(
         "ix_campaign_batches_campaign_state", "campaign_batches", ["campaign_id", "state"]
     )
+    op.create_table(
+        "campaign_batch_recipients",
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("recipient_ids", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("campaign_id", "number", name="pk_campaign_batch_recipients"),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"], ["campaigns.id"], ondelete="CASCADE",
+            name="fk_campaign_batch_recipients_campaign_id_campaigns",
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("campaign_batch_recipients")
     op.drop_index("ix_campaign_batches_campaign_state", table_name="campaign_batches")
     op.drop_table("campaign_batches")
     op.drop_table("campaigns")
