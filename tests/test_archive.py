@@ -330,6 +330,7 @@ def test_an_invalid_issue_file_stops_the_build_before_writing(project: Project) 
     assert not (site / "issues" / "2022-03-21").exists()
     assert (site / MANIFEST).read_bytes() == manifest
     assert not [p for p in site.rglob("*") if p.name.endswith(".tmp")]
+    assert not (site / ".archive-tmp").exists()
 
 
 def test_manifest_records_inputs(project: Project) -> None:

@@ -16,6 +16,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -55,10 +57,18 @@ def _sha(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole: readers see the old file or the new one, never half."""
+SCRATCH = ".archive-tmp"
+
+
+def atomic_write(path: Path, data: bytes, scratch: Path | None = None) -> None:
+    """Write ``data`` to ``path`` whole: readers see the old file or the new one, never half.
+
+    The data goes to a temporary file in ``scratch`` (default: beside ``path``; it must
+    be on the same file system), which is then renamed over ``path``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder = scratch or path.parent
+    temporary = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         temporary.write_bytes(data)
         os.replace(temporary, path)
@@ -66,14 +76,14 @@ def atomic_write(path: Path, data: bytes) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
+def write_if_changed(path: Path, data: bytes, scratch: Path | None = None) -> bool:
     """Atomically write ``data`` unless the file already holds exactly it. True if written."""
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except FileNotFoundError:
         pass
-    atomic_write(path, data)
+    atomic_write(path, data, scratch)
     return True
 
 
@@ -421,11 +431,23 @@ def build_archive(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(out_dir):
-        return _build(project, out_dir, search, progress)
+        # Temporary files live in one folder, so a build that was killed leaves
+        # nothing stray beside the pages; the next build clears it.
+        scratch = out_dir / SCRATCH
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        try:
+            return _build(project, out_dir, search, progress, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _build(
-    project: Project, out_dir: Path, search: bool, progress: ProgressCallback | None
+    project: Project,
+    out_dir: Path,
+    search: bool,
+    progress: ProgressCallback | None,
+    scratch: Path,
 ) -> BuildReport:
     report = BuildReport(out_dir)
     timer = _Timer(report)
@@ -513,7 +535,7 @@ def _build(
             plan.append((entry, older, newer))
     for done, (entry, older, newer) in enumerate(plan, 1):
         html = renderer.issue_page(issue(entry), older, newer)
-        atomic_write(out_dir / _page_path(entry.name), html.encode("utf-8"))
+        atomic_write(out_dir / _page_path(entry.name), html.encode("utf-8"), scratch)
         report.pages_written.append(_page_path(entry.name))
         if progress:
             progress("Writing issue pages", done, len(plan))
@@ -561,7 +583,7 @@ def _build(
                if search_module.bundle_exists(out_dir, shard)]
     site_files = _site_files(renderer, published, pages, feed_content, bundles)
     for relative, data in site_files.items():
-        if write_if_changed(out_dir / relative, data):
+        if write_if_changed(out_dir / relative, data, scratch):
             report.files_written.append(relative)
     timer.lap("index, feed, sitemap")
 
@@ -575,7 +597,9 @@ def _build(
         },
         "feed": feed_cache,
     }
-    atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    atomic_write(
+        out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode(), scratch
+    )
     timer.lap("manifest")
     return report
 
