@@ -169,7 +169,7 @@ def open_csv(
         start = reader.line_num + 1
         try:
             for cells in reader:
-                if cells and any(cell.strip() for cell in cells):
+                if any(cells):  # blank lines and rows of empty cells are skipped
                     yield start, cells
                 start = reader.line_num + 1
         except csv.Error as exc:

@@ -15,9 +15,10 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 # Dot-atom local part (RFC 5322 atext) @ hostname labels, the last ending in a letter.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+# Labels of at most 63 characters; the last one (the TLD) ends with a letter.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _SIMPLE = re.compile(
-    rf"({_ATEXT}+(?:\.{_ATEXT}+)*)@((?:{_LABEL}\.)+(?:[A-Za-z0-9][A-Za-z0-9-]*)?[A-Za-z])"
+    rf"({_ATEXT}+(?:\.{_ATEXT}+)*)@((?:{_LABEL}\.)+(?:[A-Za-z0-9][A-Za-z0-9-]{{0,61}})?[A-Za-z])"
 )
 # email-validator's reserved names (SPECIAL_USE_DOMAIN_NAMES): left to it.
 _SPECIAL_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
@@ -40,8 +41,6 @@ def _fast(address: str) -> str | None:
         return None
     domain = domain.lower()
     if domain.rsplit(".", 1)[1] in _SPECIAL_TLDS or local.lower() in _CASE_INSENSITIVE:
-        return None
-    if any(len(label) > 63 for label in domain.split(".")):
         return None
     return f"{local}@{domain}"
 
