@@ -70,7 +70,7 @@ def build_command(output: Path | None, search: bool) -> None:
     elif report.search_pages is None:
         indexed = "up to date"
     else:
-        indexed = f"{report.search_pages} pages indexed again"
+        indexed = f"{report.search_pages} page(s) indexed"
     table.add_row("Search index", indexed)
     console.print(table)
     console.print(f"Done in {report.total_seconds:.1f} s. "
