@@ -246,3 +246,29 @@ def test_unknown_list_and_missing_file(db, tmp_path: Path) -> None:
         import_csv(db.engine, DATA / "problems.csv", "nope")
     with pytest.raises(NewsletterError, match="no such file"):
         import_csv(db.engine, tmp_path / "missing.csv", "weekly")
+
+
+def test_an_address_added_meanwhile_by_someone_else_is_handled(
+    db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web sign-up between the look-up and the insert makes the chunk retry, not fail."""
+    source = write(tmp_path, "race.csv", "email,name\nrace@example.org,Race\nother@example.org,O\n")
+    original = importer_module._BulkWriter.existing
+    raced = {"done": False, "lookups": 0}
+
+    def existing_then_signup(self, list_id, keys):  # type: ignore[no-untyped-def]
+        raced["lookups"] += 1
+        found = original(self, list_id, keys)
+        if not raced["done"]:
+            raced["done"] = True
+            with db.transaction() as session:  # another connection, committed at once
+                add_subscriber(session, "race@example.org", "events", source=Source.WEB_FORM)
+        return found
+
+    monkeypatch.setattr(importer_module._BulkWriter, "existing", existing_then_signup)
+    report = import_csv(db.engine, source, "weekly")
+    assert raced["lookups"] == 2  # the chunk was rolled back and retried
+    assert (report.added, report.rejected) == (2, 0)
+    memberships = {(email, slug) for email, slug, *_ in snapshot(db)["memberships"]}
+    assert {("race@example.org", "weekly"), ("race@example.org", "events"),
+            ("other@example.org", "weekly")} == memberships
