@@ -214,14 +214,16 @@ def test_failure_mid_file_keeps_whole_chunks_and_resumes(
 
     def failing(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError("disk full (injected)")
+        if calls["n"] == 3:  # a database error in the third chunk
+            self.conn.execute(text("insert into nowhere values (:e)"), {"e": "user11@example.org"})
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(importer_module._BulkWriter, "insert_history", failing)
-    with pytest.raises(NewsletterError, match="disk full") as caught:
+    with pytest.raises(NewsletterError, match="nowhere") as caught:
         import_csv(db.engine, source, "weekly", chunk_size=5)
     assert "run the same import again" in (caught.value.hint or "")
+    assert "stopped at line 12" in str(caught.value)
+    assert "user11" not in str(caught.value)  # no personal data in the message
     partial = snapshot(db)
     # two whole chunks, nothing of the third: no subscriber without membership and history
     assert len(partial["subscribers"]) == len(partial["memberships"]) == 10
@@ -272,3 +274,28 @@ def test_an_address_added_meanwhile_by_someone_else_is_handled(
     memberships = {(email, slug) for email, slug, *_ in snapshot(db)["memberships"]}
     assert {("race@example.org", "weekly"), ("race@example.org", "events"),
             ("other@example.org", "weekly")} == memberships
+
+
+def test_an_unsubscribe_meanwhile_is_never_undone_by_the_import(
+    db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone unsubscribes between the import's look-up and its write: they stay out."""
+    with db.transaction() as session:
+        add_subscriber(session, "wait@example.org", "events", source=Source.WEB_FORM)
+    source = write(tmp_path, "events.csv", "email\nwait@example.org\n")
+    original = importer_module._BulkWriter.existing
+    calls = {"n": 0}
+
+    def existing_then_unsubscribe(self, list_id, keys):  # type: ignore[no-untyped-def]
+        found = original(self, list_id, keys)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            with db.transaction() as session:
+                unsubscribe(session, "wait@example.org", "events", source=Source.UNSUBSCRIBE_LINK)
+        return found
+
+    monkeypatch.setattr(importer_module._BulkWriter, "existing", existing_then_unsubscribe)
+    report = import_csv(db.engine, source, "events")
+    assert calls["n"] == 2 and (report.updated, report.skipped) == (0, 1)
+    assert ("wait@example.org", "events", "unsubscribed", "unsubscribe link") in (
+        snapshot(db)["memberships"])

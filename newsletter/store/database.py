@@ -54,7 +54,8 @@ def make_engine(url: str, *, foreign_keys: bool = True, pooled: bool = True) -> 
             hint="Use e.g. sqlite:///subscribers/subscribers.db or "
             "postgresql://user:password@host/dbname in NEWSLETTER_DATABASE_URL.",
         ) from None
-    kwargs: dict[str, Any] = {}
+    # Parameters are personal data (addresses, names): keep them out of errors and logs.
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if not pooled:
         kwargs["poolclass"] = pool.NullPool
     if parsed.get_backend_name() == "sqlite":

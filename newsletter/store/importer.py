@@ -1,8 +1,8 @@
 """Importing subscribers from a CSV export into one list, fast and safely.
 
-Rows are read, checked and deduplicated in Python, then written in chunks of
-``chunk_size`` rows, each chunk in its own transaction with a few bulk
-statements (no ORM objects per row). A chunk is all-or-nothing, and importing a
+Rows are read, checked and deduplicated in Python, then written by a second
+thread in chunks of ``chunk_size`` rows, each chunk in its own transaction with
+a few bulk statements (no ORM objects per row). A chunk is all-or-nothing, and importing a
 row that is already there changes nothing, so after a failure the same command
 simply resumes: rows already imported count as unchanged the second time.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, bindparam, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from ..errors import NewsletterError
@@ -87,6 +87,10 @@ class _ChunkResult:
     updated: int = 0
     unchanged: int = 0
     skips: list[tuple[int, str, str, list[str]]] = field(default_factory=list)
+
+
+class _ChangedMeanwhile(Exception):
+    """Another writer changed rows of this chunk between our look-up and our write."""
 
 
 class _RejectsFile:
@@ -165,6 +169,11 @@ class _BulkWriter:
         processor = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
         return processor(value) if processor else value
 
+    def _json(self) -> Callable[[Any], Any]:
+        column_type = _SUBSCRIBERS.c.attributes.type.dialect_impl(self.dialect)
+        processor = column_type.bind_processor(self.dialect)
+        return processor or (lambda value: value)
+
     def _insert(self, table: Any, names: Sequence[str], rows: list[tuple]) -> None:
         marks = ", ".join([self.mark] * len(names))
         self.conn.exec_driver_sql(
@@ -182,14 +191,15 @@ class _BulkWriter:
             before = self.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers")
             before = before.scalar_one()
         when = self._value(columns.created_at, now)
-        no_attributes = self._value(columns.attributes, {})
+        as_json = self._json()
+        no_attributes = as_json({})
         self._insert(
             _SUBSCRIBERS,
             ("email", "email_key", "name", "attributes", "status", "status_changed_at",
              "created_at"),
             [
                 (email, key, name,
-                 self._value(columns.attributes, attributes) if attributes else no_attributes,
+                 as_json(attributes) if attributes else no_attributes,
                  _ACTIVE, when, when)
                 for email, key, name, attributes in rows
             ],
@@ -287,13 +297,19 @@ def _apply_chunk(
     if joins:
         writer.insert_memberships(list_id, [sid for sid, _line in joins], source, now)
     if rejoins:
-        conn.execute(
+        changed = conn.execute(
             update(_MEMBERSHIPS)
             .where(_MEMBERSHIPS.c.subscriber_id == bindparam("sid"),
-                   _MEMBERSHIPS.c.list_id == list_id)
+                   _MEMBERSHIPS.c.list_id == list_id,
+                   _MEMBERSHIPS.c.status == bindparam("old"))
             .values(status=_SUBSCRIBED, changed_at=now, how=source),
-            [{"sid": sid} for sid, _old, _line in rejoins],
-        )
+            [{"sid": sid, "old": old} for sid, old, _line in rejoins],
+        ).rowcount
+        if changed != len(rejoins):
+            # Someone changed one of these memberships since we looked (e.g. unsubscribed
+            # on the web): roll back and decide again from fresh data.
+            raise _ChangedMeanwhile
+
     if profile_updates:
         conn.execute(
             update(_SUBSCRIBERS)
@@ -345,7 +361,7 @@ class _Run:
                         resubscribe=self.resubscribe, source=self.source,
                         detail=self.report.path.name, now=utcnow(),
                     )
-            except IntegrityError:
+            except (IntegrityError, _ChangedMeanwhile):
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
@@ -460,10 +476,12 @@ def import_csv(
         raise
     except Exception as exc:
         where = next((note for note in getattr(exc, "__notes__", ()) if "line" in note), "")
+        # The driver's own words, without the SQL and the rows (personal data).
+        reason = str(exc.orig) if isinstance(exc, StatementError) and exc.orig else str(exc)
         raise NewsletterError(
             f"The import of {path} stopped"
             + (f" at {where}" if where else "")
-            + f"; every row before it is saved ({report.added} added). Reason: {exc}",
+            + f"; every row before it is saved ({report.added} added). Reason: {reason}",
             hint="Fix the cause and run the same import again; it continues where it stopped "
             "(rows already imported count as unchanged).",
         ) from exc
