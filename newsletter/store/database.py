@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class Database:
             add_subscriber(session, "ann@example.org", "weekly", source=Source.WEB_FORM)
     """
 
-    url: str
+    url: str = field(repr=False)  # may hold a password
     engine: Engine
     sessions: sessionmaker[Session]
 
