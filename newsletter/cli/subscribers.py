@@ -264,8 +264,15 @@ def subscribers_import(
     The file may be UTF-8 or Windows/Latin-1, separated by commas, semicolons or
     tabs. It needs an email column (email, Email Address or E-mail) and may have
     name, or First Name and Last Name; other columns are kept as attributes.
-    Importing the same file twice changes nothing, and an interrupted import is
-    finished by running the same command again.
+
+    People who unsubscribed, bounced or complained are never added back: they
+    are listed as skipped. Invalid addresses and duplicates are rejected with
+    their line number. Importing the same file twice changes nothing, and an
+    interrupted import is finished by running the same command again.
+
+    \b
+    Example:
+      newsletter subscribers import export.csv --list weekly --rejects rejects.csv
     """
     project, database = _database()
     slug = _list_slug(project, database, list_slug)
