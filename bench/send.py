@@ -80,6 +80,7 @@ def reset_campaigns(root: Path) -> None:
     import sqlite3
 
     with sqlite3.connect(root / "subscribers" / "subscribers.db") as connection:
+        connection.execute("DELETE FROM campaign_batch_recipients")
         connection.execute("DELETE FROM campaign_batches")
         connection.execute("DELETE FROM campaigns")
     # Let the WAL shrink so every run starts from the same state.
@@ -181,7 +182,8 @@ def main() -> None:
                     raise SystemExit(out.stderr)
                 figures = json.loads(out.stdout.strip().splitlines()[-1])
                 results.append(figures)
-                print(f"{size:>9,} run {run + 1}: {figures['send_s']:.2f} s, "
+                print(f"{size:>9,} run {run + 1}: {figures['send_s']:.2f} s "
+                      f"(CPU {figures['cpu_s']:.2f} s, load {os.getloadavg()[0]:.1f}), "
                       f"{figures['rate']:,.0f}/s, peak {figures['peak_mb']:.0f} MB, build "
                       f"{figures['build_ms']:.1f} ms + post CPU {figures['post_cpu_ms']:.1f} ms "
                       f"(wall {figures['post_wall_ms']:.1f} ms)/request", flush=True)
@@ -194,11 +196,12 @@ def main() -> None:
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; median of {args.runs} runs")
     print()
-    print("| recipients | send (s) | recipients/s | peak memory | build / request "
+    print("| recipients | send (s) | CPU (s) | recipients/s | peak memory | build / request "
           "| post CPU / request | post wall / request | plan (s) |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size, m in rows:
-        print(f"| {size:,} | {m['send_s']:.2f} | {m['rate']:,.0f} | {m['peak_mb']:.0f} MB | "
+        print(f"| {size:,} | {m['send_s']:.2f} | {m['cpu_s']:.2f} | {m['rate']:,.0f} | "
+              f"{m['peak_mb']:.0f} MB | "
               f"{m['build_ms']:.1f} ms | {m['post_cpu_ms']:.1f} ms | {m['post_wall_ms']:.1f} ms "
               f"| {m['plan_s']:.2f} |")
 

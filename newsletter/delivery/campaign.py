@@ -100,7 +100,7 @@ def create_campaign(
                 )
             ).inserted_primary_key[0]
             ids_query = recipients_query(list_id).with_only_columns(Subscriber.id)
-            cursor = _raw_execute(connection, ids_query, {})
+            cursor = _RawStatement.compile(ids_query, connection.dialect).execute(connection, {})
             rows: list[dict[str, object]] = []
             ids_rows: list[dict[str, object]] = []
             total = number = 0
@@ -137,17 +137,28 @@ def create_campaign(
         ) from None
 
 
-def _raw_execute(connection: Connection, statement: Any, values: dict[str, Any]) -> Any:
-    """Run a Core statement on the DBAPI cursor: plain tuples, none of SQLAlchemy's per-row
-    work (it adds microseconds per row, which is seconds for a million recipients)."""
-    compiled = statement.compile(dialect=connection.dialect)
-    params = compiled.construct_params(values)
-    cursor = connection.connection.cursor()
-    if connection.dialect.positional:
-        cursor.execute(str(compiled), tuple(params[name] for name in compiled.positiontup))
-    else:
-        cursor.execute(str(compiled), params)
-    return cursor
+@dataclass
+class _RawStatement:
+    """A Core statement compiled once, run on the DBAPI cursor: plain tuples, none of
+    SQLAlchemy's per-row work (microseconds per row: seconds for a million recipients)."""
+
+    sql: str
+    compiled: Any
+    positional: bool
+
+    @classmethod
+    def compile(cls, statement: Any, dialect: Any) -> _RawStatement:
+        compiled = statement.compile(dialect=dialect)
+        return cls(str(compiled), compiled, bool(dialect.positional))
+
+    def execute(self, connection: Connection, values: dict[str, Any]) -> Any:
+        params = self.compiled.construct_params(values)
+        cursor = connection.connection.cursor()
+        if self.positional:
+            cursor.execute(self.sql, tuple(params[name] for name in self.compiled.positiontup))
+        else:
+            cursor.execute(self.sql, params)
+        return cursor
 
 
 def batch_refs(engine: Engine, campaign_id: int, states: Sequence[str]) -> list[BatchRef]:
@@ -193,9 +204,12 @@ class RecipientReader:
         self.list_id = list_id
         self.campaign_id = campaign_id
         # No ORDER BY: SQLite would sort in a temporary tree; the order does not matter.
-        self.statement = recipients_query(
-            bindparam("list_id"), bindparam("after_id"), bindparam("through_id")  # type: ignore[arg-type]
-        ).order_by(None)
+        self.statement = _RawStatement.compile(
+            recipients_query(
+                bindparam("list_id"), bindparam("after_id"), bindparam("through_id")  # type: ignore[arg-type]
+            ).order_by(None),
+            engine.dialect,
+        )
 
     def read(self, number: int) -> tuple[int, list[tuple[int, str, str]]]:
         """(frozen count, the frozen recipients still subscribed and active).
@@ -207,7 +221,7 @@ class RecipientReader:
             ids = frozen_ids(connection, self.campaign_id, number)
             if not ids:
                 return 0, []
-            cursor = _raw_execute(connection, self.statement, {
+            cursor = self.statement.execute(connection, {
                 "list_id": self.list_id, "after_id": ids[0] - 1, "through_id": ids[-1]})
             rows = cursor.fetchall()
             cursor.close()

@@ -17,6 +17,7 @@ sent again, and batches left in submitting (the answer never came) are
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import queue
 import random
@@ -24,7 +25,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -444,7 +446,8 @@ def run_send(
         elif plan.mode in ("dry-run", "sandbox"):
             _run_unrecorded(plan, transport, report, progress)
         else:
-            _Campaign(plan, transport, report, progress).run()  # type: ignore[arg-type]
+            with _fewer_collections():
+                _Campaign(plan, transport, report, progress).run()  # type: ignore[arg-type]
     finally:
         if transport is not None:
             transport.close()
@@ -452,6 +455,24 @@ def run_send(
             plan.database.dispose()
         report.elapsed = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely while sending.
+
+    A send makes millions of short-lived dicts that reference counting frees;
+    the collector's frequent passes over them cost about a fifth of a large
+    send's CPU time. Objects made before the send are frozen out of its passes.
+    """
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 def _builder(plan: SendPlan, campaign_id: int | None = None,
