@@ -133,11 +133,13 @@ def _skip_reason(subscriber_status: str, list_status: str | None, list_slug: str
 
 
 class _BulkWriter:
-    """Plain driver-level executemany for the three hot inserts.
+    """The hot statements of an import, without SQLAlchemy's per-row processing.
 
-    SQLAlchemy's per-row parameter processing would cost more than the rest of
-    the import; here the constant values (times, source, list) are converted
-    once per chunk with the columns' own type processors.
+    On SQLite each insert is one set-based ``INSERT ... SELECT FROM json_each(?)``
+    over the whole chunk, passed as a single JSON parameter: about half the CPU of
+    ``executemany``, and SQLite does the work without holding Python's GIL. Other
+    databases get plain driver-level ``executemany``. Constant values (times,
+    source, list) are converted once per chunk with the columns' own type processors.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -149,7 +151,7 @@ class _BulkWriter:
     def _keys_match(self, column: str) -> tuple[str, Any]:
         """SQL matching ``column`` against a list of keys, passed as one parameter."""
         if self.sqlite:
-            return f"{column} IN (SELECT value FROM json_each(?))", json.dumps
+            return f"{column} IN (SELECT value FROM json_each(?))", _json_text
         return f"{column} = ANY(%s)", list
 
     def existing(
@@ -169,12 +171,7 @@ class _BulkWriter:
         processor = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
         return processor(value) if processor else value
 
-    def _json(self) -> Callable[[Any], Any]:
-        column_type = _SUBSCRIBERS.c.attributes.type.dialect_impl(self.dialect)
-        processor = column_type.bind_processor(self.dialect)
-        return processor or (lambda value: value)
-
-    def _insert(self, table: Any, names: Sequence[str], rows: list[tuple]) -> None:
+    def _many(self, table: Any, names: Sequence[str], rows: list[tuple]) -> None:
         marks = ", ".join([self.mark] * len(names))
         self.conn.exec_driver_sql(
             f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", rows
@@ -184,32 +181,37 @@ class _BulkWriter:
         self, rows: list[tuple[str, str, str, dict[str, str] | None]], now: datetime
     ) -> list[int]:
         """Insert new subscribers; returns their ids in the order given."""
-        columns = _SUBSCRIBERS.c
-        before = 0
-        if self.sqlite:
-            # SQLite gives new rows max(id)+1, +2, ... and we hold the write lock.
-            before = self.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers")
-            before = before.scalar_one()
-        when = self._value(columns.created_at, now)
-        as_json = self._json()
-        no_attributes = as_json({})
-        self._insert(
-            _SUBSCRIBERS,
-            ("email", "email_key", "name", "attributes", "status", "status_changed_at",
-             "created_at"),
-            [
-                (email, key, name,
-                 as_json(attributes) if attributes else no_attributes,
-                 _ACTIVE, when, when)
-                for email, key, name, attributes in rows
-            ],
+        when = self._value(_SUBSCRIBERS.c.created_at, now)
+        if not self.sqlite:
+            as_json = _SUBSCRIBERS.c.attributes.type.dialect_impl(self.dialect).bind_processor(
+                self.dialect) or (lambda value: value)
+            self._many(
+                _SUBSCRIBERS,
+                ("email", "email_key", "name", "attributes", "status", "status_changed_at",
+                 "created_at"),
+                [(email, key, name, as_json(attributes or {}), _ACTIVE, when, when)
+                 for email, key, name, attributes in rows],
+            )
+            return self._ids(rows)
+        # SQLite gives new rows max(id)+1, +2, ... in order, and holds the write lock
+        # from the insert on; the check below catches a writer slipping in before it.
+        before = self.conn.exec_driver_sql(
+            "SELECT coalesce(max(id), 0) FROM subscribers").scalar_one()
+        self.conn.exec_driver_sql(
+            "INSERT INTO subscribers (email, email_key, name, attributes, status, "
+            "status_changed_at, created_at) SELECT json_extract(value, '$[0]'), "
+            "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+            "coalesce(json_extract(value, '$[3]'), '{}'), ?, ?, ? FROM json_each(?)",
+            (_ACTIVE, when, when, _json_text(rows)),
         )
-        if self.sqlite:
-            last = self.conn.exec_driver_sql(
-                "SELECT id FROM subscribers WHERE email_key = ?", (rows[-1][1],)
-            ).scalar_one()
-            if last == before + len(rows):
-                return list(range(before + 1, last + 1))
+        last = self.conn.exec_driver_sql(
+            "SELECT id FROM subscribers WHERE email_key = ?", (rows[-1][1],)
+        ).scalar_one()
+        if last == before + len(rows):
+            return list(range(before + 1, last + 1))
+        return self._ids(rows)
+
+    def _ids(self, rows: list[tuple[str, str, str, Any]]) -> list[int]:
         match, param = self._keys_match("email_key")
         ids = dict(self.conn.exec_driver_sql(
             f"SELECT email_key, id FROM subscribers WHERE {match}", (param([r[1] for r in rows]),)
@@ -219,22 +221,48 @@ class _BulkWriter:
     def insert_memberships(
         self, list_id: int, subscriber_ids: list[int], source: str, now: datetime
     ) -> None:
+        """Subscribe these subscribers to the list."""
         when = self._value(_MEMBERSHIPS.c.changed_at, now)
-        self._insert(
+        if self.sqlite:
+            self.conn.exec_driver_sql(
+                "INSERT INTO memberships (subscriber_id, list_id, status, changed_at, how, "
+                "created_at) SELECT value, ?, ?, ?, ?, ? FROM json_each(?)",
+                (list_id, _SUBSCRIBED, when, source, when, _json_text(subscriber_ids)),
+            )
+            return
+        self._many(
             _MEMBERSHIPS,
             ("subscriber_id", "list_id", "status", "changed_at", "how", "created_at"),
             [(sid, list_id, _SUBSCRIBED, when, source, when) for sid in subscriber_ids],
         )
 
     def insert_history(
-        self, list_id: int, rows: list[tuple[int, str | None, str]], source: str, now: datetime
+        self, list_id: int, rows: list[tuple[int, str | None, int]], source: str,
+        detail: str, now: datetime,
     ) -> None:
+        """Record (subscriber id, old status, line) -> subscribed, detail "FILE line N"."""
         when = self._value(_HISTORY.c.at, now)
-        self._insert(
+        prefix = f"{detail} line "
+        if self.sqlite:
+            self.conn.exec_driver_sql(
+                "INSERT INTO subscriber_history (subscriber_id, list_id, at, old_status, "
+                "new_status, source, detail) SELECT json_extract(value, '$[0]'), ?, ?, "
+                "json_extract(value, '$[1]'), ?, ?, ? || json_extract(value, '$[2]') "
+                "FROM json_each(?)",
+                (list_id, when, _SUBSCRIBED, source, prefix, _json_text(rows)),
+            )
+            return
+        self._many(
             _HISTORY,
             ("subscriber_id", "list_id", "at", "old_status", "new_status", "source", "detail"),
-            [(sid, list_id, when, old, _SUBSCRIBED, source, text) for sid, old, text in rows],
+            [(sid, list_id, when, old, _SUBSCRIBED, source, f"{prefix}{line}")
+             for sid, old, line in rows],
         )
+
+
+def _json_text(value: Any) -> str:
+    """One JSON parameter for SQLite's json_each (non-ASCII kept as is)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _apply_chunk(
@@ -317,10 +345,10 @@ def _apply_chunk(
             .values(name=bindparam("new_name"), attributes=bindparam("new_attributes")),
             profile_updates,
         )
-    history = [(sid, None, f"{detail} line {line}") for sid, line in joins]
-    history += [(sid, old, f"{detail} line {line}") for sid, old, line in rejoins]
+    history: list[tuple[int, str | None, int]] = [(sid, None, line) for sid, line in joins]
+    history += rejoins
     if history:
-        writer.insert_history(list_id, history, source, now)
+        writer.insert_history(list_id, history, source, detail, now)
     return result
 
 
