@@ -21,6 +21,7 @@ Prints a Markdown table (median of the runs) for docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -99,6 +100,47 @@ def start_fake() -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{line[1]}"
 
 
+def _pss_mb(pid: int | str) -> float:
+    """Proportional set size: shared pages (forked helpers) counted once in all."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _children() -> list[str]:
+    pids: list[str] = []
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids += (task / "children").read_text().split()
+    return pids
+
+
+class PeakMemory:
+    """Samples the PSS of this process and its helper processes every 50 ms."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = 0.0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.05):
+            total = _pss_mb("self") + sum(_pss_mb(pid) for pid in _children())
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> float:
+        self.done.set()
+        self.thread.join()
+        return self.peak
+
+
 def one_run(root: Path) -> dict[str, float]:
     """Plan and run one send in this process; return its figures."""
     sys.path.insert(0, str(REPO))
@@ -110,15 +152,6 @@ def one_run(root: Path) -> dict[str, float]:
     build_times: list[float] = []
     post_cpu: list[float] = []
     post_wall: list[float] = []
-    original_payload = request_module.RequestBuilder.payload
-
-    def timed_payload(self, recipients, batch_number=0):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        result = original_payload(self, recipients, batch_number)
-        build_times.append(time.perf_counter() - started)
-        return result
-
-    request_module.RequestBuilder.payload = timed_payload  # type: ignore[method-assign]
 
     class TimedTransport(SendGridTransport):
         def send(self, body, payload=None):  # type: ignore[no-untyped-def]
@@ -130,6 +163,7 @@ def one_run(root: Path) -> dict[str, float]:
     project = Project(root)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = usage.ru_utime + usage.ru_stime
+    memory = PeakMemory()
     started = time.perf_counter()
     plan = plan_send(project, SendOptions(root / "issues" / "2021-02-01.yaml",
                                           list_slug="weekly", transport="sendgrid"))
@@ -138,8 +172,25 @@ def one_run(root: Path) -> dict[str, float]:
                                timeout=project.config.delivery.timeout)
     report = run_send(plan, transport=transport)
     finished = time.perf_counter()
+    peak_pss = memory.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    helpers = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert report.complete, report
+    # The bodies were built in helper processes; time building some here.
+    from newsletter.delivery.campaign import RecipientReader
+    from newsletter.store import get_list
+
+    with plan.database.session() as session:
+        list_id = get_list(session, "weekly").id
+    reader = RecipientReader(plan.database.engine, list_id, report.campaign_id)
+    builder = request_module.RequestBuilder(
+        project.config, plan.rendered, issue_name=plan.issue.name, list_slug="weekly",
+        secret=plan.secret, campaign_id=report.campaign_id)
+    for number in range(1, min(report.requests, 30) + 1):
+        _frozen, recipients = reader.read(number)
+        built = time.perf_counter()
+        builder.payload(recipients, number)
+        build_times.append(time.perf_counter() - built)
     return {
         "recipients": report.recipients_accepted,
         "requests": report.requests,
@@ -150,7 +201,10 @@ def one_run(root: Path) -> dict[str, float]:
         "post_cpu_ms": statistics.median(post_cpu) * 1000,
         "post_wall_ms": statistics.median(post_wall) * 1000,
         "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "helper_cpu_s": helpers.ru_utime + helpers.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "helper_peak_mb": helpers.ru_maxrss / 1024,
+        "peak_pss_mb": peak_pss,
     }
 
 
@@ -183,8 +237,10 @@ def main() -> None:
                 figures = json.loads(out.stdout.strip().splitlines()[-1])
                 results.append(figures)
                 print(f"{size:>9,} run {run + 1}: {figures['send_s']:.2f} s "
-                      f"(CPU {figures['cpu_s']:.2f} s, load {os.getloadavg()[0]:.1f}), "
-                      f"{figures['rate']:,.0f}/s, peak {figures['peak_mb']:.0f} MB, build "
+                      f"(CPU {figures['cpu_s']:.2f} s + helpers {figures['helper_cpu_s']:.2f} s, "
+                      f"load {os.getloadavg()[0]:.1f}), {figures['rate']:,.0f}/s, peak "
+                      f"{figures['peak_mb']:.0f} MB (helper {figures['helper_peak_mb']:.0f} MB, "
+                      f"all together {figures['peak_pss_mb']:.0f} MB PSS), build "
                       f"{figures['build_ms']:.1f} ms + post CPU {figures['post_cpu_ms']:.1f} ms "
                       f"(wall {figures['post_wall_ms']:.1f} ms)/request", flush=True)
             rows.append((size, {k: statistics.median(r[k] for r in results)
@@ -196,12 +252,14 @@ def main() -> None:
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; median of {args.runs} runs")
     print()
-    print("| recipients | send (s) | CPU (s) | recipients/s | peak memory | build / request "
-          "| post CPU / request | post wall / request | plan (s) |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| recipients | send (s) | recipients/s | CPU main + helpers (s) | peak memory, all "
+          "processes (PSS) | peak RSS main / helper | build / request | post CPU / request "
+          "| post wall / request | plan (s) |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size, m in rows:
-        print(f"| {size:,} | {m['send_s']:.2f} | {m['cpu_s']:.2f} | {m['rate']:,.0f} | "
-              f"{m['peak_mb']:.0f} MB | "
+        print(f"| {size:,} | {m['send_s']:.2f} | {m['rate']:,.0f} | {m['cpu_s']:.1f} + "
+              f"{m['helper_cpu_s']:.1f} | {m['peak_pss_mb']:.0f} MB | {m['peak_mb']:.0f} / "
+              f"{m['helper_peak_mb']:.0f} MB | "
               f"{m['build_ms']:.1f} ms | {m['post_cpu_ms']:.1f} ms | {m['post_wall_ms']:.1f} ms "
               f"| {m['plan_s']:.2f} |")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -38,6 +39,30 @@ def _wait_for_accepted(fake: FakeSendGrid, process: subprocess.Popen, count: int
     while len(fake.accepted) < count and process.poll() is None:
         assert time.monotonic() < deadline, "the send never got going"
         time.sleep(0.005)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def _assert_gone(pids: list[int], limit: float = 5) -> None:
+    """Helper processes of a killed send must not outlive it."""
+    deadline = time.monotonic() + limit
+    for pid in pids:
+        while Path(f"/proc/{pid}").exists() and "zombie" not in _state_of(pid):
+            assert time.monotonic() < deadline, f"helper process {pid} outlived its parent"
+            time.sleep(0.05)
+
+
+def _state_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
 
 
 def _ambiguous_emails(project: Project) -> set[str]:
@@ -80,8 +105,11 @@ def test_sigkill_at_random_moments_then_resume_delivers_everyone_at_most_once(
                            len(fake_sendgrid.accepted) + rng.randint(1, 3))
         time.sleep(rng.uniform(0.0, 0.15))
         if process.poll() is None:
+            helpers = _children(process.pid)
             process.send_signal(signal.SIGKILL)
             kills += 1
+            process.wait(30)
+            _assert_gone(helpers)
         process.wait(30)
     assert kills >= 2, "the send finished before it could be killed; slow the fake down"
     states = _states(project)

@@ -41,6 +41,7 @@ from ..store import Database, count_recipients, get_list, open_project_database
 from ..store.emails import InvalidEmail, normalise_email
 from ..tokens import SECRET_ENV, secret_from_env
 from . import campaign as state
+from .building import ParallelBuilder, can_fork
 from .models import BatchState, CampaignStatus
 from .requests import (
     MAX_PERSONALIZATIONS,
@@ -77,6 +78,8 @@ class SendSettings:
     backoff_cap: float = 60.0
     rate_limit_max_wait: float = 300.0  # a 429 whose reset is further off stops the batch
     rate_limit_max_waits: int = 20
+    # Helper processes building request bodies for large sendgrid sends (0: none).
+    build_processes: int = 2
 
     @classmethod
     def from_project(cls, project: Project, **overrides: Any) -> SendSettings:
@@ -561,7 +564,7 @@ def _run_unrecorded(plan: SendPlan, transport: Transport | None, report: SendRep
 class _Work:
     batch: state.BatchRef
     recipients: int
-    body: dict[str, Any]
+    body: dict[str, Any] | None
     payload: bytes
     from_states: tuple[str, ...]
 
@@ -634,6 +637,7 @@ class _Campaign:
             wanted.append(BatchState.SUBMITTING.value)
         todo = state.batch_refs(self.engine, campaign_id, wanted)
         self.progress.start(sum(b.recipient_count for b in todo))
+        helpers = self._helpers(todo, builder, list_id, campaign_id)
         workers = [
             threading.Thread(target=self._worker, name=f"send-{i}", daemon=True)
             for i in range(max(1, self.settings.concurrency))
@@ -641,7 +645,7 @@ class _Campaign:
         for worker in workers:
             worker.start()
         try:
-            self._produce(todo, builder, list_id)
+            self._produce(todo, builder, list_id, helpers)
             self._join(workers)
         except KeyboardInterrupt:
             # Let the requests in flight finish and record their answers (a second
@@ -650,6 +654,9 @@ class _Campaign:
             report.stopped = "interrupted (Ctrl-C); the requests in flight were finished"
             self.stop.set()
             self._join(workers)
+        finally:
+            if helpers is not None:
+                helpers.close()
         self._finish_report(campaign_id)
         if isinstance(self.fatal, AuthProblem):
             raise NewsletterError(
@@ -658,24 +665,50 @@ class _Campaign:
                 hint="Fix it, then run the same command again to send the rest.",
             )
 
-    def _produce(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int) -> None:
+    def _helpers(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int,
+                 campaign_id: int) -> ParallelBuilder | None:
+        """Helper processes building the bodies, for large sends through SendGrid."""
+        processes = min(self.settings.build_processes, len(todo) // 4)
+        if processes < 2 or self.transport.name != "sendgrid" or not can_fork():
+            return None
+        helpers = ParallelBuilder(self.engine, self.plan.database.url,  # type: ignore[union-attr]
+                                  list_id, campaign_id, builder, processes)
+        helpers.start(batch.number for batch in todo)
+        return helpers
+
+    def _built(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int,
+               helpers: ParallelBuilder | None,
+               ) -> Iterator[tuple[state.BatchRef, int, int, dict[str, Any] | None, bytes]]:
+        """(batch, frozen count, recipients, body, JSON) for each batch, in order."""
+        if helpers is not None:
+            for batch, (frozen, sent, payload) in zip(todo, helpers, strict=True):
+                yield batch, frozen, sent, None, payload
+            return
         reader = state.RecipientReader(self.engine, list_id, self.report.campaign_id or 0)
         for batch in todo:
+            frozen, recipients = reader.read(batch.number)
+            if not recipients:
+                yield batch, frozen, 0, None, b""
+                continue
+            body, payload = builder.payload(recipients, batch.number)
+            yield batch, frozen, len(recipients), body, payload
+
+    def _produce(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int,
+                 helpers: ParallelBuilder | None) -> None:
+        for batch, frozen, sent, body, payload in self._built(todo, builder, list_id, helpers):
             if self.stop.is_set():
                 return
-            frozen, recipients = reader.read(batch.number)
-            skipped = frozen - len(recipients)
+            skipped = frozen - sent
             if skipped:
                 with self.lock:
                     self.report.skipped_unsubscribed += skipped
             from_states = (batch.state,)
-            if not recipients:  # everyone left the list since the freeze
+            if not sent:  # everyone left the list since the freeze
                 if state.claim(self.engine, batch.id, from_states, 0):
                     state.finish(self.engine, batch.id, BatchState.ACCEPTED)
                 self.progress.advance(batch.recipient_count)
                 continue
-            body, payload = builder.payload(recipients, batch.number)
-            item = _Work(batch, len(recipients), body, payload, from_states)
+            item = _Work(batch, sent, body, payload, from_states)
             while not self.stop.is_set():
                 try:
                     self.work.put(item, timeout=0.2)

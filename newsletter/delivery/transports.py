@@ -83,9 +83,9 @@ class Transport(Protocol):
 
     name: str
 
-    def send(self, body: dict[str, Any], payload: bytes | None = None) -> None:
-        """Deliver one Mail Send body (``payload``: the same, already JSON-encoded); raise a
-        :class:`DeliveryProblem` unless it was accepted."""
+    def send(self, body: dict[str, Any] | None, payload: bytes | None = None) -> None:
+        """Deliver one Mail Send body, given as a dict, as its JSON ``payload``, or both;
+        raise a :class:`DeliveryProblem` unless it was accepted."""
 
     def create_batch_id(self) -> str:
         """A SendGrid batch id for a scheduled send (POST /v3/mail/batch)."""
@@ -127,7 +127,9 @@ class OutboxTransport:
     written: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def send(self, body: dict[str, Any], payload: bytes | None = None) -> None:
+    def send(self, body: dict[str, Any] | None, payload: bytes | None = None) -> None:
+        if body is None:
+            body = _json.loads(payload or b"{}")
         config = self.project.config
         self.folder.mkdir(parents=True, exist_ok=True)
         contents = {part["type"]: part["value"] for part in body.get("content", [])}
@@ -273,7 +275,7 @@ class SendGridTransport:
                 f"connection to {self.host} failed: {type(exc).__name__} {exc}".strip()
             ) from None
 
-    def send(self, body: dict[str, Any], payload: bytes | None = None) -> None:
+    def send(self, body: dict[str, Any] | None, payload: bytes | None = None) -> None:
         if payload is None:
             payload = _json.dumps(body)
         self._call(self._client().mail.send, payload)
