@@ -379,3 +379,26 @@ def test_the_fake_enforces_the_documented_limits(fake_sendgrid):
             transport.send(case)
         assert fake_sendgrid.rejected[-1][0] == 400, name
     assert len(fake_sendgrid.accepted) == 1
+
+
+def test_helper_processes_build_the_same_valid_requests(send_project, fake_sendgrid,
+                                                         monkeypatch):
+    import newsletter.delivery.sender as sender_module
+
+    started = []
+
+    class Spy(sender_module.ParallelBuilder):
+        def start(self, numbers):
+            started.append(self.processes)
+            super().start(numbers)
+
+    monkeypatch.setattr(sender_module, "ParallelBuilder", Spy)
+    populate(send_project, "weekly", 75, start=25)  # 100 people, 10 batches: helpers build
+    settings = SendSettings(batch_size=10, concurrency=2, build_processes=2)
+    report = send(send_project, settings)
+    assert report.complete and fake_sendgrid.rejected == []
+    assert set(fake_sendgrid.delivered()) == everyone(100)
+    assert set(fake_sendgrid.delivered().values()) == {1}
+    numbers = sorted(int(item.batch) for item in fake_sendgrid.accepted)
+    assert numbers == list(range(1, 11))
+    assert started == [2]

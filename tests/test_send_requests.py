@@ -1,0 +1,67 @@
+"""Mail Send bodies: tokens, substitutions, headers, categories (no network)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+from newsletter.delivery.requests import (
+    MAX_PERSONALIZATIONS,
+    RequestBuilder,
+    UnsubscribeSigner,
+    category,
+)
+from newsletter.issue import load_issue
+from newsletter.project import Project
+from newsletter.render import personalize, render_email, substitutions
+from newsletter.tokens import unsubscribe_token
+
+
+@pytest.mark.parametrize("secret", [b"s" * 16, b"k" * 64, b"long" * 30, secrets.token_bytes(33)])
+@pytest.mark.parametrize("slug", ["weekly", "a-b_c", 'quote"d', "münchen"])
+def test_fast_signer_makes_the_same_tokens_as_tokens_module(secret, slug):
+    signer = UnsubscribeSigner(secret, slug)
+    for subscriber_id in (1, 7, 999, 123_456_789, 2**40):
+        assert signer.token(subscriber_id) == unsubscribe_token(secret, subscriber_id, slug)
+
+
+@pytest.fixture
+def builder(sample_project: Path) -> RequestBuilder:
+    project = Project(sample_project)
+    issue = load_issue(project.issues_dir / "2021-02-01.yaml", project.issue_files())
+    rendered = render_email(project, issue, for_sending=True)
+    return RequestBuilder(project.config, rendered, issue_name=issue.name, list_slug="weekly",
+                          secret=b"x" * 32, campaign_id=7)
+
+
+def test_substitutions_match_the_renderers_and_escape_html(builder):
+    person = builder.personalizations([(5, "bob@example.org", " Bob <B> & Co ")])[0]
+    url = person["substitutions"]["-unsubscribe_url-"]
+    expected = substitutions("Bob <B> & Co", url, "https://news.example.org/issues/2021-02-01/")
+    assert person["substitutions"] == expected
+    assert person["to"] == [{"email": "bob@example.org", "name": "Bob <B> & Co"}]
+    html = personalize(builder.common["content"][1]["value"], person["substitutions"])
+    assert "Bob &lt;B&gt; &amp; Co" in html and "<B>" not in html
+
+
+def test_nameless_recipients_are_greeted_and_have_no_display_name(builder):
+    person = builder.personalizations([(5, "x@example.org", "")])[0]
+    assert person["to"] == [{"email": "x@example.org"}]
+    assert person["substitutions"]["-name-"] == "there"
+
+
+def test_body_carries_batch_number_and_refuses_more_than_1000(builder):
+    body = builder.body([(1, "a@example.org", "A")], batch_number=12)
+    assert body["custom_args"] == {"nl_list": "weekly", "nl_issue": "2021-02-01",
+                                   "nl_campaign": "7", "nl_batch": "12"}
+    too_many = [(i, f"p{i}@example.org", "") for i in range(MAX_PERSONALIZATIONS + 1)]
+    with pytest.raises(ValueError):
+        builder.body(too_many)
+
+
+def test_categories_are_safe_and_short():
+    assert category("East Turkistan Weekly Brief") == "east-turkistan-weekly-brief"
+    assert len(category("x" * 400)) == 255
+    assert category("!!!") == "newsletter"
