@@ -120,7 +120,7 @@ def _children() -> list[str]:
 
 
 class PeakMemory:
-    """Samples the PSS of this process and its helper processes every 50 ms."""
+    """Samples the PSS of this process and its helper processes every 200 ms."""
 
     def __init__(self) -> None:
         import threading
@@ -131,7 +131,7 @@ class PeakMemory:
         self.thread.start()
 
     def _run(self) -> None:
-        while not self.done.wait(0.05):
+        while not self.done.wait(0.2):
             total = _pss_mb("self") + sum(_pss_mb(pid) for pid in _children())
             self.peak = max(self.peak, total)
 

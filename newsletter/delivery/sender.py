@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import Connection
+
 from ..errors import NewsletterError
 from ..issue import Issue, load_issue
 from ..pipeline import check_issue
@@ -734,6 +736,10 @@ class _Campaign:
             worker.join()
 
     def _worker(self) -> None:
+        with self.engine.connect() as connection:
+            self._work_on(connection)
+
+    def _work_on(self, connection: Connection) -> None:
         while True:
             item = self.work.get()
             if item is None:
@@ -741,7 +747,7 @@ class _Campaign:
             if self.stop.is_set():
                 continue
             try:
-                self._deliver(item)
+                self._deliver(item, connection)
             except Exception as exc:  # a bug must not leave the others running blind
                 self.fatal = DeliveryProblem(f"unexpected error: {type(exc).__name__}: {exc}")
                 self.stop.set()
@@ -760,8 +766,8 @@ class _Campaign:
             bucket.append(BatchProblem(item.batch.number, item.recipients, message))
         self.progress.advance(item.batch.recipient_count)
 
-    def _deliver(self, item: _Work) -> None:
-        settings, engine, batch_id = self.settings, self.engine, item.batch.id
+    def _deliver(self, item: _Work, engine: Connection) -> None:
+        settings, batch_id = self.settings, item.batch.id
         retries = waits = 0
         from_states = item.from_states
         while True:
