@@ -142,7 +142,8 @@ def open_csv(
         raise NewsletterError(f"{path}: the file is empty.", hint="Export it again.")
     delimiter = detect_delimiter(first_line)
     text = io.TextIOWrapper(
-        io.BufferedReader(_CountingReader(path.open("rb"), on_bytes), 1 << 16),
+        # Big reads: each one lets the import's writer thread take the GIL for a while.
+        io.BufferedReader(_CountingReader(path.open("rb"), on_bytes), 1 << 20),
         encoding=encoding,
         newline="",
     )

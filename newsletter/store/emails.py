@@ -18,7 +18,7 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 # Labels of at most 63 characters; the last one (the TLD) ends with a letter.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _SIMPLE = re.compile(
-    rf"({_ATEXT}+(?:\.{_ATEXT}+)*)@((?:{_LABEL}\.)+(?:[A-Za-z0-9][A-Za-z0-9-]{{0,61}})?[A-Za-z])"
+    rf"({_ATEXT}+(?:\.{_ATEXT}+)*)@((?:{_LABEL}\.)+)((?:[A-Za-z0-9][A-Za-z0-9-]{{0,61}})?[A-Za-z])"
 )
 # email-validator's reserved names (SPECIAL_USE_DOMAIN_NAMES): left to it.
 _SPECIAL_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
@@ -36,13 +36,13 @@ def _fast(address: str) -> str | None:
     match = _SIMPLE.fullmatch(address)
     if match is None:
         return None
-    local, domain = match.groups()
-    if len(local) > 64 or len(domain) > 253 or "--" in domain:
+    local, labels, tld = match.groups()
+    tld = tld.lower()
+    if len(local) > 64 or len(labels) + len(tld) > 253 or "--" in labels or "--" in tld:
         return None
-    domain = domain.lower()
-    if domain.rsplit(".", 1)[1] in _SPECIAL_TLDS or local.lower() in _CASE_INSENSITIVE:
+    if tld in _SPECIAL_TLDS or local.lower() in _CASE_INSENSITIVE:
         return None
-    return f"{local}@{domain}"
+    return f"{local}@{labels.lower()}{tld}"
 
 
 def normalise_email(text: str) -> str:
