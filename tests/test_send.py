@@ -402,3 +402,17 @@ def test_helper_processes_build_the_same_valid_requests(send_project, fake_sendg
     numbers = sorted(int(item.batch) for item in fake_sendgrid.accepted)
     assert numbers == list(range(1, 11))
     assert started == [2]
+
+
+def test_an_unreachable_api_is_retried_then_the_batch_fails(send_project, monkeypatch):
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("SENDGRID_API_HOST", f"http://127.0.0.1:{port}")
+    settings = SendSettings(batch_size=25, concurrency=1, max_retries=2, backoff_base=0.01)
+    report = send(send_project, settings)
+    assert not report.complete and report.requests == 3
+    assert "cannot reach" in report.failed[0].message
+    assert batches(send_project)[0].state == BatchState.FAILED

@@ -65,3 +65,8 @@ def test_categories_are_safe_and_short():
     assert category("East Turkistan Weekly Brief") == "east-turkistan-weekly-brief"
     assert len(category("x" * 400)) == 255
     assert category("!!!") == "newsletter"
+
+
+def test_international_domains_are_sent_in_their_ascii_form(builder):
+    person = builder.personalizations([(5, "anna@münchen.de", "Anna")])[0]
+    assert person["to"] == [{"email": "anna@xn--mnchen-3ya.de", "name": "Anna"}]

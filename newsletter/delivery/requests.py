@@ -22,6 +22,7 @@ from markupsafe import escape
 
 from ..config import Config
 from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail
+from ..store.emails import ascii_email
 from . import _json
 
 MAX_PERSONALIZATIONS = 1000
@@ -174,6 +175,8 @@ class RequestBuilder:
         for subscriber_id, email, name in recipients:
             url = unsubscribe_url(subscriber_id)
             shown = name.strip() if name else ""
+            if not email.isascii():  # SendGrid wants the xn-- form of international domains
+                email = ascii_email(email)
             to = {"email": email, "name": shown} if shown else {"email": email}
             shown = shown or "there"
             person: dict[str, Any] = {

@@ -656,6 +656,12 @@ class _Campaign:
             report.stopped = "interrupted (Ctrl-C); the requests in flight were finished"
             self.stop.set()
             self._join(workers)
+        except BaseException:
+            # Building failed (say, the database went away): finish what is in flight,
+            # so every batch's state is true, then let the error out.
+            self.stop.set()
+            self._join(workers)
+            raise
         finally:
             if helpers is not None:
                 helpers.close()
