@@ -600,7 +600,13 @@ class _Campaign:
         with plan.database.session() as session:  # type: ignore[union-attr]
             existing = state.find_campaign(session, plan.issue.name, plan.list_slug,
                                            plan.transport)
-        if existing is not None:  # cancelled before: start afresh
+        if existing is not None and existing.status != CampaignStatus.CANCELLED:
+            raise NewsletterError(
+                f"Another send of {plan.issue.name} to {plan.list_slug!r} started meanwhile.",
+                hint=f"See `newsletter status {plan.options.issue_path}`; run the same command "
+                "again to resume it once that one has stopped.",
+            )
+        if existing is not None:  # a cancelled scheduled send: start afresh
             state.delete_campaign(self.engine, existing.id)
         send_at = batch_id = None
         if plan.options.at is not None:
