@@ -70,3 +70,14 @@ def test_categories_are_safe_and_short():
 def test_international_domains_are_sent_in_their_ascii_form(builder):
     person = builder.personalizations([(5, "anna@münchen.de", "Anna")])[0]
     assert person["to"] == [{"email": "anna@xn--mnchen-3ya.de", "name": "Anna"}]
+
+
+def test_bundled_sendgrid_spec_copies_match_the_shared_ones():
+    from tests.plugins.fake_sendgrid import BUNDLED_SPEC_DIR, SHARED_SPEC_DIR
+
+    bundled = sorted(p.name for p in BUNDLED_SPEC_DIR.glob("*.json"))
+    assert bundled == ["tsg_mail_v3.json", "tsg_scheduled_sends_v3.json"]
+    if not SHARED_SPEC_DIR.is_dir():
+        pytest.skip("no ../shared/sendgrid in this checkout")
+    for name in bundled:
+        assert (BUNDLED_SPEC_DIR / name).read_bytes() == (SHARED_SPEC_DIR / name).read_bytes()
