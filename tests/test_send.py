@@ -416,3 +416,24 @@ def test_an_unreachable_api_is_retried_then_the_batch_fails(send_project, monkey
     assert not report.complete and report.requests == 3
     assert "cannot reach" in report.failed[0].message
     assert batches(send_project)[0].state == BatchState.FAILED
+
+
+@pytest.mark.postgres
+def test_send_and_resume_on_postgresql(sample_project, fake_sendgrid, postgres_url,
+                                       monkeypatch):
+    from newsletter.project import Project
+
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    project = Project(sample_project)
+    populate(project, "weekly", 100)
+    fake_sendgrid.script(Reply(400, errors=(("subject", "nope"),)))
+    settings = SendSettings(batch_size=10, concurrency=2, build_processes=2)
+    first = send(project, settings)
+    assert not first.complete and len(first.failed) == 1
+    second = send(project, settings)
+    assert second.complete and second.recipients_accepted == 10
+    assert set(fake_sendgrid.delivered()) == everyone(100)
+    assert set(fake_sendgrid.delivered().values()) == {1}
+    with pytest.raises(NewsletterError, match="already sent"):
+        send(project, settings)
