@@ -20,6 +20,7 @@ from newsletter.store import (
     unsubscribe,
 )
 from newsletter.store import importer as importer_module
+from newsletter.store.export import export_csv
 from newsletter.store.importer import import_csv
 
 DATA = Path(__file__).parent / "data" / "import"
@@ -299,3 +300,29 @@ def test_an_unsubscribe_meanwhile_is_never_undone_by_the_import(
     assert calls["n"] == 2 and (report.updated, report.skipped) == (0, 1)
     assert ("wait@example.org", "events", "unsubscribed", "unsubscribe link") in (
         snapshot(db)["memberships"])
+
+
+def test_an_export_imports_back_faithfully_and_keeps_leavers_out(db, tmp_path: Path) -> None:
+    import_csv(db.engine, DATA / "mailchimp_bom.csv", "weekly")
+    with db.transaction() as session:
+        unsubscribe(session, "carla@example.org", "weekly", source=Source.COMMAND)
+        set_subscriber_status(session, "dmitri@example.org", "bounced", source=Source.WEBHOOK)
+    exported = tmp_path / "weekly.csv"
+    with exported.open("w", newline="", encoding="utf-8") as handle:
+        assert export_csv(db.engine, "weekly", handle) == 6
+    with db.transaction() as session:
+        create_list(session, "copy", "Copy")
+    report = import_csv(db.engine, exported, "copy")
+    assert (report.added, report.skipped, report.rejected) == (4, 2, 0)
+    assert {row.email: row.reason for row in report.skips} == {
+        "carla@example.org": "skipped: status in the file is 'unsubscribed'",
+        "dmitri@example.org": "skipped: status in the file is 'bounced'",
+    }
+    state = snapshot(db)
+    copied = {email for email, slug, *_ in state["memberships"] if slug == "copy"}
+    assert copied == {"ann.lee@example.org", "Bob.Okafor@example.org", "gülnar@example.org",
+                      "eve@exämple.org"}
+    attributes = dict(state["attributes"])  # unchanged: no export columns crept in
+    assert set(attributes["Bob.Okafor@example.org"]) == {
+        "Address", "Phone Number", "MEMBER_RATING", "TAGS"}
+    assert report.updated == 0

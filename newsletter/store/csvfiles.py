@@ -24,6 +24,14 @@ EMAIL_HEADERS = frozenset({
 NAME_HEADERS = frozenset({"name", "full name", "fullname", "display name", "contact name"})
 FIRST_HEADERS = frozenset({"first name", "firstname", "first", "given name", "fname", "forename"})
 LAST_HEADERS = frozenset({"last name", "lastname", "last", "surname", "family name", "lname"})
+# A status column (our export, other tools' exports): rows with these values are skipped.
+STATUS_HEADERS = frozenset({"status", "list status", "subscriber status", "member status"})
+NOT_SUBSCRIBED = frozenset({
+    "unsubscribed", "bounced", "complained", "blocklisted", "cleaned", "pending", "unconfirmed",
+})
+# Columns of our own export that describe the database, not the person.
+EXPORT_ONLY_HEADERS = frozenset({"changed at", "created at"})
+ATTRIBUTES_HEADER = "attributes"  # our export's JSON column, merged back as attributes
 
 
 def header_key(text: str) -> str:
@@ -63,6 +71,8 @@ class Columns:
     last: int | None
     extra: tuple[tuple[int, str], ...]  # (index, header) of columns kept as attributes
     has_header: bool
+    statuses: tuple[int, ...] = ()  # status columns (see NOT_SUBSCRIBED)
+    attributes: int | None = None  # a JSON "attributes" column, as our export writes
 
 
 def find_columns(path: Path, first_row: list[str]) -> Columns:
@@ -84,13 +94,15 @@ def find_columns(path: Path, first_row: list[str]) -> Columns:
             )
         return Columns(email, None, None, None, (), has_header=False)
     name, first, last = index(NAME_HEADERS), index(FIRST_HEADERS), index(LAST_HEADERS)
-    used = {email, name, first, last}
+    statuses = tuple(i for i, key in enumerate(keys) if key in STATUS_HEADERS)
+    attributes = next((i for i, key in enumerate(keys) if key == ATTRIBUTES_HEADER), None)
+    used = {email, name, first, last, attributes, *statuses}
     extra = tuple(
         (i, cell.strip().lstrip("\ufeff"))
         for i, cell in enumerate(first_row)
-        if i not in used and cell.strip()
+        if i not in used and cell.strip() and keys[i] not in EXPORT_ONLY_HEADERS
     )
-    return Columns(email, name, first, last, extra, has_header=True)
+    return Columns(email, name, first, last, extra, True, statuses, attributes)
 
 
 class _CountingReader(io.RawIOBase):

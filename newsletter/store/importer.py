@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from ..errors import NewsletterError
-from .csvfiles import Columns, open_csv
+from .csvfiles import NOT_SUBSCRIBED, Columns, open_csv
 from .emails import InvalidEmail, normalise_email
 from .models import (
     HistoryEntry,
@@ -129,6 +129,36 @@ def _name_reader(columns: Columns) -> Callable[[list[str]], str]:
     if name is None and first is not None and last is not None:
         width = max(first, last)
         return first_last
+    return read
+
+
+def _status_in_file(cells: list[str], statuses: tuple[int, ...]) -> str | None:
+    """A not-subscribed status given in the row itself (e.g. "unsubscribed"), if any."""
+    for index in statuses:
+        if index < len(cells) and (value := cells[index].strip().lower()) in NOT_SUBSCRIBED:
+            return value
+    return None
+
+
+def _attributes_reader(columns: Columns) -> Callable[[list[str]], dict[str, Any] | None]:
+    """A function giving a row's attributes: extra columns, plus our export's JSON column."""
+    extra, json_index = columns.extra, columns.attributes
+
+    def read(cells: list[str]) -> dict[str, Any] | None:
+        attributes: dict[str, Any] = {}
+        if json_index is not None and json_index < len(cells) and cells[json_index].strip():
+            try:
+                loaded = json.loads(cells[json_index])
+            except ValueError:
+                loaded = None
+            if not isinstance(loaded, dict):
+                raise ValueError("attributes: expected a JSON object like {\"City\": \"Berlin\"}")
+            attributes.update(loaded)
+        for i, header in extra:
+            if i < len(cells) and (value := cells[i].strip()):
+                attributes[header] = value
+        return attributes or None
+
     return read
 
 
@@ -388,6 +418,12 @@ class _Run:
             self.report.rejects.append(ReportRow(line, email, reason))
         self.pending.append((line, reason, cells))
 
+    def skip(self, line: int, email: str, reason: str, cells: list[str]) -> None:
+        self.report.skipped += 1
+        if len(self.report.skips) < REPORT_LIMIT:
+            self.report.skips.append(ReportRow(line, email, reason))
+        self.pending.append((line, reason, cells))
+
     def _write(self, rows: list[_Row]) -> _ChunkResult:
         for attempt in range(_RETRIES):
             try:
@@ -423,11 +459,8 @@ class _Run:
             report.added += result.added
             report.updated += result.updated
             report.unchanged += result.unchanged
-            for line, email, reason, cells in result.skips:
-                report.skipped += 1
-                if len(report.skips) < REPORT_LIMIT:
-                    report.skips.append(ReportRow(line, email, reason))
-                self.pending.append((line, reason, cells))
+            for skipped in result.skips:
+                self.skip(*skipped)
             self.saved_through = last_line
             through = last_line if through is None else max(through, last_line)
         if through is None:
@@ -478,6 +511,8 @@ def import_csv(
                resubscribe=resubscribe, source=Source(source).value)
     email_index, extra = columns.email, columns.extra
     name_of = _name_reader(columns)
+    attributes_of = _attributes_reader(columns)
+    statuses = columns.statuses
     seen: dict[str, int] = {}
     chunk: list[_Row] = []
     try:
@@ -495,13 +530,14 @@ def import_csv(
                 run.reject(line, email, f"duplicate of line {first}", cells)
                 continue
             seen[key] = line
-            attributes = None
-            if extra:
-                attributes = {
-                    header: value
-                    for i, header in extra
-                    if i < len(cells) and (value := cells[i].strip())
-                } or None
+            if statuses and (status := _status_in_file(cells, statuses)):
+                run.skip(line, email, f"skipped: status in the file is {status!r}", cells)
+                continue
+            try:
+                attributes = attributes_of(cells) if extra or columns.attributes else None
+            except ValueError as exc:
+                run.reject(line, email, str(exc), cells)
+                continue
             chunk.append((line, email, key, name_of(cells), attributes, cells))
             if len(chunk) >= chunk_size:
                 run.submit(chunk)
