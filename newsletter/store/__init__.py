@@ -2,7 +2,7 @@
 
 Quick tour (every function is documented where it is defined)::
 
-    from newsletter.store import open_database, add_subscriber, Source
+    from newsletter.store import Source, add_subscriber, iter_recipients, open_database
 
     db = open_database(project.database_url)          # migrates to the newest schema
     with db.transaction() as session:                  # commits on success
