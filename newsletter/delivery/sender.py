@@ -60,6 +60,7 @@ from .transports import (
     Rejected,
     Retryable,
     Transport,
+    api_key_from_env,
     open_transport,
     transport_name,
 )
@@ -301,8 +302,6 @@ def plan_send(
     rendered = render_email(project, issue, for_sending=True)
     transport = transport_name(project, options.transport)
     if transport == "sendgrid" and not options.dry_run:
-        from .transports import api_key_from_env
-
         api_key_from_env()  # fail now, before the question, if the key is missing
     mode: Mode = (
         "test" if options.test_addresses
@@ -353,23 +352,27 @@ def plan_send(
     plan.secret, plan.secret_source = resolve_secret(project, transport)
     database = open_project_database(project)
     plan.database = database
-    with database.session() as session:
-        get_list(session, plan.list_slug)
-        existing = state.find_campaign(session, issue.name, plan.list_slug, transport)
-        current = count_recipients(session, plan.list_slug)
-    if mode != "send" or existing is None or existing.status == CampaignStatus.CANCELLED:
-        plan.recipient_count = current
-        if current == 0:
-            raise NewsletterError(
-                f"The list {plan.list_slug!r} has no subscribed recipients.",
-                hint="Add some with `newsletter subscribers import FILE --list "
-                f"{plan.list_slug}`, or check `newsletter lists`.",
-            )
-        return plan
-    return _plan_resume(plan, existing)
+    try:
+        with database.session() as session:
+            get_list(session, plan.list_slug)
+            existing = state.find_campaign(session, issue.name, plan.list_slug, transport)
+            current = count_recipients(session, plan.list_slug)
+        if mode != "send" or existing is None or existing.status == CampaignStatus.CANCELLED:
+            plan.recipient_count = current
+            if current == 0:
+                raise NewsletterError(
+                    f"The list {plan.list_slug!r} has no subscribed recipients.",
+                    hint="Add some with `newsletter subscribers import FILE --list "
+                    f"{plan.list_slug}`, or check `newsletter lists`.",
+                )
+            return plan
+        return _plan_resume(plan, existing)
+    except BaseException:
+        database.dispose()
+        raise
 
 
-def _plan_resume(plan: SendPlan, existing: Any) -> SendPlan:
+def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
     assert plan.database is not None
     counts = state.state_counts(plan.database.engine, existing.id)
     plan.campaign_id = existing.id
