@@ -323,6 +323,7 @@ def test_public_key_from_environment(monkeypatch: pytest.MonkeyPatch, signer: Si
 
 def test_old_event_ids_are_forgotten_at_start_up(service: Service, signer: Signer) -> None:
     import asyncio
+    import threading
     from datetime import timedelta
 
     from newsletter.store import utcnow
@@ -338,7 +339,11 @@ def test_old_event_ids_are_forgotten_at_start_up(service: Service, signer: Signe
         async with app.router.lifespan_context(app):
             pass
 
-    asyncio.run(start_and_stop())
+    # In a thread of its own: Playwright's sync API (browser tests) keeps an event loop
+    # running in the main thread, where asyncio.run() refuses to start.
+    worker = threading.Thread(target=asyncio.run, args=(start_and_stop(),))
+    worker.start()
+    worker.join(timeout=30)
     with service.db.transaction() as session:
         assert session.get(WebhookEvent, batch[0]["sg_event_id"]) is None
         assert session.get(WebhookEvent, batch[1]["sg_event_id"]) is not None
