@@ -174,7 +174,7 @@ def send_command(
     )
     plan = sender.plan_send(project, options)
     for warning in plan.warnings:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+        err_console.print(f"[yellow]{escape(warning)}[/]", soft_wrap=True)
     console.print(_summary(plan))
     if not yes and plan.mode != "dry-run" and not click.confirm("Send it?", default=False):
         raise click.Abort()
