@@ -32,6 +32,9 @@ GMAIL_CLIP_BYTES = 102 * 1024
 # "TK" is the journalists' mark for "to come"; only in capitals, so "tk" in a word is fine.
 PLACEHOLDER = re.compile(r"\bTK\b|(?i:\bTODO\b|\bFIXME\b|lorem ipsum)")
 
+# Per-recipient placeholders start with this (see render.TEXT_TOKENS); issue text may not.
+TOKEN_MARK = "[[nl:"
+
 Severity = Literal["error", "warning"]
 
 
@@ -384,8 +387,8 @@ def read_issue_text(path: Path) -> tuple[str | None, list[Diagnostic]]:
         ]
 
 
-def warnings_for(model: IssueModel, data: Any, path: Path) -> list[Diagnostic]:
-    """Things that are allowed but probably wrong.
+def content_diagnostics(model: IssueModel, data: Any, path: Path) -> list[Diagnostic]:
+    """Checks of a valid model's content: mostly warnings (allowed but probably wrong).
 
     ``data`` is the round-trip YAML (for positions), or a function returning it,
     called only when there is something to report.
@@ -394,11 +397,14 @@ def warnings_for(model: IssueModel, data: Any, path: Path) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     positions: list[Any] = []
 
-    def warn(loc: list[str | int], message: str) -> None:
+    def _load() -> Any:
         if not positions:
             positions.append(data() if callable(data) else data)
-        line, col = _position(positions[0], loc)
-        found.append(Diagnostic(file, line, col, _field_path(loc), message, "warning"))
+        return positions[0]
+
+    def warn(loc: list[str | int], message: str, severity: Severity = "warning") -> None:
+        line, col = _position(_load(), loc)
+        found.append(Diagnostic(file, line, col, _field_path(loc), message, severity))
 
     if not model.preheader:
         warn(["subject"], "no preheader; inboxes will show the first words of the email "
@@ -425,6 +431,9 @@ def warnings_for(model: IssueModel, data: Any, path: Path) -> list[Diagnostic]:
         else:
             seen[key] = index
     for loc, text in _texts(model):
+        if TOKEN_MARK in text:
+            warn(loc, f"contains {TOKEN_MARK!r}, which is reserved for the per-reader parts "
+                 "of the email; remove it", "error")
         match = PLACEHOLDER.search(text)
         if match:
             warn(loc, f"contains the placeholder {match.group(0)!r}; replace it before sending")
@@ -437,7 +446,8 @@ def _texts(model: IssueModel) -> Iterable[tuple[list[str | int], str]]:
         if value:
             yield [name], value
     for index, item in enumerate(model.items):
-        for name in ("title", "summary", "source", "photo_credit", "image_alt", "section"):
+        for name in ("title", "url", "summary", "source", "photo_credit", "image", "image_alt",
+                     "section"):
             value = getattr(item, name)
             if value:
                 yield ["items", index, name], value
@@ -485,13 +495,13 @@ def check_file(path: Path) -> CheckResult:
     model = _fast_model(text)
     if model is not None:
         # Valid: the slower round-trip parse is needed only to place warnings.
-        result.diagnostics = sorted(warnings_for(model, lambda: _yaml().load(text), path))
+        result.diagnostics = sorted(content_diagnostics(model, lambda: _yaml().load(text), path))
         result.issue = Issue(path, model, model.number or 0)
         return result
     model, problems, data = parse_issue_text(text, path)
     result.diagnostics = problems
     if model is not None:
-        result.diagnostics = sorted(problems + warnings_for(model, data, path))
+        result.diagnostics = sorted(problems + content_diagnostics(model, data, path))
         result.issue = Issue(path, model, model.number or 0)
     return result
 

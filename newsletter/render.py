@@ -53,12 +53,14 @@ class Personalization:
     view_url: str = ""
 
 
-# Sending renders once with these tokens; the transport substitutes per recipient.
-# The HTML gets its own name token because its value must be HTML-escaped.
+# Sending renders once with these tokens; the transport (or SendGrid) substitutes them
+# per recipient, everywhere they occur. So they must never occur in real text: an issue
+# containing TOKEN_MARK is refused by `newsletter check`. The HTML gets its own name
+# token because its value must be HTML-escaped.
 TEXT_TOKENS = Personalization(
-    name="-name-", unsubscribe_url="-unsubscribe_url-", view_url="-view_url-"
+    name="[[nl:name]]", unsubscribe_url="[[nl:unsubscribe_url]]", view_url="[[nl:view_url]]"
 )
-HTML_TOKENS = replace(TEXT_TOKENS, name="-name_html-")
+HTML_TOKENS = replace(TEXT_TOKENS, name="[[nl:name_html]]")
 
 
 def substitutions(name: str, unsubscribe_url: str, view_url: str) -> dict[str, str]:

@@ -201,3 +201,15 @@ def test_json_schema_accepts_the_sample_and_rejects_typos() -> None:
 def test_published_schema_file_is_current() -> None:
     on_disk = json.loads((REPO / "docs" / "issue.schema.json").read_text(encoding="utf-8"))
     assert on_disk == json_schema(), "run: newsletter schema > docs/issue.schema.json"
+
+
+def test_reserved_substitution_marks_are_errors(tmp_path: Path) -> None:
+    text = GOOD.replace("Some text.", "Dear [[nl:name]], hello").replace(
+        "https://example.org/a", "https://example.org/[[nl:view_url]]")
+    result = check_file(write(tmp_path, text))
+    found = [str(d) for d in result.errors]
+    assert len(found) == 2
+    assert found[0].startswith(f"{tmp_path / 'issue.yaml'}:6:10: items[1].url: contains '[[nl:'")
+    assert "items[1].summary: contains '[[nl:'" in found[1]
+    with pytest.raises(IssueFileError):
+        load_issue(tmp_path / "issue.yaml")

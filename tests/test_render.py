@@ -232,7 +232,7 @@ def test_personal_parts_are_tokens_when_sending(sample_project: Path) -> None:
     assert "Hello Ann <b> & Co," in text
     assert 'href="https://news.example.org/unsubscribe/T0K"' in html
     assert "Unsubscribe: https://news.example.org/unsubscribe/T0K" in text
-    assert "-unsubscribe_url-" not in html + text
+    assert "[[nl:" not in html + text
 
 
 @pytest.mark.skipif(not MJML_BIN.exists(), reason="run `make test` (installs the mjml compiler)")
@@ -267,3 +267,15 @@ def test_default_templates_in_package_match_what_init_copies(tmp_path: Path) -> 
     for source in default_templates_dir().rglob("*.j2"):
         copied = created.templates_dir / source.relative_to(default_templates_dir())
         assert copied.read_bytes() == source.read_bytes()
+
+
+def test_ordinary_text_survives_personalization(sample_project: Path) -> None:
+    path = sample_project / "issues" / "2021-02-01.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "https://www.bbc.com/news/technology-55634388",
+        "https://example.org/what-is-in-a-name-2021/?view_url-=1"), encoding="utf-8")
+    rendered = render(sample_project, path, for_sending=True)
+    values = substitutions("Ann Lee", "https://u.example/T", "https://v.example/")
+    html = personalize(rendered.html, values)
+    assert 'href="https://example.org/what-is-in-a-name-2021/?view_url-=1"' in html
+    assert "Ann Lee" in html and "Ann Lee" in personalize(rendered.text, values)

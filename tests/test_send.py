@@ -21,6 +21,7 @@ from newsletter.delivery.sender import (
 )
 from newsletter.delivery.transports import SendGridTransport
 from newsletter.errors import NewsletterError
+from newsletter.render import TEXT_TOKENS
 from newsletter.store import Source, open_project_database, unsubscribe
 from newsletter.tokens import read_unsubscribe_token
 from tests.plugins.fake_sendgrid import DROP, HANG, SECRET, Reply, populate
@@ -74,7 +75,7 @@ def test_requests_are_valid_batched_and_carry_per_recipient_parts(send_project, 
     assert body["from"] == {"email": config.sender.from_email, "name": config.sender.from_name}
     assert body["reply_to"] == {"email": config.sender.reply_to}
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
-    assert "-unsubscribe_url-" in body["content"][1]["value"]
+    assert TEXT_TOKENS.unsubscribe_url in body["content"][1]["value"]
     args = body["custom_args"]
     assert args["nl_list"] == "weekly" and args["nl_issue"] == "2021-02-01"
     assert args["nl_campaign"] == str(report.campaign_id)
@@ -82,7 +83,7 @@ def test_requests_are_valid_batched_and_carry_per_recipient_parts(send_project, 
         "1", "2", "3"}
     assert body["categories"] == ["east-turkistan-weekly-brief", "issue:2021-02-01", "list:weekly"]
     person = body["personalizations"][0]
-    url = person["substitutions"]["-unsubscribe_url-"]
+    url = person["substitutions"][TEXT_TOKENS.unsubscribe_url]
     assert url.startswith("https://news.example.org/unsubscribe/")
     subscriber_id, slug = read_unsubscribe_token(SECRET.encode(), url.rsplit("/", 1)[1])
     assert slug == "weekly" and subscriber_id > 0
@@ -90,8 +91,8 @@ def test_requests_are_valid_batched_and_carry_per_recipient_parts(send_project, 
         "List-Unsubscribe": f"<{url}>, <mailto:unsubscribe@example.org?subject=unsubscribe>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
-    assert person["substitutions"]["-view_url-"] == "https://news.example.org/issues/2021-02-01/"
-    assert person["substitutions"]["-name-"].startswith("User ")
+    assert person["substitutions"][TEXT_TOKENS.view_url] == "https://news.example.org/issues/2021-02-01/"
+    assert person["substitutions"][TEXT_TOKENS.name].startswith("User ")
     assert "mail_settings" not in body and "send_at" not in body
     assert campaigns(send_project)[0].status == CampaignStatus.SENT
 

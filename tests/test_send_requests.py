@@ -15,7 +15,7 @@ from newsletter.delivery.requests import (
 )
 from newsletter.issue import load_issue
 from newsletter.project import Project
-from newsletter.render import personalize, render_email, substitutions
+from newsletter.render import TEXT_TOKENS, personalize, render_email, substitutions
 from newsletter.tokens import unsubscribe_token
 
 
@@ -38,7 +38,7 @@ def builder(sample_project: Path) -> RequestBuilder:
 
 def test_substitutions_match_the_renderers_and_escape_html(builder):
     person = builder.personalizations([(5, "bob@example.org", " Bob <B> & Co ")])[0]
-    url = person["substitutions"]["-unsubscribe_url-"]
+    url = person["substitutions"][TEXT_TOKENS.unsubscribe_url]
     expected = substitutions("Bob <B> & Co", url, "https://news.example.org/issues/2021-02-01/")
     assert person["substitutions"] == expected
     assert person["to"] == [{"email": "bob@example.org", "name": "Bob <B> & Co"}]
@@ -49,7 +49,7 @@ def test_substitutions_match_the_renderers_and_escape_html(builder):
 def test_nameless_recipients_are_greeted_and_have_no_display_name(builder):
     person = builder.personalizations([(5, "x@example.org", "")])[0]
     assert person["to"] == [{"email": "x@example.org"}]
-    assert person["substitutions"]["-name-"] == "there"
+    assert person["substitutions"][TEXT_TOKENS.name] == "there"
 
 
 def test_body_carries_batch_number_and_refuses_more_than_1000(builder):
