@@ -271,8 +271,11 @@ class SendGridTransport:
             # arrived whole, so sending it again cannot deliver it twice.
             raise Retryable(f"cannot reach {self.host}: {exc.reason}") from None
         except (http.client.HTTPException, ConnectionError, OSError) as exc:
-            raise Retryable(
-                f"connection to {self.host} failed: {type(exc).__name__} {exc}".strip()
+            # The request went out whole and the connection broke while waiting for the
+            # answer: SendGrid may have accepted it, exactly as after a timeout.
+            raise Ambiguous(
+                f"the connection to {self.host} broke before SendGrid answered "
+                f"({type(exc).__name__}); the request may have been accepted"
             ) from None
 
     def send(self, body: dict[str, Any] | None, payload: bytes | None = None) -> None:
