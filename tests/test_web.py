@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from newsletter.errors import NewsletterError
 from newsletter.project import Project
 from newsletter.store import (
     Database,
@@ -287,6 +288,29 @@ def test_form_without_valid_csrf_token_is_refused(service: Service) -> None:
                                  data={"email": "c@example.org", "csrf_token": token})
     assert answer.status_code == 403
     assert service.status("c@example.org", "weekly") is None
+
+
+def test_form_behind_a_proxy_that_rewrites_host_is_accepted(service: Service) -> None:
+    # nginx passes Host: 127.0.0.1:PORT; the browser's Origin is web_url's host.
+    token = form_token(service.client)
+    answer = service.client.post(
+        "/subscribe/weekly", headers={"Origin": "https://news.example.org"},
+        data={"email": "proxy@example.org", "csrf_token": token, "website": ""})
+    assert answer.status_code == 200
+    service.settle()
+    assert service.status("proxy@example.org", "weekly") == "unconfirmed"
+
+
+def test_sendgrid_transport_without_a_key_refuses_to_start(
+    sample_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = sample_project / "newsletter.toml"
+    config.write_text(config.read_text().replace('transport = "outbox"',
+                                                 'transport = "sendgrid"'))
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    with pytest.raises(NewsletterError, match="SENDGRID_API_KEY"):
+        create_app(Project(sample_project), verifier=None)
 
 
 def test_bad_address_and_unknown_list(service: Service) -> None:

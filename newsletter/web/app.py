@@ -55,6 +55,11 @@ EVENT_ID_DAYS = 30  # SendGrid retries for 72 hours; ids are kept far longer tha
 
 
 def _send_one_mailer(project: Project) -> Mailer:
+    from ..delivery.transports import api_key_from_env, transport_name
+
+    if transport_name(project, None) == "sendgrid":
+        api_key_from_env()  # no key: refuse to start, rather than drop every confirmation
+
     def send(*, to: str, subject: str, html: str, text: str) -> None:
         from ..delivery.single import send_one
 

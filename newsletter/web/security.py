@@ -166,8 +166,11 @@ def same_origin(request: Request) -> bool:
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source or source == "null":
         return source != "null"
-    host = request.headers.get("host", "")
-    return urlsplit(source).netloc.lower() == host.lower()
+    origin = urlsplit(source).netloc.lower()
+    # Behind a proxy that rewrites Host (nginx by default) the browser's origin is the
+    # public address: web_url in newsletter.toml.
+    public = urlsplit(request.app.state.web.project.config.service_url).netloc.lower()
+    return origin in (request.headers.get("host", "").lower(), public)
 
 
 # ---------------------------------------------------------------- logs

@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..errors import NewsletterError
 from ..store import (
     InvalidEmail,
     Membership,
@@ -187,7 +188,9 @@ async def deliver(ctx: WebContext, mail: Mail) -> bool:
     try:
         await ctx.run(send)
     except Exception as exc:  # a transport problem must not become a 500 with details
-        log.error("could not send the %s email: %s", mail.template, type(exc).__name__)
+        # NewsletterError messages are written for people and hold no secrets.
+        reason = exc.message if isinstance(exc, NewsletterError) else type(exc).__name__
+        log.error("could not send the %s email: %s", mail.template, reason)
         return False
     return True
 
