@@ -23,6 +23,7 @@ from ..delivery import sender
 from ..delivery.models import BatchState
 from ..delivery.transports import TRANSPORTS
 from ..errors import NewsletterError
+from ..web.events import ENGAGEMENT, engagement
 from ._common import console, current_project, err_console
 
 ISSUE_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -236,6 +237,23 @@ def status_command(issue_file: Path | None) -> None:
                 BatchState.SUBMITTING)),
         )
     console.print(table)
+    stats = engagement(project, [item.campaign.id for item in found])
+    if stats:
+        seen = Table(title="What readers did (from SendGrid's event webhook)",
+                     box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        seen.add_column("Issue", no_wrap=True)
+        seen.add_column("List", no_wrap=True)
+        for label in ENGAGEMENT:
+            seen.add_column(label, justify="right")
+        for item in found:
+            counts = stats.get(item.campaign.id)
+            if counts:
+                seen.add_row(escape(item.campaign.issue_name), escape(item.campaign.list_slug),
+                             *(f"{sum(counts.get(n, 0) for n in names):,}"
+                               for names in ENGAGEMENT.values()))
+        console.print(seen)
+        console.print("Machine opens are Apple Mail Privacy Protection fetching images; they "
+                      "are not people reading.")
     problems = [(item.campaign, b) for item in found for b in item.problems]
     if problems:
         detail = Table(title="Batches needing attention", box=box.SIMPLE_HEAD, pad_edge=False)

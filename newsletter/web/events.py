@@ -283,6 +283,40 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, int]:
     return {name: int(count) for name, count in rows}
 
 
+# What `newsletter status` shows: column → the counted events it adds up.
+ENGAGEMENT = {
+    "Delivered": ("delivered",),
+    "Opened": ("open",),
+    "Machine opens": (MACHINE_OPEN,),
+    "Clicks": ("click",),
+    "Bounced": ("bounce",),
+    "Spam reports": ("spamreport",),
+    "Unsubscribed": ("unsubscribe", "group_unsubscribe"),
+}
+
+
+def engagement(project: Any, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Webhook event counts per campaign, for `newsletter status` (campaigns with none left out)."""
+    from ..store import open_project_database
+
+    if not campaign_ids:
+        return {}
+    database = open_project_database(project)
+    try:
+        with database.session() as session:
+            rows = session.execute(
+                select(CampaignEventCount.campaign_id, CampaignEventCount.event,
+                       CampaignEventCount.count)
+                .where(CampaignEventCount.campaign_id.in_(campaign_ids))
+            )
+            found: dict[int, dict[str, int]] = {}
+            for campaign_id, name, count in rows:
+                found.setdefault(int(campaign_id), {})[name] = int(count)
+            return found
+    finally:
+        database.dispose()
+
+
 def prune_event_ids(session: Session, older_than_days: int = 30) -> int:
     """Forget event ids older than this (SendGrid retries for 72 hours); returns how many."""
     cutoff = utcnow() - timedelta(days=older_than_days)
