@@ -28,15 +28,13 @@ from typing import Any
 
 import httpx
 
+from .delivery.transports import API_HOST_ENV, API_KEY_ENV, DEFAULT_API_HOST, api_key_from_env
 from .errors import NewsletterError
 from .project import Project
 from .store import Database, Source, open_project_database, utcnow
 from .web.events import apply_action
 from .web.models import SyncState
 
-API_KEY_ENV = "SENDGRID_API_KEY"
-API_HOST_ENV = "SENDGRID_API_HOST"
-DEFAULT_API_HOST = "https://api.sendgrid.com"
 STATE_KEY = "suppressions_synced_until"
 PAGE_SIZE = 500  # SendGrid's maximum for these endpoints
 ATTEMPTS = 5
@@ -188,14 +186,8 @@ def sync_suppressions(
     db = database or open_project_database(project)
     own_client = client is None
     if client is None:
-        key = os.environ.get(API_KEY_ENV, "").strip()
-        if not key:
-            raise NewsletterError(
-                f"`newsletter subscribers sync` reads SendGrid's suppressions and needs "
-                f"{API_KEY_ENV}, which is not set.",
-                hint=f"Create a key with 'Suppressions' read access, then `export "
-                f"{API_KEY_ENV}=...` and run it again.",
-            )
+        key = api_key_from_env("`newsletter subscribers sync`", "Suppressions: read access",
+                               " and run it again")
         client = SuppressionClient(key, timeout=project.config.delivery.timeout)
     # SendGrid's windows are inclusive: the last second is read twice, which is harmless.
     since = last_synced(db)

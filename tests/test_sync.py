@@ -189,3 +189,12 @@ def test_subscribers_sync_command(sample_project: Path, db: Database,
     assert "spam reports" in result.output and "Next run starts there" in result.output
     assert KEY not in result.output
     assert state(db, "s@example.org")[0] == "complained"
+
+
+def test_sync_without_a_key_says_which_permission(sample_project: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    with pytest.raises(NewsletterError) as caught:
+        sync_suppressions(Project(sample_project), now=1000)
+    assert "`newsletter subscribers sync` needs an API key in SENDGRID_API_KEY" in str(caught.value)
+    assert "Suppressions" in (caught.value.hint or "")

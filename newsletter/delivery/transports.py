@@ -179,15 +179,18 @@ class OutboxTransport:
 # --- SendGrid ----------------------------------------------------------------------------
 
 
-def api_key_from_env() -> str:
+def api_key_from_env(
+    needed_by: str = "The sendgrid transport",
+    permission: str = "Mail Send",
+    alternative: str = "; or use --transport outbox to write .eml files instead",
+) -> str:
     """SENDGRID_API_KEY, or a clear error (the key itself is never shown)."""
     key = os.environ.get(API_KEY_ENV, "").strip()
     if not key:
         raise NewsletterError(
-            f"The sendgrid transport needs an API key in {API_KEY_ENV}, and it is not set.",
-            hint=f"Create a key with the 'Mail Send' permission in SendGrid (Settings → API "
-            f"Keys), then `export {API_KEY_ENV}=...`; or use --transport outbox to write "
-            ".eml files instead.",
+            f"{needed_by} needs an API key in {API_KEY_ENV}, and it is not set.",
+            hint=f"Create a key with the '{permission}' permission in SendGrid (Settings → "
+            f"API Keys), then `export {API_KEY_ENV}=...`{alternative}.",
         )
     return key
 
