@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import NewsletterError
 from .csvfiles import NOT_SUBSCRIBED, Columns, open_csv
+from .database import make_engine
 from .emails import InvalidEmail, normalise_email
 from .models import (
     HistoryEntry,
@@ -403,6 +404,16 @@ class _Run:
     def __init__(self, engine: Engine, list_id: int, report: ImportReport,
                  rejects: _RejectsFile, *, resubscribe: bool, source: str) -> None:
         self.engine = engine
+        self.own_engine: Engine | None = None
+        database = engine.url.database or ""
+        if engine.dialect.name == "sqlite" and database not in ("", ":memory:") and (
+            "memory" not in str(engine.url.query)
+        ):
+            # The import only writes references it has just checked, so SQLite's
+            # foreign-key look-ups (four per row) are skipped on its own connection.
+            self.own_engine = make_engine(
+                engine.url.render_as_string(hide_password=False), foreign_keys=False)
+            self.engine = self.own_engine
         self.list_id = list_id
         self.report = report
         self.rejects = rejects
@@ -473,6 +484,8 @@ class _Run:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        if self.own_engine is not None:
+            self.own_engine.dispose()
 
 
 def import_csv(
