@@ -326,3 +326,12 @@ def test_an_export_imports_back_faithfully_and_keeps_leavers_out(db, tmp_path: P
     assert set(attributes["Bob.Okafor@example.org"]) == {
         "Address", "Phone Number", "MEMBER_RATING", "TAGS"}
     assert report.updated == 0
+
+
+def test_attributes_column_first_and_bad_json(db, tmp_path: Path) -> None:
+    source = write(tmp_path, "attrs.csv", 'attributes,email\n'
+                   '"{""City"": ""Oslo""}",a@example.org\nnot json,b@example.org\n')
+    report = import_csv(db.engine, source, "weekly")
+    assert (report.added, report.rejected) == (1, 1)
+    assert "expected a JSON object" in report.rejects[0].reason
+    assert dict(snapshot(db)["attributes"])["a@example.org"] == {"City": "Oslo"}

@@ -521,12 +521,18 @@ def import_csv(
     table, close = open_csv(path, on_bytes)
     report = ImportReport(path, list_slug, table.encoding, table.delimiter)
     columns = table.columns
-    run = _Run(engine, list_id, report, _RejectsFile(rejects, table.header, columns.email + 1),
-               resubscribe=resubscribe, source=Source(source).value)
+    try:
+        run = _Run(engine, list_id, report,
+                   _RejectsFile(rejects, table.header, columns.email + 1),
+                   resubscribe=resubscribe, source=Source(source).value)
+    except BaseException:
+        close()
+        raise
     email_index, extra = columns.email, columns.extra
     name_of = _name_reader(columns)
     attributes_of = _attributes_reader(columns)
     statuses = columns.statuses
+    with_attributes = bool(extra) or columns.attributes is not None
     seen: dict[str, int] = {}
     chunk: list[_Row] = []
     # The writer thread takes the GIL back after each SQLite statement; with Python's
@@ -552,7 +558,7 @@ def import_csv(
                 run.skip(line, email, f"skipped: status in the file is {status!r}", cells)
                 continue
             try:
-                attributes = attributes_of(cells) if extra or columns.attributes else None
+                attributes = attributes_of(cells) if with_attributes else None
             except ValueError as exc:
                 run.reject(line, email, str(exc), cells)
                 continue
