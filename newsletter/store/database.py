@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import NewsletterError
+from ..project import Project
 
 # How long a writer waits for another writer's lock on SQLite before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -127,6 +128,6 @@ def _safe_reason(exc: OperationalError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
 
 
-def open_project_database(project: Any) -> Database:
+def open_project_database(project: Project) -> Database:
     """Open a project's database (:attr:`newsletter.project.Project.database_url`)."""
     return open_database(project.database_url)

@@ -9,7 +9,7 @@ from typing import TextIO
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from .models import MailingList, Membership, Subscriber, SubscriberStatus
+from .models import Membership, MembershipStatus, Subscriber, SubscriberStatus
 from .subscribers import get_list
 
 COLUMNS = (
@@ -42,13 +42,13 @@ def export_csv(
             Subscriber.attributes,
         )
         .join(Membership, Membership.subscriber_id == Subscriber.id)
-        .join(MailingList, MailingList.id == Membership.list_id)
         .where(Membership.list_id == list_id)
         .order_by(Subscriber.id)
     )
     if not include_all:
         query = query.where(
-            Membership.status == "subscribed", Subscriber.status == SubscriberStatus.ACTIVE.value
+            Membership.status == MembershipStatus.SUBSCRIBED.value,
+            Subscriber.status == SubscriberStatus.ACTIVE.value,
         )
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
