@@ -335,3 +335,12 @@ def test_attributes_column_first_and_bad_json(db, tmp_path: Path) -> None:
     assert (report.added, report.rejected) == (1, 1)
     assert "expected a JSON object" in report.rejects[0].reason
     assert dict(snapshot(db)["attributes"])["a@example.org"] == {"City": "Oslo"}
+
+
+def test_german_excel_headers(db, tmp_path: Path) -> None:
+    source = write(tmp_path, "de.csv",
+                   "Vorname;Nachname;E-Mail-Adresse\r\nJürgen;Weiß;jw@example.de\r\n",
+                   encoding="cp1252")
+    report = import_csv(db.engine, source, "weekly")
+    assert report.added == 1
+    assert snapshot(db)["subscribers"][0][2] == "Jürgen Weiß"

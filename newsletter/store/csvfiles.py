@@ -9,6 +9,7 @@ import codecs
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,23 @@ from typing import BinaryIO
 from ..errors import NewsletterError
 
 DELIMITERS = (",", ";", "\t")
+# Header names as tools (and Excel users in a few languages) write them, after header_key().
 EMAIL_HEADERS = frozenset({
     "email", "e mail", "email address", "e mail address", "emailaddress", "mail",
-    "mail address", "email addresses",
+    "mail address", "email addresses", "e mail adresse", "email adresse", "emailadresse",
+    "courriel", "adresse email", "adresse e mail", "correo", "correo electronico",
 })
-NAME_HEADERS = frozenset({"name", "full name", "fullname", "display name", "contact name"})
-FIRST_HEADERS = frozenset({"first name", "firstname", "first", "given name", "fname", "forename"})
-LAST_HEADERS = frozenset({"last name", "lastname", "last", "surname", "family name", "lname"})
+NAME_HEADERS = frozenset({
+    "name", "full name", "fullname", "display name", "contact name", "nom complet",
+})
+FIRST_HEADERS = frozenset({
+    "first name", "firstname", "first", "given name", "fname", "forename", "vorname",
+    "prenom", "nombre",
+})
+LAST_HEADERS = frozenset({
+    "last name", "lastname", "last", "surname", "family name", "lname", "nachname",
+    "familienname", "nom", "apellido", "apellidos",
+})
 # A status column (our export, other tools' exports): rows with these values are skipped.
 STATUS_HEADERS = frozenset({"status", "list status", "subscriber status", "member status"})
 NOT_SUBSCRIBED = frozenset({
@@ -35,8 +46,10 @@ ATTRIBUTES_HEADER = "attributes"  # our export's JSON column, merged back as att
 
 
 def header_key(text: str) -> str:
-    """A header cell reduced for matching: "E-Mail_Address" -> "e mail address"."""
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.strip().lstrip("\ufeff").lower()).split())
+    """A header cell reduced for matching: "E-Mail_Address" -> "e mail address"; no accents."""
+    plain = unicodedata.normalize("NFKD", text.strip().lstrip("\ufeff").lower())
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", plain).split())
 
 
 def detect_encoding(path: Path) -> str:
