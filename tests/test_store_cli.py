@@ -96,3 +96,23 @@ def test_errors_are_readable_without_traceback(run, sample_project: Path) -> Non
     assert "newsletter lists create nope" in result.output
     result = run("lists", "create", "Bad Slug", "--name", "x", ok=False)
     assert "cannot be a list slug" in result.output
+
+
+def test_add_never_silently_resubscribes(run, sample_project: Path) -> None:
+    run("subscribers", "add", "cy@example.org")
+    run("subscribers", "remove", "cy@example.org", "--reason", "asked by email")
+    again = run("subscribers", "add", "cy@example.org", ok=False)
+    assert again.exit_code == 1
+    assert "cy@example.org unsubscribed from weekly on" in again.output
+    assert "--resubscribe" in again.output
+    assert exported(run, "--list", "weekly")["cy@example.org"]["status"] == "unsubscribed"
+    run("subscribers", "add", "cy@example.org", "--resubscribe")
+    assert exported(run, "--list", "weekly")["cy@example.org"]["status"] == "subscribed"
+
+
+def test_a_bad_database_url_never_shows_its_password(run, sample_project: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "postgresql//ann:hunter2@db.example/news")
+    result = run("lists", ok=False)
+    assert result.exit_code == 1 and "Not a database URL" in result.output
+    assert "hunter2" not in result.output and "***" in result.output

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from ..errors import NewsletterError
@@ -21,6 +30,7 @@ from ..store import (
     add_subscriber,
     create_list,
     find_list,
+    find_subscriber,
     get_subscriber,
     history,
     list_summaries,
@@ -31,7 +41,7 @@ from ..store import (
 )
 from ..store.export import export_csv
 from ..store.importer import ImportReport, import_csv
-from ._common import console, current_project
+from ._common import console, current_project, err_console
 
 _PROGRESS_FROM_BYTES = 512 * 1024  # smaller files import in well under a second
 
@@ -141,11 +151,28 @@ def subscribers_group() -> None:
 @click.argument("email")
 @_LIST_OPTION
 @click.option("--name", help="The person's name, used in greetings.")
-def subscribers_add(email: str, list_slug: str | None, name: str | None) -> None:
-    """Subscribe EMAIL to a list (at once, even on a double opt-in list)."""
+@click.option("--resubscribe", is_flag=True,
+              help="Add back someone who unsubscribed from the list (only if they asked).")
+def subscribers_add(email: str, list_slug: str | None, name: str | None,
+                    resubscribe: bool) -> None:
+    """Subscribe EMAIL to a list (at once, even on a double opt-in list).
+
+    Someone who unsubscribed is only added back with --resubscribe.
+    """
     project, database = _database()
     slug = _list_slug(project, database, list_slug)
     with database.transaction() as session:
+        known = find_subscriber(session, email)
+        left = next((m for m in memberships(session, known) if m.mailing_list.slug == slug
+                     and m.status == MembershipStatus.UNSUBSCRIBED), None) if known else None
+        if left is not None and not resubscribe:
+            raise NewsletterError(
+                f"{known.email} unsubscribed from {slug} on {left.changed_at:%Y-%m-%d} "
+                f"({left.how}); not adding them back.",
+                hint=f"Only if they asked to rejoin: `newsletter subscribers add {email} "
+                f"--list {slug} --resubscribe`. `newsletter subscribers show {email}` shows "
+                "the history.",
+            )
         membership = add_subscriber(
             session, email, slug, name=name, status=MembershipStatus.SUBSCRIBED,
             source=Source.COMMAND, detail="newsletter subscribers add",
@@ -318,6 +345,50 @@ def _print_report(report: ImportReport, rejects: Path | None) -> None:
                           (f" (all in {rejects})" if rejects else " (use --rejects FILE)"))
     if rejects is not None and (report.rejected or report.skipped):
         console.print(f"Rejected and skipped rows are in {rejects}.")
+
+
+@subscribers_group.command("sync")
+def sync_command() -> None:
+    """Pull SendGrid's suppressions (bounces, spam reports, unsubscribes) into the lists.
+
+    For teams that do not run the webhook (`newsletter serve`). Each run fetches only
+    what SendGrid added since the last run, so it suits a daily cron job. Bounced and
+    spam-reporting addresses receive nothing more from any list; unsubscribes (global,
+    or from [delivery] sendgrid_unsubscribe_group) leave every list.
+
+    \b
+    Needs SENDGRID_API_KEY with 'Suppressions' read access.
+
+    \b
+    Example:
+      newsletter subscribers sync
+    """
+    from ..sync import sync_suppressions
+
+    project = current_project()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task("Asking SendGrid…")
+        seen: dict[str, int] = {}
+
+        def on_page(kind: str, rows: int) -> None:
+            seen[kind] = seen.get(kind, 0) + rows
+            progress.update(task, description=f"{kind}: {seen[kind]:,} read")
+
+        report = sync_suppressions(project, on_page=on_page)
+    table = Table(title="SendGrid suppressions")
+    table.add_column("Kind")
+    table.add_column("Read from SendGrid", justify="right")
+    table.add_column("Changed here", justify="right")
+    for kind, count in report.fetched.items():
+        table.add_row(kind, f"{count:,}", f"{report.changed.get(kind, 0):,}")
+    console.print(table)
+    since = "the beginning" if report.since is None else f"{_when(report.since)}"
+    console.print(f"Covered {since} to {_when(report.until)}. Next run starts there.")
+
+
+def _when(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 COMMANDS = [lists_group, subscribers_group]

@@ -1,12 +1,8 @@
-"""serve, subscribers sync: run the web service; pull SendGrid's suppressions."""
+"""serve: run the web service."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ._common import console, current_project, err_console
 
@@ -52,61 +48,4 @@ def serve_command(host: str, port: int, welcome: bool, forwarded_allow_ips: str 
     run_app(app, host, port, forwarded_allow_ips=forwarded_allow_ips)
 
 
-@click.command("sync")
-def sync_command() -> None:
-    """Pull SendGrid's suppressions (bounces, spam reports, unsubscribes) into the lists.
-
-    For teams that do not run the webhook (`newsletter serve`). Each run fetches only
-    what SendGrid added since the last run, so it suits a daily cron job. Bounced and
-    spam-reporting addresses receive nothing more from any list; unsubscribes (global,
-    or from [delivery] sendgrid_unsubscribe_group) leave every list.
-
-    \b
-    Needs SENDGRID_API_KEY with 'Suppressions' read access.
-
-    \b
-    Example:
-      newsletter subscribers sync
-    """
-    from ..sync import sync_suppressions
-
-    project = current_project()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task("Asking SendGrid…")
-        seen: dict[str, int] = {}
-
-        def on_page(kind: str, rows: int) -> None:
-            seen[kind] = seen.get(kind, 0) + rows
-            progress.update(task, description=f"{kind}: {seen[kind]:,} read")
-
-        report = sync_suppressions(project, on_page=on_page)
-    table = Table(title="SendGrid suppressions")
-    table.add_column("Kind")
-    table.add_column("Read from SendGrid", justify="right")
-    table.add_column("Changed here", justify="right")
-    for kind, count in report.fetched.items():
-        table.add_row(kind, f"{count:,}", f"{report.changed.get(kind, 0):,}")
-    console.print(table)
-    since = "the beginning" if report.since is None else f"{_when(report.since)}"
-    console.print(f"Covered {since} to {_when(report.until)}. Next run starts there.")
-
-
-def _when(epoch: int) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _attach_sync() -> bool:
-    """Add ``sync`` to the store's `subscribers` group, if that group exists."""
-    from . import subscribers
-
-    candidates = [getattr(subscribers, "subscribers_group", None), *subscribers.COMMANDS]
-    for group in candidates:
-        if isinstance(group, click.Group) and group.name == "subscribers":
-            group.commands.setdefault("sync", sync_command)
-            return True
-    return False
-
-
-_attach_sync()
 COMMANDS: list[click.Command] = [serve_command]

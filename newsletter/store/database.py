@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,8 +51,9 @@ def make_engine(url: str, *, foreign_keys: bool = True, pooled: bool = True) -> 
     try:
         parsed = make_url(url)
     except ArgumentError:
+        shown = re.sub(r"(?<=:)[^:@/\s]+(?=@)", "***", url)  # never show a password
         raise NewsletterError(
-            f"Not a database URL: {url!r}.",
+            f"Not a database URL: {shown!r}.",
             hint="Use e.g. sqlite:///subscribers/subscribers.db or "
             "postgresql://user:password@host/dbname in NEWSLETTER_DATABASE_URL.",
         ) from None
