@@ -2,7 +2,7 @@
 
 For teams that do not host the event webhook. Each run asks SendGrid for what was
 added since the last run (the time is kept in the database) and applies it with
-the webhook's rules (:mod:`newsletter.web.events`):
+the same rules as the webhook (:mod:`newsletter.store.suppressions`):
 
 =====================================  ===========================================
 GET /v3/suppression/bounces            subscriber bounced
@@ -32,7 +32,7 @@ from .delivery.transports import API_HOST_ENV, API_KEY_ENV, DEFAULT_API_HOST, ap
 from .errors import NewsletterError
 from .project import Project
 from .store import Database, Source, open_project_database, utcnow
-from .web.events import apply_action
+from .store.suppressions import apply_action
 from .web.models import SyncState
 
 STATE_KEY = "suppressions_synced_until"

@@ -23,16 +23,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..errors import NewsletterError
-from ..store import (
-    Source,
-    SubscriberStatus,
-    find_list,
-    find_subscriber,
-    set_subscriber_status,
-    unsubscribe,
-    utcnow,
-)
+from ..store import Source, utcnow
+from ..store.suppressions import apply_action
 from .models import CampaignEventCount, WebhookEvent
 
 # SendGrid's event names; anything else is counted as ignored, never stored.
@@ -44,15 +36,6 @@ MACHINE_OPEN = "machine_open"
 BLOCKED = "blocked"
 MAX_EVENT_ID = 100  # column width of webhook_events.sg_event_id
 _ID_CHUNK = 400  # rows per INSERT: 2 parameters each, well under SQLite's limit
-
-# How serious a subscriber-wide status is: automatic changes never go down this scale.
-_RANK = {
-    SubscriberStatus.ACTIVE.value: 0,
-    SubscriberStatus.BOUNCED.value: 1,
-    SubscriberStatus.COMPLAINED.value: 2,
-    SubscriberStatus.BLOCKLISTED.value: 3,
-}
-
 
 @dataclass
 class BatchResult:
@@ -71,41 +54,6 @@ class BatchResult:
             "received": self.received, "new": self.new, "duplicates": self.duplicates,
             "ignored": self.ignored, "changes": self.changes,
         }
-
-
-# ---------------------------------------------------------------- status rules
-
-
-def mark_status(
-    session: Session, email: str, status: SubscriberStatus, *, source: Source, detail: str
-) -> bool:
-    """Set a subscriber-wide status unless it would be a downgrade; True if it changed.
-
-    Unknown addresses are added with that status, so a later import skips them too.
-    """
-    try:
-        found = find_subscriber(session, email)
-        if found is not None and _RANK.get(found.status, 0) >= _RANK[status.value]:
-            return False
-        set_subscriber_status(session, found or email, status, source=source, detail=detail)
-    except NewsletterError:  # not an email address: nothing to apply it to
-        return False
-    return True
-
-
-def unsubscribe_address(
-    session: Session, email: str, list_slug: str | None, *, source: Source, detail: str
-) -> bool:
-    """Unsubscribe ``email`` from ``list_slug`` (or every list if None); True if it changed.
-
-    Unknown addresses and lists are skipped: there is nothing to unsubscribe.
-    """
-    subscriber = find_subscriber(session, email)
-    if subscriber is None:
-        return False
-    if list_slug is not None and find_list(session, list_slug) is None:
-        return False
-    return bool(unsubscribe(session, subscriber, list_slug, source=source, detail=detail))
 
 
 # ---------------------------------------------------------------- one event
@@ -165,20 +113,6 @@ def _detail(event: dict[str, Any]) -> str:
     if _campaign(event) is not None:
         parts.append(f"campaign {_campaign(event)}")
     return "; ".join(parts)[:500]
-
-
-def apply_action(
-    session: Session, email: str, action: tuple[str, str | None], *, source: Source, detail: str
-) -> bool:
-    """Apply one :func:`status_action` result to ``email``; True if anything changed."""
-    kind, list_slug = action
-    if kind == "bounced":
-        return mark_status(session, email, SubscriberStatus.BOUNCED, source=source, detail=detail)
-    if kind == "complained":
-        return mark_status(
-            session, email, SubscriberStatus.COMPLAINED, source=source, detail=detail
-        )
-    return unsubscribe_address(session, email, list_slug, source=source, detail=detail)
 
 
 # ---------------------------------------------------------------- a batch
