@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import re
 import shutil
@@ -26,6 +25,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from _machine import machine  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from newsletter.archive import build_archive  # noqa: E402
 from newsletter.archive.site import BuildReport  # noqa: E402
@@ -100,18 +101,6 @@ def timed(project: Project, out: Path) -> tuple[float, BuildReport]:
     start = time.perf_counter()
     report = build_archive(project, out)
     return time.perf_counter() - start, report
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
 def main() -> None:

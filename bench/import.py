@@ -15,7 +15,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import random
 import resource
 import statistics
@@ -23,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import machine  # bench/ is on sys.path when run as a script
 
 OUT = Path(__file__).resolve().parent / "out"
 FIRST = ["Ann", "Bob", "Carla", "Dmitri", "Eve", "Farid", "Gülnar", "Hiro", "Ines", "José",
@@ -97,19 +98,6 @@ def run(part: str, db: Path, source: Path) -> dict:
         check=True, capture_output=True, text=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-            f"SQLite {__import__('sqlite3').sqlite_version}, {platform.system()}")
 
 
 def main() -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -23,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import machine  # bench/ is on sys.path when run as a script
 from mjml import mjml2html
 
 from newsletter.issue import load_issue
@@ -63,18 +62,6 @@ def forty_item_issue(folder: Path) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -33,6 +32,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _machine import machine  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 # Outside the shared bench/out/, which other benchmarks clean up.
@@ -258,8 +259,7 @@ def main() -> None:
         fake.terminate()
         fake.wait()
     print()
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; median of {args.runs} runs")
+    print(f"Machine: {machine()}; median of {args.runs} runs")
     print()
     print("| recipients | send (s) | recipients/s | CPU main + helpers (s) | fake server CPU (s) "
           "| peak memory, all "

@@ -20,7 +20,6 @@ import argparse
 import base64
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -34,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from _machine import machine  # bench/ is on sys.path when run as a script
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -211,8 +211,7 @@ def main() -> None:
     cpu_rate = statistics.median(r["cpu_rate"] for r in results)
     retry = statistics.median(r["retry_rate"] for r in results)
     print()
-    print(f"- Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, SQLite (WAL), uvicorn {_version('uvicorn')} "
+    print(f"- Machine: {machine()}, SQLite (WAL), uvicorn {_version('uvicorn')} "
           f"(h11), Starlette {_version('starlette')}")
     print(f"- Command: `.venv/bin/python bench/webhook.py --events {args.events} --batch "
           f"{args.batch} --runs {args.runs} --concurrency {args.concurrency}`")
