@@ -452,3 +452,16 @@ def test_send_and_resume_on_postgresql(sample_project, fake_sendgrid, postgres_u
     assert set(fake_sendgrid.delivered().values()) == {1}
     with pytest.raises(NewsletterError, match="already sent"):
         send(project, settings)
+
+
+def test_a_plain_http_unsubscribe_address_is_warned_about(send_project, fake_sendgrid):
+    from newsletter.project import Project
+
+    plan = plan_send(send_project, SendOptions(ISSUE, list_slug="weekly", transport="sendgrid",
+                                               dry_run=True), FAST)
+    assert not any("is not https" in w for w in plan.warnings)
+    config = send_project.root / "newsletter.toml"
+    config.write_text(config.read_text().replace('web_url = "https://', 'web_url = "http://'))
+    plan = plan_send(Project(send_project.root), SendOptions(
+        ISSUE, list_slug="weekly", transport="sendgrid", dry_run=True), FAST)
+    assert any("web_url 'http://news.example.org' is not https" in w for w in plan.warnings)

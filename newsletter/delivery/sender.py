@@ -328,6 +328,12 @@ def plan_send(
         recipient_count=0,
     )
     plan.warnings = [str(d) for d in result.warnings]
+    if transport == "sendgrid" and not config.service_url.startswith("https://"):
+        plan.warnings.append(
+            f"newsletter.toml: web_url {config.service_url!r} is not https; Gmail and Yahoo "
+            "ignore one-click unsubscribe links that are not https, and require them of bulk "
+            "senders"
+        )
     if options.at is not None:
         if mode == "test":
             raise NewsletterError("--at cannot be used with --test.", hint="Leave out --at.")
