@@ -290,6 +290,35 @@ def test_form_without_valid_csrf_token_is_refused(service: Service) -> None:
     assert service.status("c@example.org", "weekly") is None
 
 
+@pytest.mark.browser
+def test_a_person_signs_up_confirms_and_unsubscribes_in_a_real_browser(
+    service: Service, new_page
+) -> None:
+    page = new_page(width=375)
+    page.goto(f"{service.url}/subscribe/weekly")
+    page.get_by_label("Email address").fill("browser@example.org")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_load_state()
+    assert "check your inbox" in page.content().lower()
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375
+    [confirmation] = service.outbox(wait_for=1)
+    page.goto(service.url + link_path(body_text(confirmation), "confirm"))
+    assert service.status("browser@example.org", "weekly") == "unconfirmed"
+    page.locator("form button").click()
+    page.wait_for_load_state()
+    assert "You are subscribed" in page.content()
+    assert service.status("browser@example.org", "weekly") == "subscribed"
+
+    with service.db.transaction() as session:
+        subscriber_id = find_subscriber(session, "browser@example.org").id
+    token = unsubscribe_token(service.secret, subscriber_id, "weekly")
+    page.goto(f"{service.url}/unsubscribe/{token}")
+    assert service.status("browser@example.org", "weekly") == "subscribed"
+    page.locator("form button").click()
+    page.wait_for_load_state()
+    assert service.status("browser@example.org", "weekly") == "unsubscribed"
+
+
 def test_form_behind_a_proxy_that_rewrites_host_is_accepted(service: Service) -> None:
     # nginx passes Host: 127.0.0.1:PORT; the browser's Origin is web_url's host.
     token = form_token(service.client)
@@ -349,7 +378,7 @@ def test_rate_limits_per_ip_and_per_address(sample_project: Path,
 def test_security_headers_and_no_open_redirects(service: Service) -> None:
     page = service.client.get("/subscribe/weekly?next=https://evil.example/")
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "script-src" not in page.headers["content-security-policy"]
     assert "location" not in page.headers

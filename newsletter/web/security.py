@@ -36,8 +36,10 @@ SITE_CSP = "frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 COMMON_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    # Unsubscribe and confirmation tokens are in our URLs: never leak them in Referer.
-    "referrer-policy": "no-referrer",
+    # Unsubscribe and confirmation tokens are in our URLs: never send them to other sites
+    # in Referer. Not no-referrer: then Chrome sends "Origin: null" on our own form posts,
+    # which the CSRF check must refuse.
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
