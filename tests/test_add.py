@@ -198,6 +198,20 @@ def test_json_ld_only_page(site: Site) -> None:
     assert article.image is None
 
 
+def test_twitter_card_page_without_opengraph(sample_project: Path, site: Site) -> None:
+    url = site.url("/pages/twitter-card.html")
+    article = fetch_article(url)
+    assert article.title == "Cotton from Xinjiang still reaches high-street shelves"
+    assert article.summary == (
+        "Tests on shirts from five chains found cotton grown in Xinjiang, despite pledges "
+        "to keep it out of their supply chains."
+    )
+    assert article.summary_from == "the page's description"
+    report = add_items(ISSUE, [url], dry_run=True)
+    fields = report.added[0].fields
+    assert fields["title"] == article.title and fields["summary"] == article.summary
+
+
 def test_page_without_metadata_uses_title_and_first_paragraph(site: Site) -> None:
     article = fetch_article(site.url("/pages/plain.html"))
     assert article.title == "Beijing accelerates campaign of ethnic assimilation"
