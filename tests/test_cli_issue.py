@@ -162,3 +162,15 @@ def test_templates_lists_and_copies_defaults(sample_project: Path) -> None:
     assert code == 1 and "--force" in out
     code, out = run("templates", "copy", "nope.j2")
     assert code == 1 and "newsletter templates" in out
+
+
+def test_output_names_come_from_the_file_name_not_the_date(sample_project: Path) -> None:
+    special = sample_project / "issues" / "special-edition.yaml"
+    special.write_text((sample_project / "issues" / "2021-02-01.yaml").read_text(
+        encoding="utf-8").replace("date: 2021-02-01", "date: 2021-02-03"), encoding="utf-8")
+    code, out = run("build", str(special), "-o", "out")
+    assert code == 0, out
+    assert sorted(p.name for p in (sample_project / "out").iterdir()) == [
+        "special-edition.eml", "special-edition.html", "special-edition.txt"]
+    html = (sample_project / "out" / "special-edition.html").read_text(encoding="utf-8")
+    assert 'href="https://news.example.org/issues/special-edition/"' in html

@@ -213,3 +213,21 @@ def test_reserved_substitution_marks_are_errors(tmp_path: Path) -> None:
     assert "items[1].summary: contains '[[nl:'" in found[1]
     with pytest.raises(IssueFileError):
         load_issue(tmp_path / "issue.yaml")
+
+
+def test_subject_and_titles_must_be_one_line(tmp_path: Path) -> None:
+    text = GOOD.replace("subject: Hello", "subject: |\n  Hello\n  there").replace(
+        "  - title: First", "  - title: |\n      First\n      line")
+    found = messages(write(tmp_path, text))
+    assert any(": subject: must be a single line" in line for line in found), found
+    assert any(": items[1].title: must be a single line" in line for line in found), found
+    assert len(found) == 2
+
+
+def test_the_full_example_in_the_docs_is_a_valid_issue(tmp_path: Path) -> None:
+    doc = (REPO / "docs" / "issue-format.md").read_text(encoding="utf-8")
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "items:" in example and "image_alt:" in example
+    result = check_file(write(tmp_path, example))
+    assert result.errors == [], [str(d) for d in result.errors]
+    assert len(result.issue.items) == 2

@@ -279,3 +279,14 @@ def test_ordinary_text_survives_personalization(sample_project: Path) -> None:
     html = personalize(rendered.html, values)
     assert 'href="https://example.org/what-is-in-a-name-2021/?view_url-=1"' in html
     assert "Ann Lee" in html and "Ann Lee" in personalize(rendered.text, values)
+
+
+def test_sections_head_their_items_in_order(full_issue: Path, sample_project: Path) -> None:
+    rendered = render(sample_project, full_issue)
+    html, text = rendered.html, rendered.text
+    order = [html.index(">In the press<"), html.index("With a picture</a>"),
+             html.index(">From us<"), html.index("Title with &lt;i&gt;")]
+    assert order == sorted(order)
+    order = [text.index("== IN THE PRESS =="), text.index("With a picture"),
+             text.index("== FROM US =="), text.index("Title with <i>")]
+    assert order == sorted(order)

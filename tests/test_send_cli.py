@@ -174,3 +174,28 @@ def test_status_shows_what_readers_did(sample_project, monkeypatch):
     row = next(line for line in output.splitlines() if line.startswith(" 2021-02-01")
                and "weekly" in line and "outbox" not in line)
     assert row.split()[2:] == ["3", "2", "1", "0", "0", "0", "2"]
+
+
+def test_dry_run_and_sandbox_from_the_command_line(send_project, fake_sendgrid):
+    common = ("send", ISSUE, "--list", "weekly", "--transport", "sendgrid", "--yes")
+    dry = run(*common, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert fake_sendgrid.requests_seen == 0 and fake_sendgrid.log == []
+    assert "No sends yet" in run("status").output
+    sandbox = run(*common, "--sandbox")
+    assert sandbox.exit_code == 0, sandbox.output
+    assert fake_sendgrid.accepted and all(item.sandbox for item in fake_sendgrid.accepted)
+    assert "No sends yet" in run("status").output
+    sandboxed = len(fake_sendgrid.accepted)
+    real = run(*common)
+    assert real.exit_code == 0, real.output
+    after = fake_sendgrid.accepted[sandboxed:]
+    assert after and not any(item.sandbox for item in after)
+
+
+def test_a_send_shows_progress_and_closes_with_a_report(send_project, fake_sendgrid):
+    result = run("send", ISSUE, "--list", "weekly", "--transport", "sendgrid", "--yes")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Sending .* 25/25 .*/s .*ETA", result.output), result.output
+    assert "Send report" in result.output
+    assert re.search(r"Accepted\s*│\s*25 recipients in \d+ request", result.output)

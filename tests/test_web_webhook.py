@@ -111,8 +111,9 @@ def people(service: Service, *addresses: str) -> None:
 
 def test_events_change_statuses_and_count_per_campaign(service: Service, signer: Signer) -> None:
     people(service, "b@example.org", "d@example.org", "s@example.org", "u@example.org",
-           "g@example.org", "k@example.org", "o@example.org", "q@example.org")
+           "g@example.org", "k@example.org", "o@example.org", "q@example.org", "p@example.org")
     batch = [
+        event("dropped", "p@example.org", reason="Spam Reporting Address"),
         event("bounce", "b@example.org", type="bounce", reason="550 no such user"),
         event("bounce", "k@example.org", type="blocked", reason="spam filter"),
         event("dropped", "d@example.org", reason="Bounced Address"),
@@ -130,23 +131,37 @@ def test_events_change_statuses_and_count_per_campaign(service: Service, signer:
     ]
     answer = post(service, signer, batch)
     assert answer.status_code == 200
-    assert answer.json() == {"received": 14, "new": 14, "duplicates": 0, "ignored": 0,
-                             "changes": 6}
+    assert answer.json() == {"received": 15, "new": 15, "duplicates": 0, "ignored": 0,
+                             "changes": 7}
     assert subscriber_status(service, "b@example.org") == "bounced"
     assert subscriber_status(service, "d@example.org") == "bounced"
     assert subscriber_status(service, "k@example.org") == "active"  # a block is temporary
     assert subscriber_status(service, "s@example.org") == "complained"
+    assert subscriber_status(service, "p@example.org") == "complained"
     for address in ("u@example.org", "g@example.org", "q@example.org"):
         assert service.status(address, "alerts") == "unsubscribed"
         assert service.status(address, "weekly") == "subscribed"  # only the campaign's list
     with service.db.transaction() as session:
         assert campaign_stats(session, 7) == {
-            "bounce": 1, "blocked": 1, "dropped": 2, "spamreport": 1, "unsubscribe": 1,
+            "bounce": 1, "blocked": 1, "dropped": 3, "spamreport": 1, "unsubscribe": 1,
             "group_unsubscribe": 1, "delivered": 2, "open": 1, "machine_open": 2, "click": 1,
         }
         assert campaign_stats(session, 8) == {"processed": 1}
         [entry] = [h for h in history(session, "b@example.org") if h.list_id is None]
         assert entry.source == "webhook" and "550 no such user" in entry.detail
+
+
+def test_an_unsubscribe_without_a_list_leaves_every_list(service: Service,
+                                                        signer: Signer) -> None:
+    # Events of mail this tool did not send carry no nl_list: the person asked SendGrid
+    # to stop, so no list may keep mailing them.
+    people(service, "x@example.org", "y@example.org")
+    stray = event("unsubscribe", "x@example.org")
+    del stray["nl_list"], stray["nl_campaign"]
+    assert post(service, signer, [stray]).status_code == 200
+    assert service.status("x@example.org", "alerts") == "unsubscribed"
+    assert service.status("x@example.org", "weekly") == "unsubscribed"
+    assert service.status("y@example.org", "weekly") == "subscribed"
 
 
 def test_a_retried_batch_changes_nothing(service: Service, signer: Signer) -> None:
