@@ -116,3 +116,21 @@ def test_a_bad_database_url_never_shows_its_password(run, sample_project: Path,
     result = run("lists", ok=False)
     assert result.exit_code == 1 and "Not a database URL" in result.output
     assert "hunter2" not in result.output and "***" in result.output
+
+
+def test_a_large_import_shows_a_progress_bar(run, sample_project: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from newsletter.cli import subscribers as cli_subscribers
+
+    big = sample_project / "big.csv"
+    big.write_text("email,name\n" + "".join(
+        f"person{i}@example.org,Person Number {i}\n" for i in range(15_000)), encoding="utf-8")
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_subscribers, "console",
+                        Console(file=screen, force_terminal=True, width=120))
+    run("subscribers", "import", str(big), "--list", "weekly")
+    shown = screen.getvalue()
+    assert "Importing big.csv" in shown  # the bar (transient: drawn, then cleared)
+    assert "15,000" in shown  # then the summary
