@@ -72,6 +72,13 @@ def test_issue_page_has_the_email_content_with_a_subscribe_link(project: Project
     page = doc(project.root / "site" / "issues" / SAMPLE / "index.html")
     config = project.config
     assert page.cssselect("h1")[0].text_content().startswith("Weekly Brief: leaked police")
+    intro = page.cssselect("main .intro")
+    assert len(intro) == 1
+    assert " ".join(intro[0].text_content().split()) == (
+        "Good morning. This week: what a leaked police database reveals about surveillance in "
+        "Ürümqi, the U.S. determination of genocide, and new measures from the U.S., U.K. and "
+        "Canada against forced labour."
+    )
     titles = page.cssselect("article.item .item-title")
     assert len(titles) == 8
     assert titles[2].text_content().startswith("US Solar Companies Rely")
@@ -89,6 +96,68 @@ def test_issue_page_has_the_email_content_with_a_subscribe_link(project: Project
     assert page.cssselect("nav[aria-label]")
     assert all(img.get("alt") for img in page.cssselect("img"))
 
+
+
+HOSTILE_SECTION = "<script>window.pwned = 5</script> Asia & <b>Europe</b>"
+HOSTILE_ALT = 'A "quoted" <b>caption</b> & <script>window.pwned = 6</script>'
+
+
+def test_issue_page_has_the_intro_sections_and_pictures_of_the_email(
+    sample_project: Path,
+) -> None:
+    titles = ["First world story", "Second world story", "A business story"]
+    pictures = [
+        ("https://example.org/pictures/one.jpg", "Protesters outside a courthouse"),
+        None,
+        ("https://example.org/pictures/three.jpg", HOSTILE_ALT),
+    ]
+    write_issue(
+        sample_project, "2021-03-01", "Sections and pictures", ["One.", "Two.", "Three."],
+        titles=titles, intro="Hello, **readers**: <i>three</i> stories this week.",
+        sections=["World", "World", HOSTILE_SECTION], images=pictures,
+    )
+    build(Project(sample_project))
+    path = sample_project / "site" / "issues" / "2021-03-01" / "index.html"
+    page = doc(path)
+    main = page.cssselect("main")[0]
+    intro = main.cssselect(".intro")
+    assert len(intro) == 1
+    assert intro[0].text_content().strip() == "Hello, readers: <i>three</i> stories this week."
+    assert [strong.text for strong in intro[0].cssselect("strong")] == ["readers"]
+    # The intro comes first, then each heading once, before its items (which move a level down).
+    outline = [
+        (element.tag, element.text_content())
+        for element in main.cssselect(".intro, h2.section, article.item .item-title")
+    ]
+    assert outline == [
+        ("div", intro[0].text_content()),
+        ("h2", "World"), ("h3", titles[0]), ("h3", titles[1]),
+        ("h2", HOSTILE_SECTION), ("h3", titles[2]),
+    ]
+    found = [
+        [(img.get("src"), img.get("alt")) for img in article.cssselect("img")]
+        for article in main.cssselect("article.item")
+    ]
+    assert found == [[picture] if picture else [] for picture in pictures]
+    # Headings and alt text with markup stay text.
+    raw = path.read_text(encoding="utf-8")
+    assert "<script>window.pwned" not in raw and "<b>" not in raw and "<i>three" not in raw
+    assert not main.cssselect("script, b, i")
+
+    # The feed carries the same content. Read with ElementTree: feedparser's sanitizer
+    # mangles quotes inside attributes.
+    atom = {"a": "http://www.w3.org/2005/Atom"}
+    feed = ET.parse(sample_project / "site" / "feed.xml")
+    entry = next(e for e in feed.findall("a:entry", atom)
+                 if e.findtext("a:id", namespaces=atom).endswith("/2021-03-01/"))
+    content = lxml.html.fragment_fromstring(
+        entry.findtext("a:content", namespaces=atom), create_parent="div")
+    assert "Hello, readers" in content.cssselect(".intro")[0].text_content()
+    assert [h.text_content() for h in content.cssselect("h2.section")] == ["World", HOSTILE_SECTION]
+    assert [img.get("alt") for img in content.cssselect("img")] == [
+        "Protesters outside a courthouse", HOSTILE_ALT
+    ]
+    assert not content.cssselect("script, b, i")
 
 def test_each_item_has_a_stable_unique_anchor(project: Project) -> None:
     build(project)
@@ -194,6 +263,35 @@ def test_sitemap_and_404(project: Project) -> None:
     assert missing.cssselect("main a")[0].get("href") == "/"
     assert missing.cssselect("style")  # works at any depth: no relative stylesheet link
 
+
+
+def test_an_issue_is_published_under_its_file_name_not_its_date(project: Project) -> None:
+    write_issue(project.root, "2021-06-15", "A special edition", name="special-edition")
+    report = build(project)
+    site = project.root / "site"
+    url = "https://news.example.org/issues/special-edition/"
+    assert "issues/special-edition/index.html" in report.pages_written
+    assert not (site / "issues" / "2021-06-15").exists()
+    page = doc(site / "issues" / "special-edition" / "index.html")
+    assert page.cssselect("h1")[0].text_content() == "A special edition"
+    assert page.cssselect("link[rel=canonical]")[0].get("href") == url
+    # Listed by its date among the others, under its own name.
+    links = [(a.get("href"), a.text_content()) for a in doc(site / "index.html").cssselect(
+        "ol.issues h3 a")]
+    assert links[1:3] == [
+        ("issues/special-edition/", "A special edition"), ("issues/2021-02-08/", "The second week")
+    ]
+    older = doc(site / "issues" / "2021-02-08" / "index.html")
+    assert older.cssselect("a[rel=next]")[0].get("href") == "../special-edition/"
+
+    parsed = feedparser.parse((site / "feed.xml").read_bytes())
+    entry = next(e for e in parsed.entries if e.title == "A special edition")
+    assert entry.link == entry.id == url
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    locs = [loc.text for loc in ET.parse(site / "sitemap.xml").findall("s:url/s:loc", ns)]
+    assert url in locs
+    for name in ("index.html", "feed.xml", "sitemap.xml"):
+        assert "issues/2021-06-15" not in (site / name).read_text(encoding="utf-8")
 
 def test_html_and_script_in_item_text_stay_text_everywhere(sample_project: Path) -> None:
     write_issue(sample_project, "2021-03-01", HOSTILE_SUBJECT, [HOSTILE_SUMMARY],

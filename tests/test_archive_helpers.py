@@ -24,20 +24,30 @@ def write_issue(
     draft: bool = False,
     preheader: str | None = None,
     name: str | None = None,
+    intro: str = "Good morning.",
+    sections: list[str | None] | None = None,
+    images: list[tuple[str, str] | None] | None = None,
 ) -> Path:
-    """Write issues/NAME.yaml (NAME defaults to the date); strings are JSON-quoted YAML."""
+    """Write issues/NAME.yaml (NAME defaults to the date); strings are JSON-quoted YAML.
+
+    ``sections`` and ``images`` give each item its section heading and its
+    ``(image, image_alt)`` picture; None leaves that out for the item.
+    """
     summaries = summaries or ["An ordinary summary of an ordinary story."]
     titles = titles or [f"Story {n} of {date}" for n in range(1, len(summaries) + 1)]
+    sections = sections or [None] * len(summaries)
+    images = images or [None] * len(summaries)
     lines = [
         f"date: {date}",
         f"subject: {json.dumps(subject)}",
         f"preheader: {json.dumps(preheader or f'The week of {date}.')}",
-        "intro: Good morning.",
+        f"intro: {json.dumps(intro)}",
     ]
     if draft:
         lines.append("draft: true")
     lines.append("items:")
-    for number, (title, summary) in enumerate(zip(titles, summaries, strict=True), 1):
+    items = zip(titles, summaries, sections, images, strict=True)
+    for number, (title, summary, section, image) in enumerate(items, 1):
         lines += [
             f"  - title: {json.dumps(title)}",
             f"    url: https://example.org/{date}/story-{number}",
@@ -45,6 +55,11 @@ def write_issue(
             f"    published: {(dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()}",
             f"    summary: {json.dumps(summary)}",
         ]
+        if section is not None:
+            lines.append(f"    section: {json.dumps(section)}")
+        if image is not None:
+            src, alt = image
+            lines += [f"    image: {json.dumps(src)}", f"    image_alt: {json.dumps(alt)}"]
     path = root / "issues" / f"{name or date}.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
