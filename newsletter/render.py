@@ -147,6 +147,7 @@ def _wrap(text: str, width: int) -> str:
     )
 
 
+@lru_cache(maxsize=1024)
 def long_date(value: dt.date | None) -> str:
     """1 February 2021 (no leading zero, English month)."""
     if value is None:
