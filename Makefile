@@ -34,7 +34,7 @@ demo: setup
 system-deps:
 	@if [ ! -x /usr/bin/chromium ] || ! command -v pg_lsclusters >/dev/null; then \
 		$(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium postgresql; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-dejavu-core postgresql; \
 	fi
 
 # The official MJML compiler: the tests validate the default templates with it,
