@@ -485,8 +485,12 @@ def url_key(url: str) -> str:
     return f"{host}{parts.path.rstrip('/')}?{urlencode(query)}"
 
 
-def check_file(path: Path) -> CheckResult:
-    """Load and check one issue file without rendering it."""
+def check_file(path: Path, numbered_from: Sequence[Path] = ()) -> CheckResult:
+    """Load and check one issue file without rendering it.
+
+    ``numbered_from`` is the project's issue files; when the issue has no number,
+    it is counted from the first of them.
+    """
     result = CheckResult(path)
     text, problems = read_issue_text(path)
     if text is None:
@@ -496,14 +500,21 @@ def check_file(path: Path) -> CheckResult:
     if model is not None:
         # Valid: the slower round-trip parse is needed only to place warnings.
         result.diagnostics = sorted(content_diagnostics(model, lambda: _yaml().load(text), path))
-        result.issue = Issue(path, model, model.number or 0)
+        result.issue = Issue(path, model, _number(path, model, numbered_from))
         return result
     model, problems, data = parse_issue_text(text, path)
     result.diagnostics = problems
     if model is not None:
         result.diagnostics = sorted(problems + content_diagnostics(model, data, path))
-        result.issue = Issue(path, model, model.number or 0)
+        result.issue = Issue(path, model, _number(path, model, numbered_from))
     return result
+
+
+def _number(path: Path, model: IssueModel, files: Sequence[Path]) -> int:
+    """The explicit number, else counted through ``files``; 0 when there is nothing to count."""
+    if model.number is not None:
+        return model.number
+    return issue_number(path, files) if files else 0
 
 
 def load_issue(path: Path, numbered_from: Sequence[Path] = ()) -> Issue:
@@ -512,7 +523,7 @@ def load_issue(path: Path, numbered_from: Sequence[Path] = ()) -> Issue:
     ``numbered_from`` is the project's issue files; when the issue has no
     number, it is counted from the first of them.
     """
-    result = check_file(path)
+    result = check_file(path, numbered_from)
     if result.errors or result.issue is None:
         raise IssueFileError(
             f"{path} has {len(result.errors)} error(s):\n  "
@@ -520,9 +531,6 @@ def load_issue(path: Path, numbered_from: Sequence[Path] = ()) -> Issue:
             diagnostics=result.errors,
             hint=f"Fix them, then run `newsletter check {path}`.",
         )
-    if result.issue.model.number is None:
-        number = issue_number(path, numbered_from)
-        return Issue(path, result.issue.model, number)
     return result.issue
 
 

@@ -36,12 +36,10 @@ items:
 
 def check_issue(project: Project, path: Path) -> CheckResult:
     """Validate an issue file and, when it is valid, render it to check its size."""
-    result = check_file(path)
+    result = check_file(path, project.issue_files())
     if result.issue is None or result.errors:
         return result
-    issue = load_issue(path, project.issue_files())
-    result.issue = issue
-    rendered = render_email(project, issue, for_sending=True)
+    rendered = render_email(project, result.issue, for_sending=True)
     if rendered.html_bytes > GMAIL_CLIP_BYTES:
         result.diagnostics.append(
             Diagnostic(
