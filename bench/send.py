@@ -152,7 +152,8 @@ def one_run(root: Path) -> dict[str, float]:
     """Plan and run one send in this process; return its figures."""
     sys.path.insert(0, str(REPO))
     from newsletter.delivery import requests as request_module
-    from newsletter.delivery.sender import SendOptions, plan_send, run_send
+    from newsletter.delivery.planning import SendOptions, plan_send
+    from newsletter.delivery.send import run_send
     from newsletter.delivery.transports import SendGridTransport
     from newsletter.project import Project
 

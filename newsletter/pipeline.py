@@ -36,9 +36,17 @@ items:
 
 def check_issue(project: Project, path: Path) -> CheckResult:
     """Validate an issue file and, when it is valid, render it to check its size."""
+    return check_and_render(project, path)[0]
+
+
+def check_and_render(project: Project, path: Path) -> tuple[CheckResult, RenderedEmail | None]:
+    """:func:`check_issue`, also returning the email rendered for sending (None if invalid).
+
+    For callers that need both, so the file is parsed once and rendered once.
+    """
     result = check_file(path, project.issue_files())
     if result.issue is None or result.errors:
-        return result
+        return result, None
     rendered = render_email(project, result.issue, for_sending=True)
     if rendered.html_bytes > GMAIL_CLIP_BYTES:
         result.diagnostics.append(
@@ -50,7 +58,7 @@ def check_issue(project: Project, path: Path) -> CheckResult:
                 "warning",
             )
         )
-    return result
+    return result, rendered
 
 
 @dataclass(frozen=True)

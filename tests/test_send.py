@@ -11,14 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.delivery.models import Batch, BatchState, Campaign, CampaignStatus
-from newsletter.delivery.sender import (
-    SendOptions,
-    SendSettings,
-    cancel_send,
-    parse_at,
-    plan_send,
-    run_send,
-)
+from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
+from newsletter.delivery.schedule import parse_at
+from newsletter.delivery.send import run_send
+from newsletter.delivery.status import cancel_send
 from newsletter.delivery.transports import SendGridTransport
 from newsletter.errors import NewsletterError
 from newsletter.render import TEXT_TOKENS
@@ -398,16 +394,16 @@ def test_the_fake_enforces_the_documented_limits(fake_sendgrid):
 
 def test_helper_processes_build_the_same_valid_requests(send_project, fake_sendgrid,
                                                          monkeypatch):
-    import newsletter.delivery.sender as sender_module
+    import newsletter.delivery.runner as runner_module
 
     started = []
 
-    class Spy(sender_module.ParallelBuilder):
+    class Spy(runner_module.ParallelBuilder):
         def start(self, numbers):
             started.append(self.processes)
             super().start(numbers)
 
-    monkeypatch.setattr(sender_module, "ParallelBuilder", Spy)
+    monkeypatch.setattr(runner_module, "ParallelBuilder", Spy)
     populate(send_project, "weekly", 75, start=25)  # 100 people, 10 batches: helpers build
     settings = SendSettings(batch_size=10, concurrency=2, build_processes=2)
     report = send(send_project, settings)

@@ -133,7 +133,8 @@ def link_path(text: str, kind: str) -> str:
 
 
 def test_signup_confirm_send_and_one_click_unsubscribe(service: Service) -> None:
-    from newsletter.delivery.sender import SendOptions, plan_send, run_send
+    from newsletter.delivery.planning import SendOptions, plan_send
+    from newsletter.delivery.send import run_send
 
     client = service.client
     token = form_token(client)

@@ -19,8 +19,12 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
-from ..delivery import sender
 from ..delivery.models import BatchState
+from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
+from ..delivery.runner import Progress, SendReport
+from ..delivery.schedule import parse_at
+from ..delivery.send import run_send
+from ..delivery.status import campaigns_status, cancel_send
 from ..delivery.transports import TRANSPORTS
 from ..errors import NewsletterError
 from ..web.events import ENGAGEMENT, engagement
@@ -37,7 +41,7 @@ class _Rate(ProgressColumn):
         return Text(f"{speed:,.0f}/s" if speed else "–/s", style="progress.data.speed")
 
 
-class _Bar(sender.Progress):
+class _Bar(Progress):
     def __init__(self, bar: RichProgress, label: str) -> None:
         self.bar, self.label, self.task = bar, label, None
 
@@ -60,7 +64,7 @@ def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-def _summary(plan: sender.SendPlan) -> Table:
+def _summary(plan: SendPlan) -> Table:
     table = Table(title="About to send", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -75,7 +79,7 @@ def _summary(plan: sender.SendPlan) -> Table:
         ("Subject", plan.subject),
         ("From", plan.from_line),
         ("List", plan.list_slug if plan.mode != "test"
-         else ", ".join(sender._test_addresses(plan.options.test_addresses))),
+         else ", ".join(check_test_addresses(plan.options.test_addresses))),
         ("Recipients", f"{plan.recipient_count:,}"),
         ("Transport", plan.transport),
         ("Mode", mode),
@@ -96,7 +100,7 @@ def _summary(plan: sender.SendPlan) -> Table:
     return table
 
 
-def _report(report: sender.SendReport) -> None:
+def _report(report: SendReport) -> None:
     verb = {"send": "Accepted", "test": "Sent (test)", "dry-run": "Built",
             "sandbox": "Accepted in sandbox"}[report.mode]
     table = Table(title="Send report", show_header=False, title_justify="left")
@@ -167,13 +171,13 @@ def send_command(
       newsletter send issues/2026-12-01.yaml --list weekly --at "2026-12-01 09:00 Europe/Berlin"
     """
     project = current_project()
-    when = sender.parse_at(at, project.config.timezone) if at else None
-    options = sender.SendOptions(
+    when = parse_at(at, project.config.timezone) if at else None
+    options = SendOptions(
         issue_path=issue_file, list_slug=list_slug, transport=transport,
         test_addresses=_addresses(test_addresses), dry_run=dry_run, sandbox=sandbox,
         at=when, retry_ambiguous=retry_ambiguous,
     )
-    plan = sender.plan_send(project, options)
+    plan = plan_send(project, options)
     for warning in plan.warnings:
         err_console.print(f"[yellow]{escape(warning)}[/]", soft_wrap=True)
     console.print(_summary(plan))
@@ -184,7 +188,7 @@ def send_command(
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=console, transient=False,
     ) as bar:
-        report = sender.run_send(plan, progress=_Bar(bar, "Sending" if not dry_run
+        report = run_send(plan, progress=_Bar(bar, "Sending" if not dry_run
                                                       else "Building"))
     _report(report)
     if report.stopped:
@@ -213,7 +217,7 @@ def status_command(issue_file: Path | None) -> None:
                 Activity feed, then decide on `newsletter send --retry-ambiguous`
     """
     project = current_project()
-    found = sender.campaigns_status(project, issue_file)
+    found = campaigns_status(project, issue_file)
     if not found:
         console.print("No sends yet." if issue_file is None
                       else f"{issue_file.stem} has not been sent to any list yet.")
@@ -275,7 +279,7 @@ def status_command(issue_file: Path | None) -> None:
 def cancel_command(issue_file: Path, list_slug: str | None) -> None:
     """Cancel a send scheduled with `newsletter send --at` (until 10 minutes before)."""
     project = current_project()
-    result = sender.cancel_send(project, issue_file, list_slug)
+    result = cancel_send(project, issue_file, list_slug)
     console.print(
         f"Cancelled: {escape(result.issue_name)} to {escape(result.list_slug)!r} "
         f"({result.recipients:,} recipients) scheduled for {result.send_at:%Y-%m-%d %H:%M} UTC. "

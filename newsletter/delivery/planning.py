@@ -1,0 +1,296 @@
+"""Planning a send: check, render and count everything, send nothing.
+
+:func:`plan_send` answers the question the command line asks before "send
+it?": what goes out, to how many, through which transport, and whether it
+resumes an earlier run of the same campaign.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import NewsletterError
+from ..issue import Issue
+from ..pipeline import check_and_render
+from ..project import Project
+from ..render import RenderedEmail
+from ..store import Database, count_recipients, get_list, open_project_database
+from ..store.emails import InvalidEmail, normalise_email
+from ..tokens import SECRET_ENV, secret_from_env
+from . import campaign as state
+from .models import BatchState, CampaignStatus
+from .requests import MAX_PERSONALIZATIONS, TEST_PREFIX, RequestBuilder, Schedule
+from .schedule import check_schedule
+from .transports import api_key_from_env, transport_name
+
+Mode = Literal["send", "test", "dry-run", "sandbox"]
+SECRET_FILE = ".secret"
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """How hard to try. Defaults come from [delivery] in newsletter.toml."""
+
+    batch_size: int = 1000
+    concurrency: int = 4
+    timeout: float = 30.0
+    max_retries: int = 5
+    backoff_base: float = 1.0  # first retry after about this many seconds, then doubling
+    backoff_cap: float = 60.0
+    rate_limit_max_wait: float = 300.0  # a 429 whose reset is further off stops the batch
+    rate_limit_max_waits: int = 20
+    # Helper processes building request bodies for large sendgrid sends (0: none).
+    build_processes: int = 2
+
+    @classmethod
+    def from_project(cls, project: Project, **overrides: Any) -> SendSettings:
+        """Settings from newsletter.toml, with ``overrides`` (None values ignored)."""
+        delivery = project.config.delivery
+        settings = cls(
+            batch_size=delivery.batch_size,
+            concurrency=delivery.concurrency,
+            timeout=delivery.timeout,
+            max_retries=delivery.max_retries,
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1, 2, ...): exponential, jittered."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """What `newsletter send` was asked to do."""
+
+    issue_path: Path
+    list_slug: str | None = None
+    transport: str | None = None
+    test_addresses: tuple[str, ...] = ()
+    dry_run: bool = False
+    sandbox: bool = False
+    at: dt.datetime | None = None
+    retry_ambiguous: bool = False
+
+
+@dataclass
+class SendPlan:
+    """Everything checked and counted before the question "send it?"."""
+
+    project: Project
+    options: SendOptions
+    settings: SendSettings
+    mode: Mode
+    issue: Issue
+    rendered: RenderedEmail
+    subject: str
+    from_line: str
+    list_slug: str
+    transport: str
+    recipient_count: int  # people this run will send to
+    secret: bytes | None = field(default=None, repr=False)
+    secret_source: str = ""
+    campaign_id: int | None = None  # an existing campaign this run resumes
+    already_accepted: int = 0
+    ambiguous: int = 0  # recipients in batches left in submitting
+    ambiguous_batches: int = 0
+    schedule_note: str = ""
+    warnings: list[str] = field(default_factory=list)
+    database: Database | None = field(default=None, repr=False)
+
+    @property
+    def resuming(self) -> bool:
+        return self.campaign_id is not None
+
+    def request_builder(self, campaign_id: int | None = None,
+                        schedule: Schedule | None = None) -> RequestBuilder:
+        """The builder of this plan's Mail Send bodies (for ``campaign_id``, if recorded)."""
+        return RequestBuilder(
+            self.project.config, self.rendered, issue_name=self.issue.name,
+            list_slug=self.list_slug, secret=self.secret, campaign_id=campaign_id,
+            subject_prefix=TEST_PREFIX if self.mode == "test" else "", schedule=schedule,
+            sandbox=self.options.sandbox,
+        )
+
+
+def resolve_secret(project: Project, transport: str) -> tuple[bytes, str]:
+    """(secret, where it came from) for signing unsubscribe links.
+
+    NEWSLETTER_SECRET always wins. Only the outbox transport, which delivers
+    nothing, falls back to a per-project secret made once in subscribers/.secret,
+    so the sample project works without any setup.
+    """
+    if os.environ.get(SECRET_ENV) or transport != "outbox":
+        return secret_from_env(), SECRET_ENV
+    path = project.subscribers_dir / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    value = path.read_text(encoding="utf-8").strip()
+    if len(value) < 16:
+        raise NewsletterError(
+            f"{path} is too short to sign links safely.",
+            hint=f"Delete it (a new one is made), or set {SECRET_ENV}.",
+        )
+    relative = path.relative_to(project.root) if path.is_relative_to(project.root) else path
+    return value.encode(), str(relative)
+
+
+def plan_send(
+    project: Project, options: SendOptions, settings: SendSettings | None = None
+) -> SendPlan:
+    """Check, render and count everything; send nothing.
+
+    Raises NewsletterError if the issue has errors, the list is unknown or empty,
+    the issue was already sent to the list, or a secret or key is missing.
+    """
+    settings = settings or SendSettings.from_project(project)
+    config = project.config
+    # One parse and one render serve both the check and the send.
+    result, rendered = check_and_render(project, options.issue_path)
+    if result.errors or result.issue is None or rendered is None:
+        raise NewsletterError(
+            f"{options.issue_path} has {len(result.errors)} error(s):\n  "
+            + "\n  ".join(str(d) for d in result.errors),
+            hint=f"Fix them, then run `newsletter check {options.issue_path}`.",
+        )
+    issue = result.issue
+    transport = transport_name(project, options.transport)
+    if transport == "sendgrid" and not options.dry_run:
+        api_key_from_env()  # fail now, before the question, if the key is missing
+    mode: Mode = (
+        "test" if options.test_addresses
+        else "dry-run" if options.dry_run
+        else "sandbox" if options.sandbox
+        else "send"
+    )
+    if options.sandbox and transport != "sendgrid":
+        raise NewsletterError(
+            "--sandbox is SendGrid's sandbox mode; it needs the sendgrid transport.",
+            hint="Add --transport sendgrid, or use --dry-run to build the requests locally.",
+        )
+    if mode == "send" and getattr(issue.model, "draft", False):
+        raise NewsletterError(
+            f"{options.issue_path} is marked draft: true.",
+            hint="Remove the draft line when the issue is ready, or use --test to try it.",
+        )
+    sender = config.sender
+    from_line = f"{sender.from_name or config.name} <{sender.from_email}>"
+    plan = SendPlan(
+        project=project, options=options, settings=settings, mode=mode, issue=issue,
+        rendered=rendered, subject=rendered.subject, from_line=from_line,
+        list_slug=options.list_slug or config.delivery.default_list, transport=transport,
+        recipient_count=0,
+    )
+    plan.warnings = [str(d) for d in result.warnings]
+    if transport == "sendgrid" and not config.service_url.startswith("https://"):
+        plan.warnings.append(
+            f"newsletter.toml: web_url {config.service_url!r} is not https; Gmail and Yahoo "
+            "ignore one-click unsubscribe links that are not https, and require them of bulk "
+            "senders"
+        )
+    if options.at is not None:
+        if mode == "test":
+            raise NewsletterError("--at cannot be used with --test.", hint="Leave out --at.")
+        check_schedule(options.at)
+        if transport != "sendgrid":
+            raise NewsletterError(
+                "Scheduling (--at) needs the sendgrid transport; the outbox writes at once.",
+                hint="Add --transport sendgrid (with SENDGRID_API_KEY set), or leave out --at.",
+            )
+        plan.schedule_note = f"{options.at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    if mode == "test":
+        plan.subject = TEST_PREFIX + rendered.subject
+        plan.list_slug = options.list_slug or "(test)"
+        plan.recipient_count = len(check_test_addresses(options.test_addresses))
+        return plan
+    if not plan.list_slug:
+        raise NewsletterError(
+            "Which list? No --list given and no [delivery] default_list in newsletter.toml.",
+            hint=f"Run `newsletter send {options.issue_path} --list weekly` (see `newsletter "
+            "lists`).",
+        )
+    plan.secret, plan.secret_source = resolve_secret(project, transport)
+    database = open_project_database(project)
+    plan.database = database
+    try:
+        with database.session() as session:
+            get_list(session, plan.list_slug)
+            existing = state.find_campaign(session, issue.name, plan.list_slug, transport)
+            current = count_recipients(session, plan.list_slug)
+        if mode != "send" or existing is None or existing.status == CampaignStatus.CANCELLED:
+            plan.recipient_count = current
+            if current == 0:
+                raise NewsletterError(
+                    f"The list {plan.list_slug!r} has no subscribed recipients.",
+                    hint="Add some with `newsletter subscribers import FILE --list "
+                    f"{plan.list_slug}`, or check `newsletter lists`.",
+                )
+            return plan
+        return _plan_resume(plan, existing)
+    except BaseException:
+        database.dispose()
+        raise
+
+
+def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
+    assert plan.database is not None
+    counts = state.state_counts(plan.database.engine, existing.id)
+    plan.campaign_id = existing.id
+    plan.already_accepted = counts[BatchState.ACCEPTED].recipients
+    plan.ambiguous = counts[BatchState.SUBMITTING].recipients
+    plan.ambiguous_batches = counts[BatchState.SUBMITTING].batches
+    todo = counts[BatchState.PENDING].recipients + counts[BatchState.FAILED].recipients
+    if plan.options.retry_ambiguous:
+        todo += plan.ambiguous
+    plan.recipient_count = todo
+    when = existing.send_at
+    if plan.options.at is not None and when is not None and plan.options.at != when:
+        raise NewsletterError(
+            f"This send was scheduled for {when:%Y-%m-%d %H:%M} UTC when it started; a "
+            "resumed send keeps that time.",
+            hint="Run the same command without --at to resume it.",
+        )
+    if when is not None:
+        plan.schedule_note = f"{when:%Y-%m-%d %H:%M} UTC (as first scheduled)"
+    if todo == 0:
+        if plan.ambiguous:
+            raise NewsletterError(
+                f"{plan.issue.name} went to {plan.list_slug!r} except {plan.ambiguous_batches} "
+                f"batch(es), {plan.ambiguous} recipients, whose requests got no answer: "
+                "SendGrid may or may not have accepted them.",
+                hint="Check SendGrid's Activity feed for those recipients; to send them "
+                "again (some may get it twice), add --retry-ambiguous.",
+            )
+        raise NewsletterError(
+            f"{plan.issue.name} was already sent to {plan.list_slug!r} "
+            f"({plan.already_accepted} recipients, via {plan.transport}); not sending it twice.",
+            hint=f"See `newsletter status {plan.options.issue_path}`.",
+        )
+    return plan
+
+
+def check_test_addresses(addresses: tuple[str, ...]) -> list[str]:
+    """The --test addresses normalised and without repeats; NewsletterError if one is invalid."""
+    out: list[str] = []
+    for address in addresses:
+        try:
+            out.append(normalise_email(address))
+        except InvalidEmail as exc:
+            raise NewsletterError(
+                f"--test {address!r} is not a valid email address: {exc}",
+                hint="Check the spelling, e.g. --test you@example.org.",
+            ) from None
+    if len(out) > MAX_PERSONALIZATIONS:
+        raise NewsletterError("--test takes at most 1000 addresses.", hint="Use fewer.")
+    return list(dict.fromkeys(out))
+

@@ -1,0 +1,85 @@
+"""Campaigns already started: their status, and cancelling a scheduled one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import NewsletterError
+from ..project import Project
+from ..store import open_project_database
+from . import campaign as state
+from .models import CampaignStatus
+from .runner import problem_error
+from .transports import DeliveryProblem, Transport, open_transport
+
+
+def campaigns_status(project: Project, issue_path: Path | None = None) -> list[
+        state.CampaignOverview]:
+    """Campaigns (of one issue file, if given), newest first, with counts per batch state."""
+    database = open_project_database(project)
+    try:
+        return state.overview(database.engine, issue_path.stem if issue_path else None)
+    finally:
+        database.dispose()
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """A cancelled scheduled send."""
+
+    issue_name: str
+    list_slug: str
+    send_at: dt.datetime
+    recipients: int
+
+
+def cancel_send(
+    project: Project,
+    issue_path: Path,
+    list_slug: str | None = None,
+    *,
+    transport: Transport | None = None,
+    now: dt.datetime | None = None,
+) -> CancelResult:
+    """Cancel a scheduled send of an issue to a list (POST /v3/user/scheduled_sends).
+
+    SendGrid can cancel until 10 minutes before the send time. Afterwards the
+    campaign is marked cancelled, so the issue can be sent or scheduled again.
+    """
+    slug = list_slug or project.config.delivery.default_list
+    database = open_project_database(project)
+    try:
+        with database.session() as session:
+            found = state.find_campaign(session, issue_path.stem, slug, "sendgrid")
+        if found is None or not found.sendgrid_batch_id or found.send_at is None:
+            raise NewsletterError(
+                f"There is no scheduled send of {issue_path.stem} to {slug!r}.",
+                hint=f"See `newsletter status {issue_path}`.",
+            )
+        if found.status == CampaignStatus.CANCELLED:
+            raise NewsletterError(
+                f"The scheduled send of {issue_path.stem} to {slug!r} was already cancelled.",
+                hint=f"See `newsletter status {issue_path}`.",
+            )
+        now = now or dt.datetime.now(dt.UTC)
+        if found.send_at - now < dt.timedelta(minutes=10):
+            raise NewsletterError(
+                f"It is too late to cancel: the send starts at {found.send_at:%Y-%m-%d %H:%M} "
+                "UTC, and SendGrid cancels only until 10 minutes before.",
+                hint="The issue goes out as scheduled.",
+            )
+        chosen = transport or open_transport(project, "sendgrid",
+                                             timeout=project.config.delivery.timeout)
+        try:
+            chosen.cancel_scheduled(found.sendgrid_batch_id)
+        except DeliveryProblem as problem:
+            raise problem_error(problem) from None
+        finally:
+            if transport is None:
+                chosen.close()
+        state.set_status(database.engine, found.id, CampaignStatus.CANCELLED)
+        return CancelResult(found.issue_name, slug, found.send_at, found.recipient_count)
+    finally:
+        database.dispose()
