@@ -9,6 +9,7 @@ import pytest
 
 pytest_plugins = [
     "tests.plugins.browser",
+    "tests.plugins.determinism",
     "tests.plugins.database",
     "tests.plugins.fake_sendgrid",
 ]

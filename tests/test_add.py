@@ -28,6 +28,7 @@ from newsletter.issue_editor import (
     append_items,
     clean_url,
 )
+from tests.plugins.waiting import wait_until
 
 PAGES = Path(__file__).parent / "pages"
 ISSUE = Path("issues/2021-02-01.yaml")
@@ -277,11 +278,9 @@ def test_huge_page_is_read_only_up_to_the_limit(site: Site) -> None:
     assert article.title == "A very long page"
     assert article.truncated and article.bytes_read == 200_000
     assert "over 195 KB" in article.notes[0]
-    for _ in range(100):  # the server notices the closed connection a moment later
-        if site.huge_sent:
-            break
-        time.sleep(0.05)
-    assert site.huge_sent and site.huge_sent[0] < HUGE_BYTES // 2
+    # The server notices the closed connection a moment later.
+    wait_until(lambda: site.huge_sent, 5, "the server never noticed the closed connection")
+    assert site.huge_sent[0] < HUGE_BYTES // 2
 
 
 def test_address_without_https_is_completed(site: Site) -> None:

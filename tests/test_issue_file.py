@@ -38,12 +38,7 @@ def messages(path: Path) -> list[str]:
 def test_sample_issue_has_all_eight_items_of_the_seed() -> None:
     issue = load_issue(SAMPLE_ISSUE)
     assert len(issue.items) == 8
-    seed = (REPO.parent / "shared" / "seeds" / "weekly-brief-sample.txt")
-    titles = [item.title for item in issue.items]
-    if seed.exists():
-        text = seed.read_text(encoding="utf-8")
-        for title in titles:
-            assert title in text
+    # (The titles are compared with ../shared/seeds in test_shared_files.py.)
     assert issue.items[2].source == "BuzzFeed.News"
     assert issue.items[7].photo_credit == "Greg Baker/AFP"
 

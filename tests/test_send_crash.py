@@ -90,13 +90,12 @@ def _states(project: Project) -> list[str]:
 
 
 def test_sigkill_at_random_moments_then_resume_delivers_everyone_at_most_once(
-    sample_project: Path, fake_sendgrid: FakeSendGrid
+    sample_project: Path, fake_sendgrid: FakeSendGrid, rng: random.Random
 ):
     project = Project(sample_project)
     populate(project, "weekly", PEOPLE)
     fake_sendgrid.delay = 0.1  # each request takes a while, so kills land mid-request
     env = _env(fake_sendgrid)
-    rng = random.Random()
     kills = 0
     left_unsent = []  # after each kill: were batches still waiting to be sent?
     for _ in range(3):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import random
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,7 @@ from newsletter.tokens import sign, unsubscribe_token
 from newsletter.web.app import create_app
 from newsletter.web.context import Limits
 from newsletter.web.signup import confirm_token
-from tests.servers import serve_asgi
+from tests.servers import serve_asgi, wait_idle
 
 SECRET = "test-secret-0123456789-abcdefghij"
 
@@ -68,7 +68,7 @@ class Service:
         A sentinel sign-up is queued last; when its welcome email is there, so is
         every earlier one.
         """
-        sentinel = f"sentinel-{uuid.uuid4().hex[:8]}@example.org"
+        sentinel = f"sentinel-{random.getrandbits(32):08x}@example.org"  # seeded per test
         answer = self.client.post("/subscribe/alerts", json={"email": sentinel})
         assert answer.status_code == 200
         deadline = time.monotonic() + 10
@@ -165,7 +165,7 @@ def test_signup_confirm_send_and_one_click_unsubscribe(service: Service) -> None
     report = run_send(plan)
     assert report.mode == "send"
     [sent] = service.outbox("2021-02-01")
-    assert sent["To"].endswith("Reader@example.org>") or sent["To"] == "Reader@example.org"
+    assert sent["To"] == "Rea <Reader@example.org>"
     assert sent["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe_url = re.search(r"<(https?://[^>]+/unsubscribe/[^>]+)>",
                                 sent["List-Unsubscribe"]).group(1)
@@ -366,8 +366,8 @@ def test_rate_limits_per_ip_and_per_address(sample_project: Path,
         limited = svc.client.post("/subscribe/weekly", json={"email": "more@example.org"})
         assert limited.status_code == 429 and "Retry-After" in limited.headers
         assert svc.status("more@example.org", "weekly") is None
-        sent = svc.outbox(wait_for=3)
-        time.sleep(0.3)  # (the per-IP limit leaves no room for a sentinel sign-up)
+        wait_idle(svc.url)  # every sign-up email that was due has gone out
+        sent = svc.outbox()
         # Three answers alike for same@, but the third sent nothing.
         assert sorted(m["To"] for m in svc.outbox()) == sorted(m["To"] for m in sent) == [
             "other@example.org", "same@example.org", "same@example.org"]
@@ -389,7 +389,7 @@ def test_security_headers_and_no_open_redirects(service: Service) -> None:
     (site / "index.html").write_text("<p>home</p>")
     assert "home" in service.client.get("/").text
     moved = service.client.get("/issues/one")
-    assert moved.status_code in (301, 302, 307, 308)
+    assert moved.status_code == 307  # a folder without its slash: Starlette redirects
     assert moved.headers["location"].startswith(service.url + "/")
     (site / "evil.example").mkdir()  # even where a folder of that name exists
     (site / "evil.example" / "index.html").write_text("<p>not evil</p>")
@@ -397,7 +397,7 @@ def test_security_headers_and_no_open_redirects(service: Service) -> None:
         status, headers = raw_get(service.url, path)
         assert status == 404 and "location" not in headers, path
     status, _ = raw_get(service.url, "/../newsletter.toml")
-    assert status in (400, 404)
+    assert status == 404  # never the file above the site folder
 
 
 def raw_get(base_url: str, path: str) -> tuple[int, dict[str, str]]:
@@ -503,7 +503,7 @@ def test_welcome_email_can_be_turned_off_or_overridden(sample_project: Path,
         [confirmation] = svc.outbox(wait_for=1)
         svc.client.post(link_path(body_text(confirmation), "confirm"))
         assert svc.status("quiet@example.org", "weekly") == "subscribed"
-        time.sleep(0.3)
+        wait_idle(svc.url)  # the confirmation's emails (if any) have gone out
         assert len(svc.outbox()) == 1  # no welcome
     override = sample_project / "templates" / "web"
     override.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ def _postgres_base_url() -> str:
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh, empty schema (dropped afterwards)."""
     base = _postgres_base_url()
+    # Truly random (not the seeded `random`): runs in parallel share the server.
     schema = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
