@@ -1,11 +1,13 @@
 """A fake SendGrid v3 API: a real threaded HTTP server on 127.0.0.1, started by the tests.
 
 It checks every request against SendGrid's OpenAPI description (tsg_mail_v3.json,
-tsg_scheduled_sends_v3.json) with jsonschema, and against the limits the
+tsg_scheduled_sends_v3.json; for the suppression GETs, tsg_suppressions_v3.json: path,
+query and header parameters) with jsonschema, and against the limits the
 description does not express (../shared/sendgrid/README.md), checks the
 Authorization header, records what it accepted, and can be told to misbehave:
 
     fake.script(Reply(429, reset_in=0.2), Reply(500), HANG, DROP)  # the next requests
+    fake.suppressions["bounces"] = [{"email": ..., "created": 100}]  # what GETs return
     fake.delay = 0.05                                              # every request
 
 The spec files come from ../shared/sendgrid when present, else from the copies
@@ -25,6 +27,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -77,6 +80,69 @@ def _validators() -> dict[str, Any]:
             "#/paths/~1v3~1user~1scheduled_sends/post/requestBody/content/application~1json/schema",
         ),
     }
+
+
+@cache
+def _get_operations() -> dict[str, list[dict[str, Any]]]:
+    """Path template → the resolved parameters of its GET, from tsg_suppressions_v3.json."""
+    document = json.loads((spec_dir() / "tsg_suppressions_v3.json").read_text(encoding="utf-8"))
+    shared = document["components"]["parameters"]
+
+    def resolve(parameter: dict[str, Any]) -> dict[str, Any]:
+        ref = parameter.get("$ref")
+        return shared[ref.rsplit("/", 1)[1]] if ref else parameter
+
+    operations = {}
+    for path in ("/v3/suppression/bounces", "/v3/suppression/spam_reports",
+                 "/v3/suppression/unsubscribes", "/v3/asm/groups/{group_id}/suppressions"):
+        item = document["paths"][path]
+        operations[path] = [resolve(p) for p in item.get("parameters", []) +
+                            item["get"].get("parameters", [])]
+    return operations
+
+
+def _parameter_value(text: str, schema: dict[str, Any]) -> Any:
+    """A query/path value as the type its schema names (ValueError if it is not one)."""
+    if schema.get("type") == "integer":
+        if not text.lstrip("-").isdigit():
+            raise ValueError(f"{text!r} is not an integer")
+        return int(text)
+    return text
+
+
+def parameter_errors(template: str, path_values: dict[str, str], query: dict[str, list[str]],
+                     headers: Any) -> list[dict]:
+    """What is wrong with a GET's parameters, by the OpenAPI description of ``template``."""
+    from jsonschema import Draft202012Validator
+
+    errors: list[dict] = []
+    parameters = _get_operations()[template]
+    known = {p["name"] for p in parameters if p["in"] == "query"}
+    for name in query:
+        if name not in known:
+            errors.append({"field": name, "message": f"unknown query parameter {name!r}"})
+    for parameter in parameters:
+        name, where, schema = parameter["name"], parameter["in"], parameter.get("schema", {})
+        if where == "header":
+            value = headers.get(name)
+            values = [] if value is None else [value]
+        elif where == "path":
+            values = [path_values[name]] if name in path_values else []
+        else:
+            values = query.get(name, [])
+        if parameter.get("required") and not values:
+            errors.append({"field": name, "message": f"{name} ({where}) is required"})
+        if where == "query" and len(values) > 1:
+            errors.append({"field": name, "message": f"{name} given {len(values)} times"})
+        for text in values:
+            try:
+                value = _parameter_value(text, schema)
+            except ValueError as exc:
+                errors.append({"field": name, "message": str(exc)})
+                continue
+            errors += [{"field": name, "message": e.message}
+                       for e in Draft202012Validator(schema).iter_errors(value)]
+    return errors
 
 
 def _size(value: Any) -> int:
@@ -199,6 +265,10 @@ class FakeSendGrid:
     log: list[tuple[str, str, int]] = field(default_factory=list)
     batch_ids: set[str] = field(default_factory=set)
     scheduled: dict[str, str] = field(default_factory=dict)
+    suppressions: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
+        "bounces": [], "spam_reports": [], "unsubscribes": []})
+    groups: dict[int, list[str]] = field(default_factory=dict)
+    gets: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (list, query)
     requests_seen: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -209,7 +279,8 @@ class FakeSendGrid:
     closing: threading.Event = field(default_factory=threading.Event)
 
     def script(self, *behaviours: Reply | str) -> None:
-        """The next Mail Send requests get these answers, in order (then normal service)."""
+        """The next Mail Send and suppression requests get these answers, in order (then
+        normal service). HANG and DROP apply to Mail Send only."""
         with self.lock:
             self._plan.extend(behaviours)
 
@@ -231,6 +302,7 @@ class FakeSendGrid:
             self.accepted.clear()
             self.rejected.clear()
             self.log.clear()
+            self.gets.clear()
             self._plan.clear()
             self.requests_seen = self.recipients_seen = self.bytes_seen = 0
 
@@ -281,7 +353,59 @@ class _Handler(BaseHTTPRequestHandler):
             items = [{"batch_id": b, "status": s} for b, s in fake.scheduled.items()]
             self._send(200, json.dumps(items).encode())
             return
-        self._send(404, _errors_json([{"field": None, "message": "not found"}]))
+        path, _, query_text = self.path.partition("?")
+        parts = path.split("/")
+        if path.startswith("/v3/suppression/") and parts[3] in fake.suppressions:
+            self._suppression_list(parts[3], urllib.parse.parse_qs(query_text))
+        elif len(parts) == 6 and parts[1:4] == ["v3", "asm", "groups"] \
+                and parts[5] == "suppressions":
+            self._group(parts[4], urllib.parse.parse_qs(query_text))
+        else:
+            self._send(404, _errors_json([{"field": None, "message": "not found"}]))
+
+    def _get_refused(self, template: str, path_values: dict[str, str],
+                     query: dict[str, list[str]]) -> bool:
+        """Answer 400 (or a scripted reply) and say True, unless the GET is to be served."""
+        fake = self.server.fake
+        problems = (parameter_errors(template, path_values, query, self.headers)
+                    if fake.validate else [])
+        if problems:
+            with fake.lock:
+                fake.rejected.append((400, problems))
+            self._send(400, _errors_json(problems))
+            return True
+        behaviour = fake.next_behaviour()
+        if isinstance(behaviour, Reply):
+            self._reply(behaviour)
+            return True
+        return False
+
+    def _suppression_list(self, kind: str, query: dict[str, list[str]]) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            fake.gets.append((kind, {k: v[-1] for k, v in query.items()}))
+        if self._get_refused(f"/v3/suppression/{kind}", {}, query):
+            return
+
+        def number(name: str, default: int) -> int:
+            return int(query[name][-1]) if name in query else default
+
+        start, end = number("start_time", 0), number("end_time", 2**40)
+        offset, limit = number("offset", 0), number("limit", 500)
+        rows = [r for r in fake.suppressions[kind] if start <= r["created"] <= end]
+        self._send(200, json.dumps(rows[offset:offset + limit]).encode())
+
+    def _group(self, group_id: str, query: dict[str, list[str]]) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            fake.gets.append(("group", {"group_id": group_id}))
+        if self._get_refused("/v3/asm/groups/{group_id}/suppressions",
+                             {"group_id": group_id}, query):
+            return
+        if not group_id.isdigit() or int(group_id) not in fake.groups:
+            self._send(404, _errors_json([{"field": None, "message": "group not found"}]))
+            return
+        self._send(200, json.dumps(fake.groups[int(group_id)]).encode())
 
     def do_POST(self) -> None:  # noqa: N802
         fake = self.server.fake
@@ -299,6 +423,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._scheduled(raw)
         else:
             self._send(404, _errors_json([{"field": None, "message": "not found"}]))
+
+    def _reply(self, behaviour: Reply) -> None:
+        """Answer as scripted: a status with SendGrid-style errors and rate-limit headers."""
+        fake = self.server.fake
+        headers = {}
+        if behaviour.status == 429:
+            reset = time.time() + (behaviour.reset_in or 0.0)
+            headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
+                       "X-RateLimit-Reset": f"{reset:.3f}"}
+        errors = [{"field": f, "message": m, "help": None} for f, m in behaviour.errors]
+        with fake.lock:
+            fake.rejected.append((behaviour.status, errors))
+        self._send(behaviour.status, _errors_json(errors) if errors else b"", headers)
 
     def _authorised(self) -> bool:
         expected = f"Bearer {self.server.fake.api_key}"
@@ -356,15 +493,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if isinstance(behaviour, Reply):
-            headers = {}
-            if behaviour.status == 429:
-                reset = time.time() + (behaviour.reset_in or 0.0)
-                headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
-                           "X-RateLimit-Reset": f"{reset:.3f}"}
-            errors = [{"field": f, "message": m, "help": None} for f, m in behaviour.errors]
-            with fake.lock:
-                fake.rejected.append((behaviour.status, errors))
-            self._send(behaviour.status, _errors_json(errors) if errors else b"", headers)
+            self._reply(behaviour)
             return
         if not fake.validate:
             self._send(202)
