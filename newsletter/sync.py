@@ -20,6 +20,7 @@ so a run that fails half-way is simply run again.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -130,7 +131,7 @@ class SuppressionClient:
             query: dict[str, Any] = {"limit": PAGE_SIZE, "offset": offset, "end_time": until}
             if since is not None:
                 query["start_time"] = since
-            page = self._get(what, lambda q=query: self.api.suppressions(kind, q))
+            page = self._get(what, functools.partial(self.api.suppressions, kind, query))
             if not isinstance(page, list):
                 raise NewsletterError(f"SendGrid's answer for {what} is not a list.",
                                       hint="Try again later.")
