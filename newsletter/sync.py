@@ -20,17 +20,28 @@ so a run that fails half-way is simply run again.
 
 from __future__ import annotations
 
-import os
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from .delivery.transports import API_HOST_ENV, API_KEY_ENV, DEFAULT_API_HOST, api_key_from_env
+from .delivery.problems import (
+    Ambiguous,
+    AuthProblem,
+    DeliveryProblem,
+    RateLimited,
+    Retryable,
+)
+from .delivery.sendgrid_client import (
+    API_HOST_ENV,
+    API_KEY_ENV,
+    SendGridClient,
+    api_key_from_env,
+)
 from .errors import NewsletterError
 from .project import Project
+from .retry import RetryPolicy
 from .store import Database, Source, open_project_database, utcnow
 from .store.suppressions import apply_action
 from .web.models import SyncState
@@ -38,13 +49,13 @@ from .web.models import SyncState
 STATE_KEY = "suppressions_synced_until"
 PAGE_SIZE = 500  # SendGrid's maximum for these endpoints
 ATTEMPTS = 5
-MAX_WAIT = 60.0
+MAX_WAIT = 60.0  # a rate limit that resets later than this is waited out in steps
 
-# kind → (endpoint, what it does to the address)
+# kind → (suppression list, what it does to the address)
 SOURCES: dict[str, tuple[str, tuple[str, str | None]]] = {
-    "bounces": ("/v3/suppression/bounces", ("bounced", None)),
-    "spam reports": ("/v3/suppression/spam_reports", ("complained", None)),
-    "unsubscribes": ("/v3/suppression/unsubscribes", ("unsubscribed", None)),
+    "bounces": ("bounces", ("bounced", None)),
+    "spam reports": ("spam_reports", ("complained", None)),
+    "unsubscribes": ("unsubscribes", ("unsubscribed", None)),
 }
 GROUP_KIND = "group unsubscribes"
 
@@ -60,72 +71,69 @@ class SyncReport:
 
 
 class SuppressionClient:
-    """Reads SendGrid's suppression lists over HTTPS (the API key is never shown)."""
+    """Reads SendGrid's suppression lists through :class:`SendGridClient`, retrying
+    server errors, broken connections and rate limits (the API key is never shown)."""
 
     def __init__(self, api_key: str, host: str | None = None, *, timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.host = (host or os.environ.get(API_HOST_ENV) or DEFAULT_API_HOST).rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.host, timeout=timeout,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-        )
+                 sleep: Callable[[float], None] = time.sleep,
+                 policy: RetryPolicy | None = None) -> None:
+        self.api = SendGridClient(api_key, host=host, timeout=timeout)
+        self.host = self.api.host
         self.sleep = sleep
+        self.policy = policy or RetryPolicy(base=2.0, cap=MAX_WAIT)
 
     def __repr__(self) -> str:
         return f"SuppressionClient(host={self.host!r})"
 
     def close(self) -> None:
-        self._http.close()
+        self.api.close()
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET one JSON document, waiting out 429s and retrying server errors."""
+    def _get(self, what: str, request: Callable[[], Any]) -> Any:
+        """One GET, waiting out 429s and retrying server errors and broken connections.
+
+        A GET changes nothing, so even an answer lost on the way back is simply asked
+        for again.
+        """
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                response = self._http.get(path, params=params)
-            except httpx.HTTPError as exc:
-                problem = f"cannot reach {self.host} ({type(exc).__name__})"
-            else:
-                if response.status_code == 200:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        problem = f"{path} answered with something that is not JSON"
-                elif response.status_code in (401, 403):
-                    raise NewsletterError(
-                        f"SendGrid refused the API key ({response.status_code}) for {path}.",
-                        hint=f"Check {API_KEY_ENV}; the key needs the 'Suppressions' read "
-                        "permission (Settings → API Keys).",
-                    )
-                elif response.status_code == 429:
-                    reset = response.headers.get("X-RateLimit-Reset", "")
-                    wait = float(reset) - time.time() if reset.isdigit() else 1.0
-                    self.sleep(min(max(wait, 0.5), MAX_WAIT))
-                    continue
-                elif response.status_code < 500:
-                    raise NewsletterError(
-                        f"SendGrid answered {response.status_code} for {path}.",
-                        hint="Run `newsletter subscribers sync` again; if it persists, check "
-                        f"{API_HOST_ENV} and the unsubscribe group id in newsletter.toml.",
-                    )
-                else:
-                    problem = f"SendGrid answered {response.status_code} for {path}"
+                return request()
+            except AuthProblem as problem:
+                raise NewsletterError(
+                    f"SendGrid refused the API key ({problem.status}) for {what}.",
+                    hint=f"Check {API_KEY_ENV}; the key needs the 'Suppressions' read "
+                    "permission (Settings → API Keys).",
+                ) from None
+            except RateLimited as problem:
+                last: DeliveryProblem = problem
+                wait = self.policy.rate_limit_wait(problem.reset_at, attempt)
+            except (Retryable, Ambiguous) as problem:
+                last = problem
+                wait = self.policy.backoff(attempt)
+            except DeliveryProblem as problem:
+                raise NewsletterError(
+                    f"SendGrid answered {problem.status} for {what}.",
+                    hint="Run `newsletter subscribers sync` again; if it persists, check "
+                    f"{API_HOST_ENV} and the unsubscribe group id in newsletter.toml.",
+                ) from None
             if attempt < ATTEMPTS:
-                self.sleep(min(2.0 ** attempt, MAX_WAIT))
+                self.sleep(min(wait, MAX_WAIT))
         raise NewsletterError(
-            f"Could not read SendGrid's suppressions: {problem}.",
+            f"Could not read SendGrid's suppressions: {last.message}.",
             hint="Try `newsletter subscribers sync` again in a few minutes.",
         )
 
-    def pages(self, path: str, since: int | None, until: int) -> Iterator[list[dict[str, Any]]]:
-        """Every page of one suppression list created in [since, until]."""
+    def pages(self, kind: str, since: int | None, until: int) -> Iterator[list[dict[str, Any]]]:
+        """Every page of one suppression list (``bounces``, ``spam_reports``,
+        ``unsubscribes``) created in [since, until]."""
         offset = 0
+        what = f"/v3/suppression/{kind}"
         while True:
-            params: dict[str, Any] = {"limit": PAGE_SIZE, "offset": offset, "end_time": until}
+            query: dict[str, Any] = {"limit": PAGE_SIZE, "offset": offset, "end_time": until}
             if since is not None:
-                params["start_time"] = since
-            page = self.get(path, params)
+                query["start_time"] = since
+            page = self._get(what, functools.partial(self.api.suppressions, kind, query))
             if not isinstance(page, list):
-                raise NewsletterError(f"SendGrid's answer for {path} is not a list.",
+                raise NewsletterError(f"SendGrid's answer for {what} is not a list.",
                                       hint="Try again later.")
             rows = [row for row in page if isinstance(row, dict)]
             if rows:
@@ -136,7 +144,8 @@ class SuppressionClient:
 
     def group_suppressions(self, group_id: int) -> list[str]:
         """Every address in one unsubscribe group."""
-        data = self.get(f"/v3/asm/groups/{group_id}/suppressions")
+        data = self._get(f"/v3/asm/groups/{group_id}/suppressions",
+                         lambda: self.api.group_suppressions(group_id))
         return [str(e) for e in data if isinstance(e, str)] if isinstance(data, list) else []
 
 
@@ -194,9 +203,9 @@ def sync_suppressions(
     until = int(now if now is not None else time.time())
     report = SyncReport(since=since, until=until)
     try:
-        for kind, (path, action) in SOURCES.items():
+        for kind, (name, action) in SOURCES.items():
             report.fetched[kind] = report.changed[kind] = 0
-            for rows in client.pages(path, since, until):
+            for rows in client.pages(name, since, until):
                 report.fetched[kind] += len(rows)
                 report.changed[kind] += _apply(db, rows, kind, action)
                 if on_page:

@@ -14,6 +14,7 @@ from newsletter.delivery.models import Batch, BatchState, Campaign, CampaignStat
 from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
 from newsletter.delivery.schedule import parse_at
 from newsletter.delivery.send import run_send
+from newsletter.delivery.sendgrid_client import SendGridClient
 from newsletter.delivery.status import cancel_send
 from newsletter.delivery.transports import SendGridTransport
 from newsletter.errors import NewsletterError
@@ -253,14 +254,14 @@ def test_a_timeout_leaves_the_batch_ambiguous_until_asked(send_project, fake_sen
 def test_several_requests_in_flight_with_one_client_per_thread(send_project, fake_sendgrid,
                                                               monkeypatch):
     clients: dict[int, set[int]] = {}
-    original = SendGridTransport._client
+    original = SendGridClient._api
 
     def spy(self):
         client = original(self)
         clients.setdefault(id(client.request_headers), set()).add(threading.get_ident())
         return client
 
-    monkeypatch.setattr(SendGridTransport, "_client", spy)
+    monkeypatch.setattr(SendGridClient, "_api", spy)
     fake_sendgrid.delay = 0.2
     report = send(send_project, SendSettings(batch_size=5, concurrency=3))
     assert report.complete

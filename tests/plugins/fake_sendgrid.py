@@ -1,15 +1,17 @@
 """A fake SendGrid v3 API: a real threaded HTTP server on 127.0.0.1, started by the tests.
 
 It checks every request against SendGrid's OpenAPI description (tsg_mail_v3.json,
-tsg_scheduled_sends_v3.json) with jsonschema, and against the limits the
+tsg_scheduled_sends_v3.json; for the suppression GETs, tsg_suppressions_v3.json: path,
+query and header parameters) with jsonschema, and against the limits the
 description does not express (../shared/sendgrid/README.md), checks the
 Authorization header, records what it accepted, and can be told to misbehave:
 
     fake.script(Reply(429, reset_in=0.2), Reply(500), HANG, DROP)  # the next requests
+    fake.suppressions["bounces"] = [{"email": ..., "created": 100}]  # what GETs return
     fake.delay = 0.05                                              # every request
 
 The spec files come from ../shared/sendgrid when present, else from the copies
-in tests/data/sendgrid (so a fresh clone still works).
+in tests/data/sendgrid (so a fresh clone still works); see sendgrid_spec.py.
 
 Run standalone (for bench/send.py), accepting without validating::
 
@@ -25,133 +27,18 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_SPEC_DIR = REPO.parent / "shared" / "sendgrid"
-BUNDLED_SPEC_DIR = REPO / "tests" / "data" / "sendgrid"
+from tests.plugins.sendgrid_spec import MAX_BODY, limit_errors, parameter_errors, validators
+
 API_KEY = "SG.fake-test-key.not-a-real-secret"
-
-RESERVED_HEADERS = {
-    "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
-    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc",
-}
-MAX_BODY = 30 * 1024 * 1024
-MAX_RECIPIENTS = 1000
-MAX_ARGS_BYTES = 10_000
-MAX_CATEGORIES = 10
-MAX_CATEGORY_CHARS = 255
-MAX_AHEAD = 72 * 3600
-
-
-def spec_dir() -> Path:
-    """../shared/sendgrid when present, else the bundled copies."""
-    # No skip needed: the repository ships copies of these files (tests/data/sendgrid),
-    # and test_send_requests checks they match ../shared/sendgrid where that exists.
-    if (SHARED_SPEC_DIR / "tsg_mail_v3.json").is_file():
-        return SHARED_SPEC_DIR
-    return BUNDLED_SPEC_DIR
-
-
-@cache
-def _validators() -> dict[str, Any]:
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    def validator(file: str, pointer: str) -> Any:
-        document = json.loads((spec_dir() / file).read_text(encoding="utf-8"))
-        schema = {**document, "$ref": pointer}
-        return Draft202012Validator(schema, format_checker=FormatChecker())
-
-    return {
-        "mail": validator(
-            "tsg_mail_v3.json",
-            "#/components/requestBodies/PostMailSend/content/application~1json/schema",
-        ),
-        "scheduled": validator(
-            "tsg_scheduled_sends_v3.json",
-            "#/paths/~1v3~1user~1scheduled_sends/post/requestBody/content/application~1json/schema",
-        ),
-    }
-
-
-def _size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
-def limit_errors(body: dict[str, Any], known_batches: set[str], now: float) -> list[dict]:
-    """The documented Mail Send limits the OpenAPI schema does not express."""
-    errors: list[dict] = []
-
-    def error(field_name: str, message: str) -> None:
-        errors.append({"field": field_name, "message": message, "help": None})
-
-    people = body.get("personalizations") or []
-    if len(people) > MAX_RECIPIENTS:
-        error("personalizations", "The personalizations field must have at most 1000 items.")
-    total = sum(len(p.get(k) or []) for p in people for k in ("to", "cc", "bcc"))
-    if total > MAX_RECIPIENTS:
-        error("personalizations", f"{total} recipients; at most 1000 per request.")
-
-    def check_headers(where: str, headers: dict) -> None:
-        for name, value in headers.items():
-            if name.lower() in RESERVED_HEADERS:
-                error(where, f"The header {name} is reserved and cannot be set.")
-            if not isinstance(value, str):
-                error(where, f"Header {name} must be a string.")
-
-    def check_send_at(where: str, value: Any) -> None:
-        if isinstance(value, int) and value > now + MAX_AHEAD:
-            error(where, "send_at cannot be more than 72 hours in the future.")
-
-    for i, person in enumerate(people):
-        subs = person.get("substitutions") or {}
-        if sum(len(k.encode()) + len(str(v).encode()) for k, v in subs.items()) > MAX_ARGS_BYTES:
-            error(f"personalizations.{i}.substitutions", "Substitutions exceed 10,000 bytes.")
-        if _size(person.get("custom_args") or {}) > MAX_ARGS_BYTES:
-            error(f"personalizations.{i}.custom_args", "custom_args exceed 10,000 bytes.")
-        for key, value in (person.get("custom_args") or {}).items():
-            if not isinstance(value, str):
-                error(f"personalizations.{i}.custom_args.{key}", "Values must be strings.")
-        check_headers(f"personalizations.{i}.headers", person.get("headers") or {})
-        check_send_at(f"personalizations.{i}.send_at", person.get("send_at"))
-        if not person.get("to"):
-            error(f"personalizations.{i}.to", "At least one recipient is required.")
-    check_headers("headers", body.get("headers") or {})
-    check_send_at("send_at", body.get("send_at"))
-    custom_args = body.get("custom_args") or {}
-    if _size(custom_args) > MAX_ARGS_BYTES:
-        error("custom_args", "custom_args exceed 10,000 bytes.")
-    for key, value in custom_args.items():
-        if not isinstance(value, str):
-            error(f"custom_args.{key}", "Values must be strings.")
-    categories = body.get("categories") or []
-    if len(categories) > MAX_CATEGORIES:
-        error("categories", "At most 10 categories.")
-    if len(set(categories)) != len(categories):
-        error("categories", "Categories must be unique.")
-    for category in categories:
-        if len(category) > MAX_CATEGORY_CHARS:
-            error("categories", "A category may have at most 255 characters.")
-    types = [c.get("type") for c in body.get("content") or []]
-    if "text/plain" in types and types[0] != "text/plain":
-        error("content", "text/plain must come first.")
-    if not body.get("template_id"):
-        if not types:
-            error("content", "Unless a template is used, content is required.")
-        if not body.get("subject") and not all(p.get("subject") for p in people):
-            error("subject", "The subject is required.")
-    if body.get("batch_id") is not None and body["batch_id"] not in known_batches:
-        error("batch_id", "The batch id is not valid.")
-    if body.get("batch_id") is not None and "send_at" not in body:
-        error("send_at", "A batch_id needs send_at.")
-    return errors
 
 
 # --- scripted behaviour ------------------------------------------------------------------
@@ -201,6 +88,10 @@ class FakeSendGrid:
     log: list[tuple[str, str, int]] = field(default_factory=list)
     batch_ids: set[str] = field(default_factory=set)
     scheduled: dict[str, str] = field(default_factory=dict)
+    suppressions: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
+        "bounces": [], "spam_reports": [], "unsubscribes": []})
+    groups: dict[int, list[str]] = field(default_factory=dict)
+    gets: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (list, query)
     requests_seen: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -211,7 +102,8 @@ class FakeSendGrid:
     closing: threading.Event = field(default_factory=threading.Event)
 
     def script(self, *behaviours: Reply | str) -> None:
-        """The next Mail Send requests get these answers, in order (then normal service)."""
+        """The next Mail Send and suppression requests get these answers, in order (then
+        normal service). HANG and DROP apply to Mail Send only."""
         with self.lock:
             self._plan.extend(behaviours)
 
@@ -233,6 +125,7 @@ class FakeSendGrid:
             self.accepted.clear()
             self.rejected.clear()
             self.log.clear()
+            self.gets.clear()
             self._plan.clear()
             self.requests_seen = self.recipients_seen = self.bytes_seen = 0
 
@@ -283,7 +176,59 @@ class _Handler(BaseHTTPRequestHandler):
             items = [{"batch_id": b, "status": s} for b, s in fake.scheduled.items()]
             self._send(200, json.dumps(items).encode())
             return
-        self._send(404, _errors_json([{"field": None, "message": "not found"}]))
+        path, _, query_text = self.path.partition("?")
+        parts = path.split("/")
+        if path.startswith("/v3/suppression/") and parts[3] in fake.suppressions:
+            self._suppression_list(parts[3], urllib.parse.parse_qs(query_text))
+        elif len(parts) == 6 and parts[1:4] == ["v3", "asm", "groups"] \
+                and parts[5] == "suppressions":
+            self._group(parts[4], urllib.parse.parse_qs(query_text))
+        else:
+            self._send(404, _errors_json([{"field": None, "message": "not found"}]))
+
+    def _get_refused(self, template: str, path_values: dict[str, str],
+                     query: dict[str, list[str]]) -> bool:
+        """Answer 400 (or a scripted reply) and say True, unless the GET is to be served."""
+        fake = self.server.fake
+        problems = (parameter_errors(template, path_values, query, self.headers)
+                    if fake.validate else [])
+        if problems:
+            with fake.lock:
+                fake.rejected.append((400, problems))
+            self._send(400, _errors_json(problems))
+            return True
+        behaviour = fake.next_behaviour()
+        if isinstance(behaviour, Reply):
+            self._reply(behaviour)
+            return True
+        return False
+
+    def _suppression_list(self, kind: str, query: dict[str, list[str]]) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            fake.gets.append((kind, {k: v[-1] for k, v in query.items()}))
+        if self._get_refused(f"/v3/suppression/{kind}", {}, query):
+            return
+
+        def number(name: str, default: int) -> int:
+            return int(query[name][-1]) if name in query else default
+
+        start, end = number("start_time", 0), number("end_time", 2**40)
+        offset, limit = number("offset", 0), number("limit", 500)
+        rows = [r for r in fake.suppressions[kind] if start <= r["created"] <= end]
+        self._send(200, json.dumps(rows[offset:offset + limit]).encode())
+
+    def _group(self, group_id: str, query: dict[str, list[str]]) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            fake.gets.append(("group", {"group_id": group_id}))
+        if self._get_refused("/v3/asm/groups/{group_id}/suppressions",
+                             {"group_id": group_id}, query):
+            return
+        if not group_id.isdigit() or int(group_id) not in fake.groups:
+            self._send(404, _errors_json([{"field": None, "message": "group not found"}]))
+            return
+        self._send(200, json.dumps(fake.groups[int(group_id)]).encode())
 
     def do_POST(self) -> None:  # noqa: N802
         fake = self.server.fake
@@ -302,6 +247,19 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, _errors_json([{"field": None, "message": "not found"}]))
 
+    def _reply(self, behaviour: Reply) -> None:
+        """Answer as scripted: a status with SendGrid-style errors and rate-limit headers."""
+        fake = self.server.fake
+        headers = {}
+        if behaviour.status == 429:
+            reset = time.time() + (behaviour.reset_in or 0.0)
+            headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
+                       "X-RateLimit-Reset": f"{reset:.3f}"}
+        errors = [{"field": f, "message": m, "help": None} for f, m in behaviour.errors]
+        with fake.lock:
+            fake.rejected.append((behaviour.status, errors))
+        self._send(behaviour.status, _errors_json(errors) if errors else b"", headers)
+
     def _authorised(self) -> bool:
         expected = f"Bearer {self.server.fake.api_key}"
         if self.headers.get("Authorization") != expected:
@@ -319,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, _errors_json([{"field": None, "message": "invalid JSON"}]))
             return
         problems = [{"field": ".".join(map(str, e.path)) or None, "message": e.message}
-                    for e in _validators()["scheduled"].iter_errors(body)]
+                    for e in validators()["scheduled"].iter_errors(body)]
         batch_id = body.get("batch_id") if isinstance(body, dict) else None
         if not problems and batch_id not in fake.batch_ids:
             problems.append({"field": "batch_id", "message": "invalid batch id"})
@@ -358,15 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if isinstance(behaviour, Reply):
-            headers = {}
-            if behaviour.status == 429:
-                reset = time.time() + (behaviour.reset_in or 0.0)
-                headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
-                           "X-RateLimit-Reset": f"{reset:.3f}"}
-            errors = [{"field": f, "message": m, "help": None} for f, m in behaviour.errors]
-            with fake.lock:
-                fake.rejected.append((behaviour.status, errors))
-            self._send(behaviour.status, _errors_json(errors) if errors else b"", headers)
+            self._reply(behaviour)
             return
         if not fake.validate:
             self._send(202)
@@ -380,7 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, _errors_json([{"field": None, "message": "Bad Request"}]))
             return
         problems = [{"field": ".".join(map(str, e.path)) or None, "message": e.message,
-                     "help": None} for e in _validators()["mail"].iter_errors(body)]
+                     "help": None} for e in validators()["mail"].iter_errors(body)]
         if not problems:
             problems = limit_errors(body, fake.batch_ids, time.time())
         if problems:
