@@ -23,9 +23,9 @@ from sqlalchemy import Connection, Engine, bindparam, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
+from ..dbengine import make_engine
 from ..errors import NewsletterError
 from .csvfiles import NOT_SUBSCRIBED, Columns, open_csv
-from .database import make_engine
 from .emails import InvalidEmail, normalise_email
 from .models import (
     HistoryEntry,
