@@ -32,8 +32,8 @@ from .delivery.transports import API_HOST_ENV, API_KEY_ENV, DEFAULT_API_HOST, ap
 from .errors import NewsletterError
 from .project import Project
 from .store import Database, Source, open_project_database, utcnow
-from .store.suppressions import apply_action
-from .web.models import SyncState
+from .store.events import apply_action
+from .store.models import SyncState
 
 STATE_KEY = "suppressions_synced_until"
 PAGE_SIZE = 500  # SendGrid's maximum for these endpoints

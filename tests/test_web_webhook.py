@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 
 from newsletter.errors import NewsletterError
 from newsletter.store import HistoryEntry, add_subscriber, find_subscriber, history
-from newsletter.web import events as events_module
+from newsletter.store import events as events_module
+from newsletter.store.events import campaign_stats
+from newsletter.store.models import WebhookEvent
 from newsletter.web.app import create_app
 from newsletter.web.context import Limits
-from newsletter.web.events import campaign_stats
-from newsletter.web.models import WebhookEvent
 from newsletter.web.webhook import (
     PUBLIC_KEY_ENV,
     SIGNATURE_HEADER,

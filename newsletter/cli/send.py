@@ -23,7 +23,7 @@ from ..delivery import sender
 from ..delivery.models import BatchState
 from ..delivery.transports import TRANSPORTS
 from ..errors import NewsletterError
-from ..web.events import ENGAGEMENT, engagement
+from ..store.events import ENGAGEMENT, engagement
 from ._common import console, current_project, err_console
 
 ISSUE_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
