@@ -173,7 +173,8 @@ def test_a_retried_batch_changes_nothing(service: Service, signer: Signer) -> No
     with service.db.transaction() as session:
         stats = campaign_stats(session, 7)
     with service.db.transaction() as session:  # someone re-subscribes in between
-        add_subscriber(session, "u@example.org", "alerts", status="subscribed")
+        add_subscriber(session, "u@example.org", "alerts", status="subscribed",
+                       resubscribe=True)
     again = post(service, signer, batch)  # SendGrid retries the same batch
     assert again.status_code == 200
     assert again.json() == {"received": 3, "new": 0, "duplicates": 3, "ignored": 0,
