@@ -269,11 +269,11 @@ def add_subscriber(
         list_status = membership.status if membership is not None else None
         why = refusal(subscriber.status, list_status, resubscribe=resubscribe)
         if why is not None:
-            left = why is Refusal.LEFT and membership is not None
+            left = membership if why is Refusal.LEFT else None
             raise consent_error(
                 subscriber.email, list_slug, why, subscriber_status=subscriber.status,
-                since=membership.changed_at if left else subscriber.status_changed_at,
-                how=membership.how if left else "",
+                since=left.changed_at if left else subscriber.status_changed_at,
+                how=left.how if left else "",
             )
     if subscriber is None:
         subscriber = Subscriber(
