@@ -43,8 +43,8 @@ from .errors import NewsletterError
 from .project import Project
 from .retry import RetryPolicy
 from .store import Database, Source, open_project_database, utcnow
-from .store.suppressions import apply_action
-from .web.models import SyncState
+from .store.events import apply_action
+from .store.models import SyncState
 
 STATE_KEY = "suppressions_synced_until"
 PAGE_SIZE = 500  # SendGrid's maximum for these endpoints

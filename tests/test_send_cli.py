@@ -153,7 +153,7 @@ def test_status_shows_what_readers_did(sample_project, monkeypatch):
     from collections import Counter
 
     from newsletter.store import open_project_database
-    from newsletter.web.events import add_counts
+    from newsletter.store.events import add_counts
 
     monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
     project = Project(sample_project)

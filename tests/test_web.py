@@ -26,6 +26,7 @@ from newsletter.store import (
     history,
     memberships,
     open_database,
+    unsubscribe,
 )
 from newsletter.tokens import sign, unsubscribe_token
 from newsletter.web.app import create_app
@@ -527,3 +528,19 @@ def test_rate_limiter_window_and_memory_bound() -> None:
     for key in "bcde":
         limiter.hit(key)
     assert len(limiter._hits) == 3 and "a" not in limiter._hits  # least recently used went
+
+
+def test_a_leaver_who_signs_up_again_on_a_single_opt_in_list_must_confirm(
+    service: Service,
+) -> None:
+    with service.db.transaction() as session:
+        add_subscriber(session, "back@example.org", "alerts")
+        unsubscribe(session, "back@example.org", "alerts", source=Source.UNSUBSCRIBE_LINK)
+    answer = service.client.post("/subscribe/alerts", json={"email": "back@example.org"})
+    assert answer.status_code == 200
+    assert service.status("back@example.org", "alerts") == "unconfirmed"  # not subscribed
+    [confirmation] = [m for m in service.settle() if m["To"] == "back@example.org"]
+    assert "confirm" in confirmation["Subject"].lower()
+    done = service.client.post(link_path(body_text(confirmation), "confirm"))
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    assert service.status("back@example.org", "alerts") == "subscribed"

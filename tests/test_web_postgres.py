@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 
 from newsletter.project import Project
 from newsletter.store import open_database
+from newsletter.store.events import campaign_stats
 from newsletter.web.app import create_app
-from newsletter.web.events import campaign_stats
 from newsletter.web.webhook import WebhookVerifier
 from tests.servers import serve_asgi
 from tests.test_web import SECRET

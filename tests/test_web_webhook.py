@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 
 from newsletter.errors import NewsletterError
 from newsletter.store import HistoryEntry, add_subscriber, find_subscriber, history
-from newsletter.web import events as events_module
+from newsletter.store import events as events_module
+from newsletter.store.events import campaign_stats
+from newsletter.store.models import WebhookEvent
 from newsletter.web.app import create_app
 from newsletter.web.context import Limits
-from newsletter.web.events import campaign_stats
-from newsletter.web.models import WebhookEvent
 from newsletter.web.webhook import (
     PUBLIC_KEY_ENV,
     SIGNATURE_HEADER,
@@ -173,7 +173,8 @@ def test_a_retried_batch_changes_nothing(service: Service, signer: Signer) -> No
     with service.db.transaction() as session:
         stats = campaign_stats(session, 7)
     with service.db.transaction() as session:  # someone re-subscribes in between
-        add_subscriber(session, "u@example.org", "alerts", status="subscribed")
+        add_subscriber(session, "u@example.org", "alerts", status="subscribed",
+                       resubscribe=True)
     again = post(service, signer, batch)  # SendGrid retries the same batch
     assert again.status_code == 200
     assert again.json() == {"received": 3, "new": 0, "duplicates": 3, "ignored": 0,

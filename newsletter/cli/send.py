@@ -27,7 +27,7 @@ from ..delivery.send import run_send
 from ..delivery.status import campaigns_status, cancel_send
 from ..delivery.transports import TRANSPORTS
 from ..errors import NewsletterError
-from ..web.events import ENGAGEMENT, engagement
+from ..store.events import ENGAGEMENT, engagement
 from ._common import console, current_project, err_console
 
 ISSUE_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)

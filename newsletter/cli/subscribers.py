@@ -30,7 +30,6 @@ from ..store import (
     add_subscriber,
     create_list,
     find_list,
-    find_subscriber,
     get_subscriber,
     history,
     list_summaries,
@@ -157,30 +156,20 @@ def subscribers_add(email: str, list_slug: str | None, name: str | None,
                     resubscribe: bool) -> None:
     """Subscribe EMAIL to a list (at once, even on a double opt-in list).
 
-    Someone who unsubscribed is only added back with --resubscribe.
+    Someone who unsubscribed is only added back with --resubscribe. A bounced,
+    complained or blocklisted address is never added: if it works again and they
+    asked, first `newsletter subscribers set-status EMAIL active`.
     """
     project, database = _database()
     slug = _list_slug(project, database, list_slug)
     with database.transaction() as session:
-        known = find_subscriber(session, email)
-        left = next((m for m in memberships(session, known) if m.mailing_list.slug == slug
-                     and m.status == MembershipStatus.UNSUBSCRIBED), None) if known else None
-        if left is not None and not resubscribe:
-            raise NewsletterError(
-                f"{known.email} unsubscribed from {slug} on {left.changed_at:%Y-%m-%d} "
-                f"({left.how}); not adding them back.",
-                hint=f"Only if they asked to rejoin: `newsletter subscribers add {email} "
-                f"--list {slug} --resubscribe`. `newsletter subscribers show {email}` shows "
-                "the history.",
-            )
+        # The store refuses leavers (without --resubscribe) and bounced addresses.
         membership = add_subscriber(
             session, email, slug, name=name, status=MembershipStatus.SUBSCRIBED,
-            source=Source.COMMAND, detail="newsletter subscribers add",
+            source=Source.COMMAND, detail="newsletter subscribers add", resubscribe=resubscribe,
         )
-        address, status = membership.subscriber.email, membership.subscriber.status
+        address = membership.subscriber.email
     console.print(f"[bold]{escape(address)}[/] is subscribed to {slug}.")
-    if status != SubscriberStatus.ACTIVE:
-        console.print(f"[yellow]Note:[/] the address is {status}, so it receives no mail.")
 
 
 @subscribers_group.command("remove")

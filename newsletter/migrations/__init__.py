@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, text
 
+from ..dbengine import make_engine
 from ..errors import NewsletterError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
@@ -56,8 +57,6 @@ def _migration_connection(url: str) -> Iterator[Connection]:
     SQLite batch migrations copy and drop tables; with foreign keys on, dropping a
     referenced table would cascade-delete rows.
     """
-    from ..store.database import make_engine
-
     engine = make_engine(url, foreign_keys=False, pooled=False)
     try:
         with engine.begin() as connection:

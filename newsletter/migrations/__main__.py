@@ -7,6 +7,7 @@ import sys
 
 from alembic.config import CommandLine
 
+from ..dbengine import normalise_url
 from ..project import DATABASE_ENV, find_project
 from . import alembic_config
 
@@ -18,8 +19,6 @@ def main(argv: list[str] | None = None) -> None:
     if not hasattr(options, "cmd"):
         cli.parser.error("too few arguments")
     url = os.environ.get(DATABASE_ENV) or find_project().database_url
-    from ..store.database import normalise_url
-
     cli.run_cmd(alembic_config(normalise_url(url)), options)
 
 

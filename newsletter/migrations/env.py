@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, pool
 from newsletter.store.models import Base
 
 # Every area's tables share Base.metadata; import them so autogenerate sees them all.
-for _module in ("newsletter.delivery.models", "newsletter.web.models"):
+for _module in ("newsletter.delivery.models",):
     with contextlib.suppress(ImportError):
         importlib.import_module(_module)
 

@@ -11,11 +11,16 @@ Quick tour (every function is documented where it is defined)::
     for recipient in iter_recipients(db.engine, "weekly"):   # constant memory
         ...  # recipient.id, recipient.email, recipient.name
 
+Consent: nobody who unsubscribed, bounced or complained is put back on a list
+without their explicit say-so (:mod:`newsletter.store.consent`); self-service
+sign-ups go through :func:`sign_up`, which asks leavers to confirm again.
+
 Statuses: a membership is unconfirmed, subscribed or unsubscribed; a subscriber
 is active, bounced, complained or blocklisted. Only subscribed members who are
 active receive mail. Every change is kept in the history with its Source.
 """
 
+from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
 from .emails import InvalidEmail, ascii_email, normalise_email
 from .models import (
@@ -38,6 +43,7 @@ from .recipients import (
     last_recipient_id,
     recipients_query,
 )
+from .signups import Outcome, SignUp, sign_up
 from .subscribers import (
     ListSummary,
     NotFound,
@@ -61,6 +67,7 @@ from .subscribers import (
 
 __all__ = [
     "Base",
+    "ConsentRequired",
     "Database",
     "HistoryEntry",
     "InvalidEmail",
@@ -70,7 +77,10 @@ __all__ = [
     "MembershipStatus",
     "NotFound",
     "OptIn",
+    "Outcome",
     "Recipient",
+    "Refusal",
+    "SignUp",
     "Source",
     "Subscriber",
     "SubscriberRef",
@@ -99,6 +109,7 @@ __all__ = [
     "recipients_query",
     "record",
     "set_subscriber_status",
+    "sign_up",
     "subscribe",
     "unsubscribe",
     "utcnow",

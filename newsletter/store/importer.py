@@ -23,9 +23,10 @@ from sqlalchemy import Connection, Engine, bindparam, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
+from ..dbengine import make_engine
 from ..errors import NewsletterError
+from .consent import Refusal, refusal
 from .csvfiles import NOT_SUBSCRIBED, Columns, open_csv
-from .database import make_engine
 from .emails import InvalidEmail, normalise_email
 from .models import (
     HistoryEntry,
@@ -164,12 +165,10 @@ def _attributes_reader(columns: Columns) -> Callable[[list[str]], dict[str, Any]
     return read
 
 
-def _skip_reason(subscriber_status: str, list_status: str | None, list_slug: str) -> str | None:
-    if subscriber_status != _ACTIVE:
+def _skip_reason(why: Refusal, subscriber_status: str, list_slug: str) -> str:
+    if why is Refusal.SUPPRESSED:
         return f"skipped: address is {subscriber_status}; imports never add it back"
-    if list_status == _UNSUBSCRIBED:
-        return f"skipped: unsubscribed from {list_slug}; --resubscribe adds them back"
-    return None
+    return f"skipped: unsubscribed from {list_slug}; --resubscribe adds them back"
 
 
 class _BulkWriter:
@@ -333,9 +332,9 @@ def _apply_chunk(
             result.added += 1
             continue
         sid, old_name, old_attributes, status, list_status = existing
-        resubscribing = resubscribe and list_status == _UNSUBSCRIBED and status == _ACTIVE
-        if not resubscribing and (reason := _skip_reason(status, list_status, list_slug)):
-            result.skips.append((line, email, reason, cells))
+        # The consent rule: never add back a leaver (unless resubscribe) or a bounce.
+        if why := refusal(status, list_status, resubscribe=resubscribe):
+            result.skips.append((line, email, _skip_reason(why, status, list_slug), cells))
             continue
         profile_changed = bool(name) and name != old_name
         new_attributes = old_attributes

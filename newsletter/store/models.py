@@ -1,4 +1,5 @@
-"""Tables of the subscriber store: subscribers, lists, memberships and their history.
+"""Tables of the subscriber store: subscribers, lists, memberships and their history,
+plus the bookkeeping of SendGrid events (webhook event ids, per-campaign counts, sync state).
 
 Statuses and sources are ``str`` enums, stored as their plain string values, so
 ``Subscriber.status == "active"`` and ``Subscriber.status == SubscriberStatus.ACTIVE``
@@ -205,3 +206,40 @@ class HistoryEntry(Base):
 
     def __repr__(self) -> str:
         return f"<HistoryEntry {self.subscriber_id} {self.old_status}->{self.new_status}>"
+
+
+# ---------------------------------------------------------------- SendGrid events
+# Migration "0003" creates these.
+
+
+class WebhookEvent(Base):
+    """The id of one SendGrid event already applied: a retried batch is skipped by these."""
+
+    __tablename__ = "webhook_events"
+
+    sg_event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class CampaignEventCount(Base):
+    """How many events of one kind SendGrid reported for one campaign.
+
+    ``event`` is SendGrid's event name (delivered, open, click, bounce, ...), except
+    that Apple Mail Privacy Protection's machine opens count as ``machine_open``.
+    """
+
+    __tablename__ = "campaign_event_counts"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncState(Base):
+    """One remembered value of ``newsletter subscribers sync`` (e.g. the last sync time)."""
+
+    __tablename__ = "sync_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -19,6 +19,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import NewsletterError
+from .consent import Refusal, consent_error, refusal
 from .emails import InvalidEmail, normalise_email
 from .models import (
     HistoryEntry,
@@ -236,6 +237,7 @@ def add_subscriber(
     source: Source | str = Source.COMMAND,
     detail: str = "",
     attributes: dict | None = None,
+    resubscribe: bool = False,
 ) -> Membership:
     """Put ``email`` on a list, creating the subscriber if new; returns the membership.
 
@@ -243,8 +245,11 @@ def add_subscriber(
     on double opt-in lists (then call :func:`confirm` when the link is clicked).
     Someone already subscribed stays subscribed (never downgraded to unconfirmed).
     A given ``name`` replaces the stored one; ``attributes`` are merged in.
-    The subscriber-wide status is never changed here: a bounced address added to
-    a list is recorded but still receives nothing (check ``membership.subscriber.status``).
+
+    The consent rule (:mod:`newsletter.store.consent`) holds for every caller: raises
+    :class:`~newsletter.store.consent.ConsentRequired` (changing nothing) for someone
+    who unsubscribed from the list unless ``resubscribe`` (only if they asked), and
+    always for a bounced, complained or blocklisted address.
     """
     mailing_list = get_list(session, list_slug)
     if status is None:
@@ -259,6 +264,17 @@ def add_subscriber(
     subscriber = session.scalars(
         select(Subscriber).where(Subscriber.email_key == email_key(address))
     ).one_or_none()
+    membership = _membership(session, subscriber.id, mailing_list.id) if subscriber else None
+    if subscriber is not None and status != MembershipStatus.UNSUBSCRIBED:
+        list_status = membership.status if membership is not None else None
+        why = refusal(subscriber.status, list_status, resubscribe=resubscribe)
+        if why is not None:
+            left = membership if why is Refusal.LEFT else None
+            raise consent_error(
+                subscriber.email, list_slug, why, subscriber_status=subscriber.status,
+                since=left.changed_at if left else subscriber.status_changed_at,
+                how=left.how if left else "",
+            )
     if subscriber is None:
         subscriber = Subscriber(
             email=address,
@@ -276,7 +292,6 @@ def add_subscriber(
             subscriber.name = name.strip()
         if attributes:
             subscriber.attributes = {**(subscriber.attributes or {}), **attributes}
-    membership = _membership(session, subscriber.id, mailing_list.id)
     if membership is None:
         membership = Membership(
             subscriber_id=subscriber.id,
@@ -305,11 +320,15 @@ def subscribe(
     name: str | None = None,
     source: Source | str = Source.COMMAND,
     detail: str = "",
+    resubscribe: bool = False,
 ) -> Membership:
-    """Subscribe ``email`` to a list at once (no confirmation step), even if unsubscribed."""
+    """Subscribe ``email`` to a list at once (no confirmation step).
+
+    Someone who unsubscribed comes back only with ``resubscribe`` (see :func:`add_subscriber`).
+    """
     return add_subscriber(
         session, email, list_slug, name=name, status=MembershipStatus.SUBSCRIBED,
-        source=source, detail=detail,
+        source=source, detail=detail, resubscribe=resubscribe,
     )
 
 

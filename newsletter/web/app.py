@@ -35,9 +35,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..project import Project
 from ..store import Database, open_project_database
+from ..store.events import apply_batch, prune_event_ids
 from ..tokens import secret_from_env
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
-from .events import apply_batch, prune_event_ids
 from .security import HTTPMiddleware, SecurityHeadersMiddleware, redact_tokens
 from .signup import confirmation, subscribe_form, subscribe_post
 from .unsubscribe import unsubscribe_page, unsubscribe_post

@@ -1,8 +1,10 @@
 """Sign-up at /subscribe/SLUG (form or JSON) and double opt-in confirmation at /confirm/TOKEN.
 
 Whatever the address's state, the answer is the same, so the form never tells a
-stranger who is on the list. A double opt-in list gets an unconfirmed membership
-and a signed, expiring confirmation link; a single opt-in list subscribes at once.
+stranger who is on the list. The store decides what a sign-up may do
+(:func:`newsletter.store.sign_up`): a double opt-in list, or someone who left the
+list before, gets an unconfirmed membership and a signed, expiring confirmation
+link; a newcomer to a single opt-in list is subscribed at once.
 The confirmation link shows a button (mail scanners fetch links; only a person clicks),
 and the click subscribes and may send the welcome email.
 """
@@ -21,15 +23,16 @@ from ..store import (
     InvalidEmail,
     Membership,
     MembershipStatus,
+    Outcome,
     Source,
     SubscriberStatus,
-    add_subscriber,
     confirm,
     email_key,
     find_list,
     find_subscriber,
     normalise_email,
 )
+from ..store import sign_up as store_sign_up
 from ..tokens import BadToken, sign, unsubscribe_token, verify
 from .context import WebContext, log
 from .security import (
@@ -101,38 +104,27 @@ def welcome_mail(ctx: WebContext, subscriber: Any, info: ListInfo) -> Mail | Non
 def sign_up(ctx: WebContext, slug: str, email: str, name: str) -> tuple[ListInfo, Mail | None]:
     """Put ``email`` on list ``slug`` from the web form; the email to send, if any.
 
-    Raises LookupError if there is no such list. Someone already on the list is
-    left as they are (their stored name is never replaced by a stranger's form).
+    Raises LookupError if there is no such list. What the request may do (confirm
+    first, join at once, nothing) is the store's decision: :func:`newsletter.store.sign_up`.
     """
     with ctx.db.transaction() as session:
         mailing_list = find_list(session, slug)
         if mailing_list is None:
             raise LookupError(slug)
         info = info_of(mailing_list)
-        existing = find_subscriber(session, email)
-        before = None
-        if existing is not None:
-            old = session.get(Membership, (existing.id, mailing_list.id))
-            before = old.status if old is not None else None
-        membership = add_subscriber(
-            session, email, slug, name=None if existing else (name or None),
-            source=Source.WEB_FORM, detail="sign-up form",
-        )
-        subscriber = membership.subscriber
-        if subscriber.status != SubscriberStatus.ACTIVE:
-            return info, None  # bounced or complained: never mail them again
-        if info.double_opt_in:
-            if membership.status != MembershipStatus.UNCONFIRMED:
-                return info, None
+        done = store_sign_up(session, email, slug, name=name, source=Source.WEB_FORM,
+                             detail="sign-up form")
+        subscriber = done.subscriber
+        if done.outcome is Outcome.CONFIRM and subscriber is not None:
             token = confirm_token(ctx.secret, subscriber.id, slug, ctx.limits.confirm_days)
             return info, Mail(subscriber.email, "confirm_email", {
                 "list": info, "email": subscriber.email, "name": subscriber.name,
                 "confirm_url": f"{ctx.project.config.service_url}/confirm/{token}",
                 "confirm_days": ctx.limits.confirm_days,
             })
-        if before != MembershipStatus.SUBSCRIBED:
+        if done.outcome is Outcome.JOINED:
             return info, welcome_mail(ctx, subscriber, info)
-        return info, None
+        return info, None  # already subscribed, or bounced/complained: never mail them
 
 
 def _pending(session: Any, subscriber_id: int, slug: str) -> tuple[Any, Any, Membership]:

@@ -1,6 +1,12 @@
-"""Applying SendGrid events to the store: status changes, dedupe, per-campaign counts.
+"""What a SendGrid event does to the store: status changes, dedupe, per-campaign counts.
 
-One batch (one webhook POST) is applied in the caller's transaction:
+The one place that answers "what does this event do to a subscriber": the event
+webhook (:mod:`newsletter.web`) and ``newsletter subscribers sync``
+(:mod:`newsletter.sync`) both apply events through :func:`apply_action`, so they
+treat an event the same way. Automatic changes never soften a status: a complaint
+is not turned back into a bounce.
+
+One webhook batch is applied in the caller's transaction (:func:`apply_batch`):
 
 1. the batch's ``sg_event_id``s are inserted with ``INSERT ... ON CONFLICT DO NOTHING
    RETURNING``, so only events never seen before go on (a retried batch changes nothing,
@@ -8,8 +14,6 @@ One batch (one webhook POST) is applied in the caller's transaction:
 2. counts are added up in memory and written with one upsert per (campaign, event);
 3. the few events that change someone's status are applied through the store's API,
    which records each change in the subscriber's history.
-
-The same status rules serve ``newsletter subscribers sync`` (:mod:`newsletter.sync`).
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..store import Source, utcnow
-from ..store.suppressions import apply_action
-from .models import CampaignEventCount, WebhookEvent
+from ..errors import NewsletterError
+from ..project import Project
+from .database import open_project_database
+from .models import CampaignEventCount, Source, SubscriberStatus, WebhookEvent, utcnow
+from .subscribers import find_list, find_subscriber, set_subscriber_status, unsubscribe
 
 # SendGrid's event names; anything else is counted as ignored, never stored.
 KNOWN_EVENTS = frozenset({
@@ -115,16 +122,74 @@ def _detail(event: dict[str, Any]) -> str:
     return "; ".join(parts)[:500]
 
 
+# ---------------------------------------------------------------- applying an action
+
+
+# How serious a subscriber-wide status is: automatic changes never go down this scale.
+_RANK = {
+    SubscriberStatus.ACTIVE.value: 0,
+    SubscriberStatus.BOUNCED.value: 1,
+    SubscriberStatus.COMPLAINED.value: 2,
+    SubscriberStatus.BLOCKLISTED.value: 3,
+}
+
+
+def mark_status(
+    session: Session, email: str, status: SubscriberStatus, *, source: Source, detail: str
+) -> bool:
+    """Set a subscriber-wide status unless it would be a downgrade; True if it changed.
+
+    Unknown addresses are added with that status, so a later import skips them too.
+    """
+    try:
+        found = find_subscriber(session, email)
+        if found is not None and _RANK.get(found.status, 0) >= _RANK[status.value]:
+            return False
+        set_subscriber_status(session, found or email, status, source=source, detail=detail)
+    except NewsletterError:  # not an email address: nothing to apply it to
+        return False
+    return True
+
+
+def unsubscribe_address(
+    session: Session, email: str, list_slug: str | None, *, source: Source, detail: str
+) -> bool:
+    """Unsubscribe ``email`` from ``list_slug`` (or every list if None); True if it changed.
+
+    Unknown addresses and lists are skipped: there is nothing to unsubscribe.
+    """
+    subscriber = find_subscriber(session, email)
+    if subscriber is None:
+        return False
+    if list_slug is not None and find_list(session, list_slug) is None:
+        return False
+    return bool(unsubscribe(session, subscriber, list_slug, source=source, detail=detail))
+
+
+def apply_action(
+    session: Session, email: str, action: tuple[str, str | None], *, source: Source, detail: str
+) -> bool:
+    """Apply ("bounced"|"complained"|"unsubscribed", list slug or None) to ``email``.
+
+    Returns True if anything changed.
+    """
+    kind, list_slug = action
+    if kind == "bounced":
+        return mark_status(session, email, SubscriberStatus.BOUNCED, source=source, detail=detail)
+    if kind == "complained":
+        return mark_status(
+            session, email, SubscriberStatus.COMPLAINED, source=source, detail=detail
+        )
+    return unsubscribe_address(session, email, list_slug, source=source, detail=detail)
+
+
 # ---------------------------------------------------------------- a batch
 
 
 def _insert_dialect(session: Session) -> Any:
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def claim_event_ids(session: Session, ids: Sequence[str]) -> set[str]:
@@ -229,10 +294,8 @@ ENGAGEMENT = {
 }
 
 
-def engagement(project: Any, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+def engagement(project: Project, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
     """Webhook event counts per campaign, for `newsletter status` (campaigns with none left out)."""
-    from ..store import open_project_database
-
     if not campaign_ids:
         return {}
     database = open_project_database(project)

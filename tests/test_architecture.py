@@ -1,0 +1,142 @@
+"""The package's shape: no import cycles, and the store depends on none of its users.
+
+The import graph is read from the source (every ``import`` statement, at any depth,
+including those inside functions), so a cycle hidden by a function-level import
+still fails here. Importing ``a.b.c`` also runs ``a/__init__.py`` and
+``a/b/__init__.py``, so those count as imported too, unless the importing module
+is itself inside that package (then the package is already being imported).
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+import pytest
+
+import newsletter
+
+PACKAGE_DIR = Path(newsletter.__file__).resolve().parent
+
+
+def _modules(package_dir: Path) -> dict[str, tuple[Path, bool]]:
+    """Dotted module name -> (file, is a package's __init__), for every .py file."""
+    found: dict[str, tuple[Path, bool]] = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        parts = list(path.relative_to(package_dir.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        if is_package:
+            parts.pop()
+        found[".".join(parts)] = (path, is_package)
+    return found
+
+
+def _ancestors(module: str) -> set[str]:
+    """``a.b.c`` -> {"a", "a.b", "a.b.c"}: what importing it runs."""
+    parts = module.split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
+
+
+def _imported_names(tree: ast.AST, package: str) -> list[str]:
+    """Every dotted name an import statement anywhere in ``tree`` may refer to."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base_parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            # `from a import b` imports a, and a.b too when b is a module.
+            names.append(base)
+            names.extend(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def import_graph(package_dir: Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (directly or by running an __init__)."""
+    modules = _modules(package_dir)
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, (path, is_package) in modules.items():
+        package = name if is_package else name.rpartition(".")[0]
+        for target in _imported_names(ast.parse(path.read_text(encoding="utf-8")), package):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]  # a name inside a module: the module
+            if target:
+                graph[name] |= _ancestors(target) - _ancestors(name)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (first module repeated at the end), or None."""
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        return list(exc.args[1])
+    return None
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    cycle = find_cycle(import_graph(PACKAGE_DIR))
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root / "pkg"
+
+
+@pytest.mark.parametrize("files", [
+    pytest.param({"pkg/__init__.py": "", "pkg/a.py": "from . import b\n",
+                  "pkg/b.py": "def f():\n    from .a import x\n"}, id="function-level"),
+    pytest.param({"pkg/__init__.py": "", "pkg/a.py": "from .sub.c import y\n",
+                  "pkg/sub/__init__.py": "from ..a import z\n", "pkg/sub/c.py": ""},
+                 id="through-a-package-init"),
+    pytest.param({"pkg/__init__.py": "", "pkg/a.py": "import pkg.b\n",
+                  "pkg/b.py": "from pkg import a\n"}, id="absolute"),
+])
+def test_the_check_finds_hidden_cycles(tmp_path: Path, files: dict[str, str]) -> None:
+    assert find_cycle(import_graph(_write(tmp_path, files))) is not None
+
+
+def test_the_check_accepts_a_package_importing_its_own_modules(tmp_path: Path) -> None:
+    package = _write(tmp_path, {
+        "pkg/__init__.py": "from .a import x\n", "pkg/a.py": "from .b import y\n",
+        "pkg/b.py": "import os\n",
+    })
+    assert find_cycle(import_graph(package)) is None
+
+
+@pytest.mark.parametrize("user", ["newsletter.cli", "newsletter.web", "newsletter.sync"])
+def test_the_store_depends_on_none_of_its_users(user: str) -> None:
+    graph = import_graph(PACKAGE_DIR)
+    store = [name for name in graph if name.startswith("newsletter.store")]
+    assert store
+    for name in store:
+        bad = {target for target in graph[name] if target == user or target.startswith(user + ".")}
+        assert not bad, f"{name} imports {sorted(bad)}"
+
+
+def test_cli_web_and_sync_never_import_each_other() -> None:
+    graph = import_graph(PACKAGE_DIR)
+    sides = ("newsletter.cli", "newsletter.web", "newsletter.sync")
+
+    def side(name: str) -> str | None:
+        return next((s for s in sides if name == s or name.startswith(s + ".")), None)
+
+    crossing = sorted(
+        (name, target) for name, targets in graph.items() for target in targets
+        if side(name) and side(target) and side(name) != side(target)
+        # the CLI's commands start the service and the sync: that is their job
+        and not (side(name) == "newsletter.cli" and target in ("newsletter.web.app",
+                                                              "newsletter.web",
+                                                              "newsletter.sync"))
+    )
+    assert not crossing, crossing
