@@ -59,9 +59,7 @@ def _image_address(value: str) -> str:
         return value
     parts = urlsplit(value)
     if parts.scheme == "http":
-        raise ValueError(
-            "email programs block images sent over http://; use the https:// address"
-        )
+        raise ValueError("email programs block images sent over http://; use the https:// address")
     if parts.scheme != "https" or not parts.netloc or " " in value:
         raise ValueError(
             "that looks like a file on a computer; put the logo on the web and write its "
@@ -110,52 +108,67 @@ class Brand(_Table):
     """Look of the email and the archive."""
 
     logo_url: Annotated[str, AfterValidator(_image_address)] = Field(
-        "", description="write the logo's web address, like https://news.example.org/logo.png"
+        default="",
+        description="write the logo's web address, like https://news.example.org/logo.png",
     )
-    logo_alt: str = Field("", description='write a few words describing the logo, in quotes')
+    logo_alt: str = Field(
+        default="", description="write a few words describing the logo, in quotes"
+    )
     logo_width: int = Field(
-        160, ge=1, le=EMAIL_WIDTH - 56,
+        default=160,
+        ge=1,
+        le=EMAIL_WIDTH - 56,
         description=f"write a number of pixels from 1 to {EMAIL_WIDTH - 56}, like 200",
     )
-    primary_color: Colour = Field("#1d4e89", description=_SAY_COLOUR)
-    accent_color: Colour = Field("#b3541e", description=_SAY_COLOUR)
-    background_color: Colour = Field("#f4f1ea", description=_SAY_COLOUR)
-    text_color: Colour = Field("#1f2328", description=_SAY_COLOUR)
+    primary_color: Colour = Field(default="#1d4e89", description=_SAY_COLOUR)
+    accent_color: Colour = Field(default="#b3541e", description=_SAY_COLOUR)
+    background_color: Colour = Field(default="#f4f1ea", description=_SAY_COLOUR)
+    text_color: Colour = Field(default="#1f2328", description=_SAY_COLOUR)
 
 
 class Sender(_Table):
     """Who the email comes from."""
 
     from_email: Annotated[Email, AfterValidator(_text)] = Field(description=_SAY_EMAIL)
-    from_name: str = Field("", description='write the name shown as sender, in quotes')
-    reply_to: Email = Field("", description=_SAY_EMAIL)
-    unsubscribe_email: Email = Field("", description=_SAY_EMAIL)
+    from_name: str = Field(default="", description="write the name shown as sender, in quotes")
+    reply_to: Email = Field(default="", description=_SAY_EMAIL)
+    unsubscribe_email: Email = Field(default="", description=_SAY_EMAIL)
 
 
 class Delivery(_Table):
     """How messages leave: the transport and its settings."""
 
     transport: Literal["outbox", "sendgrid"] = Field(
-        "outbox", description='write "outbox" or "sendgrid"'
+        default="outbox", description='write "outbox" or "sendgrid"'
     )
-    outbox_dir: Text = Field("outbox", description='write a folder name, like "outbox"')
-    default_list: str = Field("", description='write the short name of a list, like "weekly"')
+    outbox_dir: Text = Field(default="outbox", description='write a folder name, like "outbox"')
+    default_list: str = Field(
+        default="", description='write the short name of a list, like "weekly"'
+    )
     sendgrid_unsubscribe_group: int = Field(
-        0, ge=0, description="write the number of a SendGrid unsubscribe group, like 12345"
+        default=0, ge=0, description="write the number of a SendGrid unsubscribe group, like 12345"
     )
     batch_size: int = Field(
-        SENDGRID_MAX_BATCH, ge=1, le=SENDGRID_MAX_BATCH,
+        default=SENDGRID_MAX_BATCH,
+        ge=1,
+        le=SENDGRID_MAX_BATCH,
         description=f"write a number from 1 to {SENDGRID_MAX_BATCH} (SendGrid takes at most "
         f"{SENDGRID_MAX_BATCH} recipients per request), like {SENDGRID_MAX_BATCH}",
     )
     concurrency: int = Field(
-        4, ge=1, le=64, description="write how many requests may run at once, from 1 to 64, like 4"
+        default=4,
+        ge=1,
+        le=64,
+        description="write how many requests may run at once, from 1 to 64, like 4",
     )
     timeout: float = Field(
-        30.0, gt=0, le=600, description="write a number of seconds from 1 to 600, like 30"
+        default=30.0, gt=0, le=600, description="write a number of seconds from 1 to 600, like 30"
     )
     max_retries: int = Field(
-        5, ge=0, le=20, description="write how many times to try again, from 0 to 20, like 5"
+        default=5,
+        ge=0,
+        le=20,
+        description="write how many times to try again, from 0 to 20, like 5",
     )
 
 
@@ -171,21 +184,23 @@ class Settings(_Table):
         description="write the archive's web address, like https://news.example.org/"
     )
     web_url: WebAddress = Field(
-        "", description="write the web service's address, like https://news.example.org"
+        default="", description="write the web service's address, like https://news.example.org"
     )
-    description: str = Field("", description="write one sentence in quotes")
+    description: str = Field(default="", description="write one sentence in quotes")
     language: Annotated[str, AfterValidator(_language)] = Field(
-        "en", description='write a language code, like "en" or "de"'
+        default="en", description='write a language code, like "en" or "de"'
     )
     timezone: Annotated[str, AfterValidator(_zone)] = Field(
-        "UTC", description='write a time zone name, like "Europe/Berlin" or "UTC"'
+        default="UTC", description='write a time zone name, like "Europe/Berlin" or "UTC"'
     )
 
 
 class Database(_Table):
     """The [database] table."""
 
-    url: str = Field("", description="write a database address, like sqlite:///subscribers.db")
+    url: str = Field(
+        default="", description="write a database address, like sqlite:///subscribers.db"
+    )
 
 
 class Config(Settings):
@@ -229,7 +244,11 @@ class _File(_Table):
 # --- errors in plain words -----------------------------------------------------------------
 
 _TABLES: dict[str, type[_Table]] = {
-    name: info.annotation for name, info in _File.model_fields.items()  # type: ignore[misc]
+    "newsletter": Settings,
+    "sender": Sender,
+    "brand": Brand,
+    "delivery": Delivery,
+    "database": Database,
 }
 
 
@@ -251,8 +270,13 @@ def _key_line(text: str, table: str | None, key: str) -> int:
 
 def _shown(value: Any) -> str:
     """A value as the person wrote it in the file, shortened."""
-    shown = f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(
-        value, bool) else str(value)
+    shown = (
+        f'"{value}"'
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
@@ -270,18 +294,22 @@ def _problem(error: Any, text: str, path: Path) -> str:
             return f"{where}: the [{table}] table is missing{holds}"
         if kind == "extra_forbidden":
             if isinstance(error["input"], dict):
-                return (f"{where}: unknown table [{table}]; the tables are "
-                        + ", ".join(f"[{name}]" for name in _TABLES))
-            return (f"{where}: {table}: a setting above the first [table]; move it into "
-                    "the table it belongs to, e.g. [newsletter]")
+                return f"{where}: unknown table [{table}]; the tables are " + ", ".join(
+                    f"[{name}]" for name in _TABLES
+                )
+            return (
+                f"{where}: {table}: a setting above the first [table]; move it into "
+                "the table it belongs to, e.g. [newsletter]"
+            )
         return f"{where}: {table} must be a table, written [{table}] on a line of its own"
     key = loc[1]
     line = _key_line(text, table, key) or _key_line(text, table, "")
     where = f"{path}:{line}" if line else str(path)
     fields = _TABLES[table].model_fields
     if kind == "extra_forbidden":
-        return (f"{where}: [{table}] {key}: unknown setting; the settings here are "
-                + ", ".join(fields))
+        return f"{where}: [{table}] {key}: unknown setting; the settings here are " + ", ".join(
+            fields
+        )
     expected = fields[key].description or "see docs/configuration.md"
     if kind == "missing":
         return f"{where}: [{table}] {key}: required; {expected}"
@@ -297,7 +325,7 @@ def parse_config(text: str, path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path}: not valid TOML: {exc}",
-            hint=f"Fix the syntax in {path} (text needs \"quotes\"); docs/configuration.md "
+            hint=f'Fix the syntax in {path} (text needs "quotes"); docs/configuration.md '
             "shows a complete example.",
         ) from None
     try:
