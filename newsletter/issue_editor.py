@@ -447,6 +447,6 @@ def add_items(
 
 def _item_number(diagnostic: Diagnostic) -> int:
     """9 for a diagnostic about items[9] or its fields; 0 for the rest of the file."""
-    match = re.match(r"items\[(\d+)\]", diagnostic.path)
+    match = re.match(r"items\[(\d+)\]", diagnostic.field)
     return int(match.group(1)) if match else 0
 
