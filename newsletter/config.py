@@ -1,72 +1,220 @@
-"""newsletter.toml: one newsletter's settings, read and checked."""
+"""newsletter.toml: one newsletter's settings, read and checked in full when the file is read.
+
+Each setting is checked once, here, by the models below; an error names the file, the
+line, the table and the setting, and says in plain words what to write instead. The rest
+of the code may rely on every value being usable (a real time zone, a batch size SendGrid
+accepts, an https logo address ...).
+"""
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from .emails import InvalidEmail, normalise_email
 from .errors import ConfigError
 
 CONFIG_NAME = "newsletter.toml"
+SENDGRID_MAX_BATCH = 1000  # personalizations in one SendGrid mail/send request
+EMAIL_WIDTH = 600  # pixels; the logo sits inside 28 px of padding on each side
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
-@dataclass(frozen=True)
-class Brand:
+# --- the rules, one per kind of value ----------------------------------------------------
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("")
+    return value
+
+
+def _email(value: str) -> str:
+    if value:
+        try:
+            normalise_email(value)
+        except InvalidEmail as exc:
+            raise ValueError(str(exc).rstrip(".")) from None
+    return value
+
+
+def _web_address(value: str) -> str:
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+            raise ValueError("")
+    return value
+
+
+def _image_address(value: str) -> str:
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme == "http":
+        raise ValueError("email programs block images sent over http://; use the https:// address")
+    if parts.scheme != "https" or not parts.netloc or " " in value:
+        raise ValueError(
+            "that looks like a file on a computer; put the logo on the web and write its "
+            "https:// address"
+        )
+    return value
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("") from None
+    return value
+
+
+def _colour(value: str) -> str:
+    if not _COLOUR.match(value):
+        raise ValueError("")
+    return value
+
+
+def _language(value: str) -> str:
+    if not _LANGUAGE.match(value):
+        raise ValueError("")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_text)]
+Email = Annotated[str, AfterValidator(_email)]
+WebAddress = Annotated[str, AfterValidator(_web_address)]
+Colour = Annotated[str, AfterValidator(_colour)]
+
+_SAY_COLOUR = "write a colour code: # and six digits or letters a-f, like #1d4e89"
+_SAY_EMAIL = "write an email address, like brief@example.org"
+
+
+class _Table(BaseModel):
+    """One table of newsletter.toml: unknown settings and wrong kinds of value are errors."""
+
+    # strict: "200" (text) is not a number and 1 is not text; the person must fix the file.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Brand(_Table):
     """Look of the email and the archive."""
 
-    logo_url: str = ""
-    logo_alt: str = ""
-    logo_width: int = 160
-    primary_color: str = "#1d4e89"
-    accent_color: str = "#b3541e"
-    background_color: str = "#f4f1ea"
-    text_color: str = "#1f2328"
+    logo_url: Annotated[str, AfterValidator(_image_address)] = Field(
+        default="",
+        description="write the logo's web address, like https://news.example.org/logo.png",
+    )
+    logo_alt: str = Field(
+        default="", description="write a few words describing the logo, in quotes"
+    )
+    logo_width: int = Field(
+        default=160,
+        ge=1,
+        le=EMAIL_WIDTH - 56,
+        description=f"write a number of pixels from 1 to {EMAIL_WIDTH - 56}, like 200",
+    )
+    primary_color: Colour = Field(default="#1d4e89", description=_SAY_COLOUR)
+    accent_color: Colour = Field(default="#b3541e", description=_SAY_COLOUR)
+    background_color: Colour = Field(default="#f4f1ea", description=_SAY_COLOUR)
+    text_color: Colour = Field(default="#1f2328", description=_SAY_COLOUR)
 
 
-@dataclass(frozen=True)
-class Sender:
+class Sender(_Table):
     """Who the email comes from."""
 
-    from_email: str
-    from_name: str = ""
-    reply_to: str = ""
-    unsubscribe_email: str = ""
+    from_email: Annotated[Email, AfterValidator(_text)] = Field(description=_SAY_EMAIL)
+    from_name: str = Field(default="", description="write the name shown as sender, in quotes")
+    reply_to: Email = Field(default="", description=_SAY_EMAIL)
+    unsubscribe_email: Email = Field(default="", description=_SAY_EMAIL)
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(_Table):
     """How messages leave: the transport and its settings."""
 
-    transport: str = "outbox"
-    outbox_dir: str = "outbox"
-    default_list: str = ""
-    sendgrid_unsubscribe_group: int = 0
-    batch_size: int = 1000
-    concurrency: int = 4
-    timeout: float = 30.0
-    max_retries: int = 5
+    transport: Literal["outbox", "sendgrid"] = Field(
+        default="outbox", description='write "outbox" or "sendgrid"'
+    )
+    outbox_dir: Text = Field(default="outbox", description='write a folder name, like "outbox"')
+    default_list: str = Field(
+        default="", description='write the short name of a list, like "weekly"'
+    )
+    sendgrid_unsubscribe_group: int = Field(
+        default=0, ge=0, description="write the number of a SendGrid unsubscribe group, like 12345"
+    )
+    batch_size: int = Field(
+        default=SENDGRID_MAX_BATCH,
+        ge=1,
+        le=SENDGRID_MAX_BATCH,
+        description=f"write a number from 1 to {SENDGRID_MAX_BATCH} (SendGrid takes at most "
+        f"{SENDGRID_MAX_BATCH} recipients per request), like {SENDGRID_MAX_BATCH}",
+    )
+    concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="write how many requests may run at once, from 1 to 64, like 4",
+    )
+    timeout: float = Field(
+        default=30.0, gt=0, le=600, description="write a number of seconds from 1 to 600, like 30"
+    )
+    max_retries: int = Field(
+        default=5,
+        ge=0,
+        le=20,
+        description="write how many times to try again, from 0 to 20, like 5",
+    )
 
 
-@dataclass(frozen=True)
-class Config:
-    """All of newsletter.toml."""
+class Settings(_Table):
+    """The [newsletter] table."""
 
-    name: str
-    postal_address: str
-    archive_url: str
+    name: Text = Field(description='write the newsletter\'s name in quotes, like "Weekly Brief"')
+    postal_address: Text = Field(
+        description="write the organisation's postal address in quotes; bulk-mail law "
+        "requires it in every message"
+    )
+    archive_url: Annotated[WebAddress, AfterValidator(_text)] = Field(
+        description="write the archive's web address, like https://news.example.org/"
+    )
+    web_url: WebAddress = Field(
+        default="", description="write the web service's address, like https://news.example.org"
+    )
+    description: str = Field(default="", description="write one sentence in quotes")
+    language: Annotated[str, AfterValidator(_language)] = Field(
+        default="en", description='write a language code, like "en" or "de"'
+    )
+    timezone: Annotated[str, AfterValidator(_zone)] = Field(
+        default="UTC", description='write a time zone name, like "Europe/Berlin" or "UTC"'
+    )
+
+
+class Database(_Table):
+    """The [database] table."""
+
+    url: str = Field(
+        default="", description="write a database address, like sqlite:///subscribers.db"
+    )
+
+
+class Config(Settings):
+    """All of newsletter.toml, checked: [newsletter] settings plus one attribute per table."""
+
     sender: Sender
-    web_url: str = ""
-    description: str = ""
-    language: str = "en"
-    timezone: str = "UTC"
-    brand: Brand = field(default_factory=Brand)
-    delivery: Delivery = field(default_factory=Delivery)
+    brand: Brand = Brand()
+    delivery: Delivery = Delivery()
     database_url: str = ""
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The newsletter's time zone (``timezone``), for dates and scheduled sends."""
+        return ZoneInfo(self.timezone)
 
     @property
     def service_url(self) -> str:
@@ -83,8 +231,30 @@ class Config:
         return f"{self.archive_base}issues/{name}/"
 
 
+class _File(_Table):
+    """newsletter.toml as written: one attribute per table."""
+
+    newsletter: Settings
+    sender: Sender
+    brand: Brand = Brand()
+    delivery: Delivery = Delivery()
+    database: Database = Database()
+
+
+# --- errors in plain words -----------------------------------------------------------------
+
+_TABLES: dict[str, type[_Table]] = {
+    "newsletter": Settings,
+    "sender": Sender,
+    "brand": Brand,
+    "delivery": Delivery,
+    "database": Database,
+}
+
+
 def _key_line(text: str, table: str | None, key: str) -> int:
-    """Best-effort line number of ``key`` inside ``[table]`` (0 if not found)."""
+    """Best-effort line number of ``key`` inside ``[table]``, or of ``[table]`` itself
+    when ``key`` is empty (0 if not found)."""
     current: str | None = None
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
@@ -98,128 +268,85 @@ def _key_line(text: str, table: str | None, key: str) -> int:
     return 0
 
 
-_SECTIONS: dict[str, type] = {"sender": Sender, "brand": Brand, "delivery": Delivery}
+def _shown(value: Any) -> str:
+    """A value as the person wrote it in the file, shortened."""
+    shown = (
+        f'"{value}"'
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _problem(error: Any, text: str, path: Path) -> str:
+    """One pydantic error as ``file:line: [table] key: what to write``."""
+    loc = [str(part) for part in error["loc"]]
+    kind = error["type"]
+    table = loc[0]
+    if len(loc) == 1:
+        line = _key_line(text, table, "") or _key_line(text, None, table)
+        where = f"{path}:{line}" if line else str(path)
+        if kind == "missing":
+            needed = [k for k, f in _TABLES[table].model_fields.items() if f.is_required()]
+            holds = f"; it holds {', '.join(needed)}" if needed else ""
+            return f"{where}: the [{table}] table is missing{holds}"
+        if kind == "extra_forbidden":
+            if isinstance(error["input"], dict):
+                return f"{where}: unknown table [{table}]; the tables are " + ", ".join(
+                    f"[{name}]" for name in _TABLES
+                )
+            return (
+                f"{where}: {table}: a setting above the first [table]; move it into "
+                "the table it belongs to, e.g. [newsletter]"
+            )
+        return f"{where}: {table} must be a table, written [{table}] on a line of its own"
+    key = loc[1]
+    line = _key_line(text, table, key) or _key_line(text, table, "")
+    where = f"{path}:{line}" if line else str(path)
+    fields = _TABLES[table].model_fields
+    if kind == "extra_forbidden":
+        return f"{where}: [{table}] {key}: unknown setting; the settings here are " + ", ".join(
+            fields
+        )
+    expected = fields[key].description or "see docs/configuration.md"
+    if kind == "missing":
+        return f"{where}: [{table}] {key}: required; {expected}"
+    reason = str(error.get("ctx", {}).get("error", "")) if kind == "value_error" else ""
+    said = f"it says {_shown(error['input'])}" + (f"; {reason}" if reason else "")
+    return f"{where}: [{table}] {key}: {expected} ({said})"
 
 
 def parse_config(text: str, path: Path) -> Config:
-    """Parse and check the text of a newsletter.toml, raising ConfigError with the line."""
+    """Parse and check the text of a newsletter.toml, raising ConfigError with the lines."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path}: not valid TOML: {exc}",
-            hint=f"Fix the syntax in {path}; docs/configuration.md shows a complete example.",
+            hint=f'Fix the syntax in {path} (text needs "quotes"); docs/configuration.md '
+            "shows a complete example.",
         ) from None
-
-    problems: list[str] = []
-
-    def where(table: str | None, key: str) -> str:
-        line = _key_line(text, table, key)
-        return f"{path}:{line}" if line else str(path)
-
-    top = data.get("newsletter")
-    if not isinstance(top, dict):
+    try:
+        file = _File.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem(error, text, path) for error in exc.errors()]
         raise ConfigError(
-            f"{path}: the [newsletter] table is missing; it holds name, postal_address and "
-            "archive_url.",
-            hint="See docs/configuration.md, or run `newsletter init DIR` for a fresh example.",
-        )
-    for key in data:
-        if key not in ("newsletter", "database", *_SECTIONS):
-            problems.append(
-                f"{where(key, '')}: unknown table [{key}]; expected one of [newsletter], "
-                "[sender], [brand], [delivery], [database]"
-            )
-
-    def build(cls: type, table: str, raw: dict[str, Any]) -> Any:
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key not in known:
-                problems.append(
-                    f"{where(table, key)}: [{table}] {key}: unknown setting; expected one of "
-                    + ", ".join(sorted(k for k in known if k not in _SECTIONS))
-                )
-                continue
-            expected = known[key].type
-            ok = {
-                "str": isinstance(value, str),
-                "int": isinstance(value, int) and not isinstance(value, bool),
-                "float": isinstance(value, int | float) and not isinstance(value, bool),
-            }.get(str(expected), True)
-            if not ok:
-                problems.append(
-                    f"{where(table, key)}: [{table}] {key}: expected {expected}, "
-                    f"got {type(value).__name__}"
-                )
-                continue
-            values[key] = value
-        return values
-
-    newsletter_values = build(Config, "newsletter", {
-        k: v for k, v in top.items() if k not in _SECTIONS and k != "database_url"
-    })
-    sections: dict[str, Any] = {}
-    for name, cls in _SECTIONS.items():
-        raw = data.get(name, {})
-        sections[name] = build(cls, name, raw) if isinstance(raw, dict) else {}
-    database = data.get("database", {})
-    database_url = database.get("url", "") if isinstance(database, dict) else ""
-
-    for key in ("name", "postal_address", "archive_url"):
-        if not str(newsletter_values.get(key, "")).strip():
-            problems.append(
-                f"{where('newsletter', key) if _key_line(text, 'newsletter', key) else path}: "
-                f"[newsletter] {key}: required"
-                + (
-                    "; bulk-mail law requires the sender's postal address in every message"
-                    if key == "postal_address"
-                    else ""
-                )
-            )
-    url = str(newsletter_values.get("archive_url", ""))
-    if url and not url.startswith(("https://", "http://")):
-        problems.append(
-            f"{where('newsletter', 'archive_url')}: [newsletter] archive_url: expected an "
-            f"http(s) URL, got {url!r}"
-        )
-    sender = sections["sender"]
-    if not sender.get("from_email"):
-        problems.append(f"{path}: [sender] from_email: required, e.g. brief@example.org")
-    for key in ("from_email", "reply_to", "unsubscribe_email"):
-        value = sender.get(key)
-        if value and not _EMAIL.match(value):
-            problems.append(
-                f"{where('sender', key)}: [sender] {key}: expected an email address, got {value!r}"
-            )
-    for key, value in sections["brand"].items():
-        if key.endswith("_color") and not _COLOUR.match(value):
-            problems.append(
-                f"{where('brand', key)}: [brand] {key}: expected a colour like #1d4e89, "
-                f"got {value!r}"
-            )
-    transport = sections["delivery"].get("transport", "outbox")
-    if transport not in ("outbox", "sendgrid"):
-        problems.append(
-            f"{where('delivery', 'transport')}: [delivery] transport: expected 'outbox' or "
-            f"'sendgrid', got {transport!r}"
-        )
-    if problems:
-        raise ConfigError(
-            "newsletter.toml has problems:\n  " + "\n  ".join(problems),
+            f"{CONFIG_NAME} has problems:\n  " + "\n  ".join(problems),
             hint="Fix them and run the command again; docs/configuration.md lists every setting.",
-        )
+        ) from None
     return Config(
-        **newsletter_values,
-        sender=Sender(**sender),
-        brand=Brand(**sections["brand"]),
-        delivery=Delivery(**sections["delivery"]),
-        database_url=database_url,
+        **dict(file.newsletter),
+        sender=file.sender,
+        brand=file.brand,
+        delivery=file.delivery,
+        database_url=file.database.url,
     )
 
 
 def load_config(path: Path) -> Config:
-    """Read newsletter.toml at ``path``."""
+    """Read and check newsletter.toml at ``path``."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -143,8 +143,36 @@ class Issue:
         """The file's stem, used for output files and archive URLs."""
         return self.path.stem
 
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self.model, attr)
+    # The model's fields that templates and callers read from the issue itself.
+    @property
+    def date(self) -> dt.date:
+        """The day the issue goes out."""
+        return self.model.date
+
+    @property
+    def subject(self) -> str:
+        """The email's subject line."""
+        return self.model.subject
+
+    @property
+    def preheader(self) -> str | None:
+        """The preview text shown after the subject in inboxes."""
+        return self.model.preheader
+
+    @property
+    def intro(self) -> str | None:
+        """The opening words, in Markdown."""
+        return self.model.intro
+
+    @property
+    def items(self) -> list[Item]:
+        """The news summaries, in file order."""
+        return self.model.items
+
+    @property
+    def draft(self) -> bool:
+        """Drafts are left out of the web archive."""
+        return self.model.draft
 
     @property
     def sections(self) -> list[tuple[str | None, list[Item]]]:
@@ -173,20 +201,20 @@ class Diagnostic:
     file: str
     line: int
     col: int
-    path: str
+    field: str  # where in the issue, e.g. items[2].url
     message: str
     severity: Severity = "error"
 
     def __str__(self) -> str:
         label = "" if self.severity == "error" else "warning: "
-        return f"{self.file}:{self.line}:{self.col}: {self.path}: {label}{self.message}"
+        return f"{self.file}:{self.line}:{self.col}: {self.field}: {label}{self.message}"
 
 
 @dataclass
 class CheckResult:
     """Everything known about one issue file after checking it."""
 
-    path: Path
+    file: Path
     issue: Issue | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 

@@ -10,10 +10,7 @@ atomically.
 from __future__ import annotations
 
 import io
-import os
 import re
-import stat
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +34,7 @@ from .article import (
     with_scheme,
 )
 from .errors import IssueFileError, NewsletterError
+from .files import atomic_write
 from .issue import (
     Diagnostic,
     Item,
@@ -336,22 +334,6 @@ def _verify(old: str, new: str, items: list[dict[str, Any]]) -> None:
         )
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) so readers see the old file or the new one."""
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(text.encode("utf-8"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --- the whole job -----------------------------------------------------------------------
 
 
@@ -457,7 +439,7 @@ def add_items(
         )
     if dry_run:
         return report
-    write_atomically(path, new_text)
+    atomic_write(path, new_text)
     report.written = True
     report.diagnostics = [d for d in check_file(path).diagnostics if _item_number(d) >= first]
     return report
@@ -465,6 +447,6 @@ def add_items(
 
 def _item_number(diagnostic: Diagnostic) -> int:
     """9 for a diagnostic about items[9] or its fields; 0 for the rest of the file."""
-    match = re.match(r"items\[(\d+)\]", diagnostic.path)
+    match = re.match(r"items\[(\d+)\]", diagnostic.field)
     return int(match.group(1)) if match else 0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from .errors import NewsletterError
+from .files import atomic_write
 from .issue import GMAIL_CLIP_BYTES, CheckResult, Diagnostic, check_file, issue_number, load_issue
 from .mime import build_message, message_id
 from .project import Project
@@ -76,7 +76,7 @@ def build_issue(project: Project, path: Path, out_dir: Path) -> BuildResult:
     issue = load_issue(path, project.issue_files())
     rendered = render_email(project, issue)
     config = project.config
-    sent_at = dt.datetime.combine(issue.model.date, dt.time(8, 0), _zone(config.timezone))
+    sent_at = dt.datetime.combine(issue.model.date, dt.time(8, 0), config.zone)
     message = build_message(
         config,
         subject=rendered.subject,
@@ -90,26 +90,8 @@ def build_issue(project: Project, path: Path, out_dir: Path) -> BuildResult:
     for target, data in zip(
         paths, (rendered.html.encode(), rendered.text.encode(), message.as_bytes()), strict=True
     ):
-        _write_atomically(target, data)
+        atomic_write(target, data)
     return BuildResult(*paths, rendered=rendered)
-
-
-def _zone(name: str) -> dt.tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        raise NewsletterError(
-            f"newsletter.toml: [newsletter] timezone: unknown time zone {name!r}; expected a "
-            "name like Europe/Berlin or UTC",
-            hint="Fix the timezone in newsletter.toml.",
-        ) from None
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Write through a temporary file so a crash never leaves half a file."""
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(target)
 
 
 def new_issue(project: Project, date: dt.date | None = None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -104,7 +105,9 @@ def init_project(target: Path, name: str | None = None) -> Project:
         destination.parent.mkdir(parents=True, exist_ok=True)
         text = source.read_text(encoding="utf-8")
         if relative.name == CONFIG_NAME:
-            text = text.replace("{{ name }}", name or target.name.replace("-", " ").title())
+            # JSON string escapes are valid in TOML, so a name with quotes stays valid.
+            title = name or target.name.replace("-", " ").title()
+            text = text.replace('"{{ name }}"', json.dumps(title, ensure_ascii=False))
         destination.write_text(text, encoding="utf-8")
     templates = target / "templates"
     for source in sorted(default_templates_dir().rglob("*")):

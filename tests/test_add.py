@@ -440,9 +440,9 @@ def test_placeholders_are_written_reported_and_flagged_by_check(
     ]
     assert no_alt.fields["image_alt"] == IMAGE_ALT_TODO and no_alt.placeholders == ["image_alt"]
     assert "image_alt: the page does not describe its picture; wrote a TODO" in no_alt.notes
-    warned = {(d.path, d.severity) for d in check_file(ISSUE).diagnostics if "TODO" in d.message}
+    warned = {(d.field, d.severity) for d in check_file(ISSUE).diagnostics if "TODO" in d.message}
     assert warned == {("items[9].summary", "warning"), ("items[10].image_alt", "warning")}
-    assert {d.path for d in report.diagnostics} >= {"items[9].summary", "items[10].image_alt"}
+    assert {d.field for d in report.diagnostics} >= {"items[9].summary", "items[10].image_alt"}
 
 
 def test_missing_title_gets_a_placeholder() -> None:

@@ -65,7 +65,8 @@ def test_bad_config_names_the_line(sample_project: Path) -> None:
     )
     result = CliRunner().invoke(main, ["build", "issues/2021-02-01.yaml"])
     assert result.exit_code == 1
-    assert f"{config}:26: [brand] primary_color: expected a colour like #1d4e89" in result.output
+    assert (f"{config}:26: [brand] primary_color: write a colour code: # and six digits or "
+            'letters a-f, like #1d4e89 (it says "blue")') in result.output
     assert f"{config}:27: [brand] logo_size: unknown setting" in result.output
 
 

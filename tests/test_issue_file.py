@@ -43,6 +43,25 @@ def test_sample_issue_has_all_eight_items_of_the_seed() -> None:
     assert issue.items[7].photo_credit == "Greg Baker/AFP"
 
 
+def test_issue_names_its_attributes_and_a_typo_is_an_error() -> None:
+    issue = load_issue(SAMPLE_ISSUE)
+    assert (issue.subject, issue.date, issue.draft) == (
+        issue.model.subject, issue.model.date, issue.model.draft)
+    assert issue.preheader == issue.model.preheader and issue.intro == issue.model.intro
+    with pytest.raises(AttributeError):
+        issue.subjet  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_diagnostic_says_which_field_and_result_which_file(tmp_path: Path) -> None:
+    path = tmp_path / "issue.yaml"
+    path.write_text(SAMPLE_ISSUE.read_text(encoding="utf-8").replace(
+        "subject:", "subjectt:", 1), encoding="utf-8")
+    result = check_file(path)
+    assert result.file == path
+    assert {d.field for d in result.errors} >= {"subjectt", "subject"}
+    assert all(d.file == str(path) for d in result.diagnostics)
+
+
 def test_valid_file_has_no_diagnostics(tmp_path: Path) -> None:
     assert messages(write(tmp_path, GOOD)) == []
 

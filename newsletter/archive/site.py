@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -26,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..config import CONFIG_NAME, Config
 from ..errors import IssueFileError, NewsletterError
+from ..files import atomic_write
 from ..issue import Issue, IssueModel, Item, load_issue
 from ..project import Project, default_templates_dir
 from ..render import environments, long_date, markdown_text
@@ -60,22 +59,6 @@ def _sha(*parts: bytes | str) -> str:
 SCRATCH = ".archive-tmp"
 
 
-def atomic_write(path: Path, data: bytes, scratch: Path | None = None) -> None:
-    """Write ``data`` to ``path`` whole: readers see the old file or the new one, never half.
-
-    The data goes to a temporary file in ``scratch`` (default: beside ``path``; it must
-    be on the same file system), which is then renamed over ``path``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folder = scratch or path.parent
-    temporary = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_if_changed(path: Path, data: bytes, scratch: Path | None = None) -> bool:
     """Atomically write ``data`` unless the file already holds exactly it. True if written."""
     try:
@@ -83,7 +66,7 @@ def write_if_changed(path: Path, data: bytes, scratch: Path | None = None) -> bo
             return False
     except FileNotFoundError:
         pass
-    atomic_write(path, data, scratch)
+    atomic_write(path, data, temp_dir=scratch)
     return True
 
 
@@ -125,13 +108,6 @@ def _mix(colour: str, other: str, amount: float) -> str:
     a = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
     b = [int(other[i : i + 2], 16) for i in (1, 3, 5)]
     return "#" + "".join(f"{round(x + (y - x) * amount):02x}" for x, y in zip(a, b, strict=True))
-
-
-def _timezone(config: Config) -> dt.tzinfo:
-    try:
-        return ZoneInfo(config.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
 
 
 # --- what is known about each issue file -------------------------------------------------
@@ -535,7 +511,7 @@ def _build(
             plan.append((entry, older, newer))
     for done, (entry, older, newer) in enumerate(plan, 1):
         html = renderer.issue_page(issue(entry), older, newer)
-        atomic_write(out_dir / _page_path(entry.name), html.encode("utf-8"), scratch)
+        atomic_write(out_dir / _page_path(entry.name), html.encode("utf-8"), temp_dir=scratch)
         report.pages_written.append(_page_path(entry.name))
         if progress:
             progress("Writing issue pages", done, len(plan))
@@ -597,9 +573,8 @@ def _build(
         },
         "feed": feed_cache,
     }
-    atomic_write(
-        out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode(), scratch
-    )
+    manifest_data = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    atomic_write(out_dir / MANIFEST, manifest_data, temp_dir=scratch)
     timer.lap("manifest")
     return report
 
@@ -661,7 +636,7 @@ def _site_files(
         "assets/search.js": (default_templates_dir() / TEMPLATE_DIR / "search.js").read_bytes(),
         "robots.txt": f"User-agent: *\nAllow: /\nSitemap: {config.archive_base}sitemap.xml\n",
     }
-    tz = _timezone(config)
+    tz = config.zone
     entries = []
     for entry in newest_first[: feed_module.FEED_ISSUES]:
         published_at = dt.datetime.combine(entry.date, dt.time(), tz)
