@@ -3,10 +3,7 @@
 :func:`normalise_email` gives exactly what ``email_validator.validate_email(...,
 check_deliverability=False).normalized`` gives, but plain ASCII addresses take a
 fast path that is about 20 times quicker; everything unusual goes to
-email-validator itself. tests/test_store_emails.py checks the two agree.
-
-It lives outside newsletter.store so that newsletter.config can use it: the store
-imports the project, which imports the configuration.
+email-validator itself. tests/test_emails.py checks the two agree.
 """
 
 from __future__ import annotations

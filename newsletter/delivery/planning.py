@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
 from ..issue import Issue
 from ..pipeline import check_and_render
 from ..project import Project
 from ..render import RenderedEmail
 from ..store import Database, count_recipients, get_list, open_project_database
-from ..store.emails import InvalidEmail, normalise_email
 from ..tokens import SECRET_ENV, secret_from_env
 from . import campaign as state
 from .models import BatchState, CampaignStatus

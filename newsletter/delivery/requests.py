@@ -21,8 +21,8 @@ from typing import Any
 from markupsafe import escape
 
 from ..config import Config
+from ..emails import ascii_email
 from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail
-from ..store.emails import ascii_email
 from . import _json
 
 MAX_PERSONALIZATIONS = 1000

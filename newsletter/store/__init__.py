@@ -20,9 +20,9 @@ is active, bounced, complained or blocklisted. Only subscribed members who are
 active receive mail. Every change is kept in the history with its Source.
 """
 
+from ..emails import InvalidEmail, ascii_email, normalise_email
 from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
-from .emails import InvalidEmail, ascii_email, normalise_email
 from .models import (
     Base,
     HistoryEntry,

@@ -24,10 +24,10 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from ..dbengine import make_engine
+from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
 from .consent import Refusal, refusal
 from .csvfiles import NOT_SUBSCRIBED, Columns, open_csv
-from .emails import InvalidEmail, normalise_email
 from .models import (
     HistoryEntry,
     Membership,

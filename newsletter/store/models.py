@@ -114,7 +114,7 @@ class Subscriber(Base):
     """One person, by normalised email address.
 
     ``email`` keeps the spelling first given (domain lower-cased, see
-    :func:`newsletter.store.emails.normalise_email`); ``email_key`` is unique.
+    :func:`newsletter.emails.normalise_email`); ``email_key`` is unique.
     """
 
     __tablename__ = "subscribers"

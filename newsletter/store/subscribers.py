@@ -18,9 +18,9 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
 from .consent import Refusal, consent_error, refusal
-from .emails import InvalidEmail, normalise_email
 from .models import (
     HistoryEntry,
     MailingList,

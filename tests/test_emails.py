@@ -8,7 +8,7 @@ import random
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from newsletter.store.emails import InvalidEmail, _fast, ascii_email, normalise_email
+from newsletter.emails import InvalidEmail, _fast, ascii_email, normalise_email
 
 LOCALS = [
     "ann", "Ann.Lee", "a", "a.b.c", "first+tag", "o'brien", "x_y-z", "1234", "#!$%&'*+/=?^_`{|}~-",
