@@ -140,3 +140,66 @@ def test_cli_web_and_sync_never_import_each_other() -> None:
                                                               "newsletter.sync"))
     )
     assert not crossing, crossing
+
+
+# What each part of the package may import: docs/architecture.md's code map, enforced.
+# A part is a top-level module or sub-package of newsletter; "newsletter" itself (the
+# version) may be imported by anyone. The CLI is the outermost shell and may use all.
+FOUNDATIONS = {"errors", "files", "emails", "retry", "tokens", "dbengine"}
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "files": set(),
+    "emails": set(),
+    "retry": set(),
+    "tokens": {"errors"},
+    "dbengine": {"errors"},
+    "config": {"errors", "emails"},
+    "project": {"errors", "config"},
+    "issue": {"errors"},
+    "render": {"errors", "config", "issue", "project"},
+    "mime": {"config"},
+    "pipeline": {"errors", "files", "issue", "mime", "project", "render"},
+    "preview": {"errors", "pipeline", "project", "render"},
+    "article": {"errors"},
+    "issue_editor": {"errors", "files", "article", "issue"},
+    "archive": {"errors", "files", "config", "issue", "project", "render"},
+    "migrations": {"errors", "dbengine", "project"},
+    "store": {"errors", "emails", "dbengine", "migrations", "project"},
+    "delivery": FOUNDATIONS | {"config", "issue", "mime", "pipeline", "project", "render",
+                               "store"},
+    "sync": {"errors", "retry", "project", "store", "delivery"},
+    "web": {"errors", "tokens", "project", "render", "store", "delivery"},
+}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "newsletter"
+
+
+def test_every_part_imports_only_what_the_code_map_allows() -> None:
+    graph = import_graph(PACKAGE_DIR)
+    unknown = sorted({_part(name) for name in graph} - set(ALLOWED)
+                     - {"newsletter", "cli", "__main__"})
+    assert not unknown, (
+        f"new parts {unknown}: add them to ALLOWED here and to docs/architecture.md's code map"
+    )
+    wrong = sorted(
+        (name, target) for name, targets in graph.items() for target in targets
+        if _part(name) in ALLOWED and _part(target) not in (_part(name), "newsletter")
+        and _part(target) not in ALLOWED[_part(name)]
+        # Alembic loads env.py from its file while migrating, to read the models' tables.
+        and not (name == "newsletter.migrations.env" and _part(target) == "store")
+    )
+    assert not wrong, "imports the code map does not allow: " + ", ".join(
+        f"{a} -> {b}" for a, b in wrong
+    )
+
+
+def test_the_code_map_check_can_fail(tmp_path: Path) -> None:
+    package = _write(tmp_path, {"pkg/__init__.py": "", "pkg/store/__init__.py": "",
+                                "pkg/store/x.py": "from ..web import y\n",
+                                "pkg/web/__init__.py": "", "pkg/web/y.py": ""})
+    graph = import_graph(package)
+    assert "pkg.web.y" in graph["pkg.store.x"]
+    assert "web" not in ALLOWED["store"]

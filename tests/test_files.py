@@ -65,3 +65,16 @@ def test_concurrent_writers_never_share_a_temporary_file(tmp_path: Path) -> None
         thread.join()
     assert target.read_bytes() in payloads  # one writer's data whole, never a mix
     assert os.listdir(tmp_path) == ["out.html"]
+
+
+def test_only_durable_writes_are_flushed_to_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    atomic_write(tmp_path / "kept.eml", b"one")
+    assert len(synced) == 1
+    atomic_write(tmp_path / "copy.eml", b"two", durable=False)
+    assert len(synced) == 1
+    assert (tmp_path / "copy.eml").read_bytes() == b"two"

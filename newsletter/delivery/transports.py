@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import NewsletterError
+from ..files import atomic_write
 from ..mime import build_message, message_id
 from ..project import Project
 from ..render import personalize
@@ -131,9 +132,7 @@ class OutboxTransport:
             if self.timestamped:
                 stem = f"{now:%Y%m%dT%H%M%S%f}-{stem}"
             target = self.folder / f"{stem}.eml"
-            temporary = target.with_name(f".{target.name}.{threading.get_ident()}.tmp")
-            temporary.write_bytes(message.as_bytes(policy=_EML_POLICY))
-            temporary.replace(target)
+            atomic_write(target, message.as_bytes(policy=_EML_POLICY), durable=False)
             with self._lock:
                 self.written += 1
 
