@@ -2,7 +2,7 @@
 
 For teams that do not host the event webhook. Each run asks SendGrid for what was
 added since the last run (the time is kept in the database) and applies it with
-the same rules as the webhook (:mod:`newsletter.store.suppressions`):
+the same rules as the webhook (:mod:`newsletter.store.events`):
 
 =====================================  ===========================================
 GET /v3/suppression/bounces            subscriber bounced
