@@ -19,7 +19,7 @@ import urllib.error
 from collections.abc import Callable
 from typing import Any
 
-from python_http_client.exceptions import HTTPError  # type: ignore[import-untyped]
+from python_http_client.exceptions import HTTPError
 
 from ..errors import NewsletterError
 from . import _json
@@ -73,7 +73,7 @@ class SendGridClient:
         if client is None:
             # Imported here to save start-up time: the sendgrid package pulls in its
             # mail helpers, which commands that never send do not need.
-            from sendgrid import SendGridAPIClient  # type: ignore[import-untyped]
+            from sendgrid import SendGridAPIClient
 
             client = SendGridAPIClient(self._key, host=self.host).client
             self._local.client = client

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from ..emails import InvalidEmail, normalise_email
@@ -128,7 +128,7 @@ class ListSummary:
 def list_summaries(session: Session) -> list[ListSummary]:
     """Every list with its counts, in slug order."""
 
-    def count_if(condition) -> object:  # type: ignore[no-untyped-def]
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     subscribed = Membership.status == MembershipStatus.SUBSCRIBED.value
