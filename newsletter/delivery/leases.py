@@ -157,6 +157,45 @@ def release_all(engine: Engine, owner: str) -> None:
         )
 
 
+def _dead_here(owner: str) -> bool:
+    """``owner`` ran on this host and its process is gone (so its holds can end now)."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname()[:80] or not parts[1].isdigit():
+        return False
+    pid_text = parts[1]
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, but someone else's
+        return False
+    return False
+
+
+def end_dead_leases(engine: Engine, campaign_id: int) -> int:
+    """End at once the leases of senders on this host whose process has died.
+
+    A sender killed on this machine would otherwise block its batches until its
+    lease ran out: its reserved batches become free, and a batch it left in
+    submitting becomes ambiguous (it may have been sent). Senders on other hosts
+    are only judged by their lease. Returns how many owners were found dead.
+    """
+    with engine.begin() as connection:
+        owners = connection.execute(
+            select(batches.c.owner).distinct().where(
+                batches.c.campaign_id == campaign_id, batches.c.owner.is_not(None),
+                batches.c.lease_expires_at.is_not(None))
+        ).scalars().all()
+        dead = [owner for owner in owners if owner and _dead_here(owner)]
+        if dead:
+            connection.execute(
+                update(batches)
+                .where(batches.c.campaign_id == campaign_id, batches.c.owner.in_(dead))
+                .values(lease_expires_at=None)
+            )
+    return len(dead)
+
+
 @dataclass(frozen=True)
 class HeldElsewhere:
     """Unfinished batches that other live senders hold, and when the last lease runs out."""

@@ -24,7 +24,7 @@ from ..store import Database, count_recipients, get_list, open_project_database
 from ..store.emails import InvalidEmail, normalise_email
 from ..tokens import SECRET_ENV, secret_from_env
 from . import campaign as state
-from .leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, lease_settings
+from .leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, end_dead_leases, lease_settings
 from .models import BatchState, CampaignStatus
 from .requests import MAX_PERSONALIZATIONS, TEST_PREFIX, RequestBuilder, Schedule
 from .schedule import check_schedule
@@ -253,6 +253,7 @@ def plan_send(
 
 def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
     assert plan.database is not None
+    end_dead_leases(plan.database.engine, existing.id)
     counts = state.state_counts(plan.database.engine, existing.id)
     plan.campaign_id = existing.id
     plan.already_accepted = counts[BatchState.ACCEPTED].recipients

@@ -34,6 +34,7 @@ from .leases import (
     HeldElsewhere,
     Reserved,
     count_free,
+    end_dead_leases,
     held_elsewhere,
     new_sender_id,
     release_all,
@@ -233,6 +234,7 @@ class _Campaign:
         wanted = [BatchState.PENDING.value, BatchState.FAILED.value]
         if plan.options.retry_ambiguous:
             wanted.append(BatchState.SUBMITTING.value)
+        end_dead_leases(self.engine, campaign_id)
         available, recipients = count_free(self.engine, campaign_id, wanted)
         self.progress.start(recipients)
         heartbeat = Heartbeat(self.engine, self.owner, self.lease,
@@ -257,6 +259,8 @@ class _Campaign:
             with self.engine.connect() as connection:
                 taken = reserve(connection, campaign_id, wanted, self.owner, self.lease,
                                 RESERVE_AT_ONCE)
+            if not taken and end_dead_leases(self.engine, campaign_id):
+                continue  # a sender on this host died holding batches: take them
             if not taken:
                 return
             yield from taken
