@@ -248,11 +248,12 @@ def status_command(issue_file: Path | None) -> None:
     table.add_column("Via", no_wrap=True)
     table.add_column("Status")
     # "In flight" only while a send is running, to keep the table narrow.
-    shown = [BatchState.ACCEPTED, BatchState.PENDING, BatchState.FAILED, BatchState.SUBMITTING]
+    columns: list[str] = [BatchState.ACCEPTED, BatchState.PENDING, BatchState.FAILED,
+                          BatchState.SUBMITTING]
     if any(item.in_flight.batches for item in found):
-        shown.insert(2, IN_FLIGHT)  # type: ignore[arg-type]
-    labels = {IN_FLIGHT: "In flight", BatchState.SUBMITTING: "Ambiguous"}
-    for key in shown:
+        columns.insert(2, IN_FLIGHT)
+    labels = {IN_FLIGHT: "In flight", BatchState.SUBMITTING.value: "Ambiguous"}
+    for key in columns:
         table.add_column(labels.get(key, str(key).title()), justify="right")
     for item in found:
         c, counts = item.campaign, item.counts
@@ -261,7 +262,7 @@ def status_command(issue_file: Path | None) -> None:
             status += f", scheduled {c.send_at:%Y-%m-%d %H:%M} UTC"
         table.add_row(
             escape(c.issue_name), escape(c.list_slug), c.transport, status,
-            *(f"{counts[key].recipients:,}" for key in shown),
+            *(f"{counts[key].recipients:,}" for key in columns),
         )
     console.print(table)
     stats = engagement(project, [item.campaign.id for item in found])
