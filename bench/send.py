@@ -16,6 +16,14 @@ record) and reports:
   (dicts + JSON) and the sending thread's CPU time inside the HTTP call.
 
 Prints a Markdown table (median of the runs) for docs/performance.md.
+
+Several senders sharing one campaign (PostgreSQL only: NEWSLETTER_BENCH_POSTGRES_URL,
+else NEWSLETTER_TEST_POSTGRES_URL; the subscribers go into its schema bench_send)::
+
+    .venv/bin/python bench/send.py --sizes 100000 --senders 1 3
+
+runs `newsletter send --yes` in 1, then 3, processes at once for each run and
+reports the wall time from their start until the last one exits.
 """
 
 from __future__ import annotations
@@ -42,14 +50,15 @@ SECRET = "bench-secret-0123456789-abcdef"
 KEY = "SG.fake-test-key.not-a-real-secret"
 
 
-def project_for(size: int) -> Path:
-    """OUT/send-SIZE: the sample newsletter with SIZE subscribers on list 'weekly'."""
+def project_for(size: int, database_url: str | None = None) -> Path:
+    """OUT/send-SIZE: the sample newsletter with SIZE subscribers on list 'weekly'
+    (in SQLite in its subscribers/, or in ``database_url``)."""
     sys.path.insert(0, str(REPO))
     from newsletter.project import Project
     from newsletter.store import count_recipients, get_or_create_list, open_project_database
     from newsletter.store.importer import import_csv
 
-    root = OUT / f"send-{size}"
+    root = OUT / (f"send-{size}" if database_url is None else f"send-pg-{size}")
     if not (root / "newsletter.toml").exists():
         root.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / "newsletter.toml", root / "newsletter.toml")
@@ -57,6 +66,8 @@ def project_for(size: int) -> Path:
             shutil.copytree(REPO / folder, root / folder, dirs_exist_ok=True)
     project = Project(root)
     os.environ.pop("NEWSLETTER_DATABASE_URL", None)
+    if database_url:
+        os.environ["NEWSLETTER_DATABASE_URL"] = database_url
     database = open_project_database(project)
     with database.transaction() as session:
         get_or_create_list(session, "weekly", "Weekly")
@@ -216,12 +227,103 @@ def one_run(root: Path) -> dict[str, float]:
     }
 
 
+def postgres_url() -> str:
+    """The benchmark's PostgreSQL URL, with search_path set to the schema bench_send."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get("NEWSLETTER_BENCH_POSTGRES_URL") or os.environ.get(
+        "NEWSLETTER_TEST_POSTGRES_URL", "")
+    if not base:
+        raise SystemExit("--senders needs NEWSLETTER_BENCH_POSTGRES_URL (or "
+                         "NEWSLETTER_TEST_POSTGRES_URL)")
+    engine = create_engine(base)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE SCHEMA IF NOT EXISTS bench_send"))
+    engine.dispose()
+    url = make_url(base).update_query_dict({"options": "-csearch_path=bench_send"})
+    return url.render_as_string(hide_password=False)
+
+
+def reset_postgres(url: str) -> None:
+    """Forget earlier runs' campaigns (PostgreSQL)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for table in ("campaign_batch_recipients", "campaign_batches", "campaigns"):
+            connection.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
+def senders_run(root: Path, senders: int, env: dict[str, str], url: str) -> float:
+    """Wall seconds for ``senders`` `newsletter send` processes to finish one campaign."""
+    from sqlalchemy import create_engine, text
+
+    command = [sys.executable, "-c", "from newsletter.cli import main; main()", "send",
+               "issues/2021-02-01.yaml", "--list", "weekly", "--transport", "sendgrid",
+               "--yes"]
+    started = time.perf_counter()
+    processes = [subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(senders)]
+    errors = [p.communicate()[1] for p in processes]
+    elapsed = time.perf_counter() - started
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        status = connection.execute(text("SELECT status FROM campaigns")).scalar_one()
+    engine.dispose()
+    if status != "sent":
+        raise SystemExit("the campaign was not sent:\n" + "\n".join(errors))
+    return elapsed
+
+
+def main_senders(sizes: list[int], senders: list[int], runs: int) -> None:
+    """The --senders benchmark (see the module docstring)."""
+    url = postgres_url()
+    os.environ["NEWSLETTER_DATABASE_URL"] = url
+    fake, fake_url = start_fake()
+    env = dict(os.environ, SENDGRID_API_HOST=fake_url, SENDGRID_API_KEY=KEY,
+               NEWSLETTER_SECRET=SECRET, NEWSLETTER_DATABASE_URL=url)
+    rows = []
+    try:
+        for size in sizes:
+            root = project_for(size, url)
+            times: dict[int, float] = {}
+            for count in senders:
+                results = []
+                for run in range(runs):
+                    reset_postgres(url)
+                    results.append(senders_run(root, count, env, url))
+                    print(f"{size:>9,} with {count} sender(s), run {run + 1}: "
+                          f"{results[-1]:.2f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+                times[count] = statistics.median(results)
+            rows.append((size, times))
+    finally:
+        fake.terminate()
+        fake.wait()
+    print()
+    print(f"Machine: {machine()}; PostgreSQL; median of {runs} runs")
+    print()
+    print("| recipients | senders | wall time (s) | recipients/s | vs 1 sender |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for size, times in rows:
+        base = times.get(1)
+        for count, seconds in times.items():
+            ratio = f"{base / seconds:.2f}×" if base else "–"
+            print(f"| {size:,} | {count} | {seconds:.2f} | {size / seconds:,.0f} | {ratio} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--one-run", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--senders", type=int, nargs="+",
+                        help="sender processes sharing one campaign, on PostgreSQL, e.g. 1 3")
     args = parser.parse_args()
+    if args.senders:
+        main_senders(args.sizes, args.senders, args.runs)
+        return
     if args.one_run:
         print(json.dumps(one_run(args.one_run)))
         return

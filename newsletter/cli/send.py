@@ -19,6 +19,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
+from ..delivery.campaign import IN_FLIGHT
 from ..delivery.models import BatchState
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
 from ..delivery.runner import Progress, SendReport
@@ -88,6 +89,9 @@ def _summary(plan: SendPlan) -> Table:
         rows.append(("Scheduled for", plan.schedule_note))
     if plan.resuming:
         rows.append(("Resuming", f"{plan.already_accepted:,} already accepted; sending the rest"))
+    if plan.in_flight:
+        rows.append(("Elsewhere", f"{plan.in_flight:,} recipients are being sent by another "
+                     "`newsletter send` right now; this one joins it"))
     if plan.ambiguous:
         action = "sending again" if plan.options.retry_ambiguous else "left alone"
         rows.append(("Ambiguous", f"{plan.ambiguous:,} recipients in {plan.ambiguous_batches} "
@@ -193,11 +197,25 @@ def send_command(
     _report(report)
     if report.stopped:
         err_console.print(f"[red]Stopped:[/] {escape(report.stopped)}", soft_wrap=True)
+    if report.mode == "send" and not report.complete and not report.left_over \
+            and report.elsewhere.batches:
+        until = report.elsewhere.until
+        after = f" after {until:%H:%M:%S} UTC, when its hold runs out" if until else ""
+        console.print(
+            f"[yellow]This sender's part is done.[/] {report.elsewhere.recipients:,} "
+            f"recipients in {report.elsewhere.batches} batch(es) are held by another "
+            "`newsletter send`, which is finishing them; `newsletter status` shows when all "
+            f"went out. If that send has stopped, run this command again{after}.",
+            soft_wrap=True)
+        return
     if report.mode == "send" and not report.complete:
         hint = f"Run `newsletter send {issue_file} --list {plan.list_slug}` again to resume."
         if report.total_ambiguous:
             hint += (f" {report.total_ambiguous:,} recipients are in ambiguous batches; add "
                      "--retry-ambiguous only after checking SendGrid's Activity feed.")
+        if report.elsewhere.batches:
+            hint += (f" Another `newsletter send` is still sending {report.elsewhere.recipients:,}"
+                     " recipients.")
         raise NewsletterError("The send is not complete.", hint=hint)
     if report.mode == "send":
         console.print(f"[green]Done:[/] {plan.issue.name} went to every recipient of "
@@ -213,8 +231,10 @@ def status_command(issue_file: Path | None) -> None:
     accepted    SendGrid (or the outbox) took the batch
     pending     not sent yet; `newsletter send` sends it
     failed      refused or gave up; `newsletter send` tries it again
-    ambiguous   the request got no answer: maybe delivered. Check SendGrid's
-                Activity feed, then decide on `newsletter send --retry-ambiguous`
+    in flight   a running `newsletter send` is waiting for SendGrid's answer
+    ambiguous   the request got no answer and its sender has stopped: maybe
+                delivered. Check SendGrid's Activity feed, then decide on
+                `newsletter send --retry-ambiguous`
     """
     project = current_project()
     found = campaigns_status(project, issue_file)
@@ -227,8 +247,14 @@ def status_command(issue_file: Path | None) -> None:
     table.add_column("List", no_wrap=True)
     table.add_column("Via", no_wrap=True)
     table.add_column("Status")
-    for column in ("Accepted", "Pending", "Failed", "Ambiguous"):
-        table.add_column(column, justify="right")
+    # "In flight" only while a send is running, to keep the table narrow.
+    columns: list[str] = [BatchState.ACCEPTED, BatchState.PENDING, BatchState.FAILED,
+                          BatchState.SUBMITTING]
+    if any(item.in_flight.batches for item in found):
+        columns.insert(2, IN_FLIGHT)
+    labels = {IN_FLIGHT: "In flight", BatchState.SUBMITTING.value: "Ambiguous"}
+    for key in columns:
+        table.add_column(labels.get(key, str(key).title()), justify="right")
     for item in found:
         c, counts = item.campaign, item.counts
         status = c.status
@@ -236,9 +262,7 @@ def status_command(issue_file: Path | None) -> None:
             status += f", scheduled {c.send_at:%Y-%m-%d %H:%M} UTC"
         table.add_row(
             escape(c.issue_name), escape(c.list_slug), c.transport, status,
-            *(f"{counts[s.value].recipients:,}" for s in (
-                BatchState.ACCEPTED, BatchState.PENDING, BatchState.FAILED,
-                BatchState.SUBMITTING)),
+            *(f"{counts[key].recipients:,}" for key in columns),
         )
     console.print(table)
     stats = engagement(project, [item.campaign.id for item in found])

@@ -13,12 +13,35 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import NewsletterError
-from ..store import Subscriber, get_list, recipients_query, utcnow
+from ..store import (
+    Membership,
+    MembershipStatus,
+    Subscriber,
+    SubscriberStatus,
+    get_list,
+    recipients_query,
+    utcnow,
+)
+from .leases import live, until_expr
 from .models import (
     Batch,
     BatchRecipients,
@@ -32,16 +55,8 @@ from .models import (
 batches = Batch.__table__
 frozen = BatchRecipients.__table__
 campaigns = Campaign.__table__
-
-
-@dataclass(frozen=True)
-class BatchRef:
-    """A batch to send: its row id, number, state and frozen size."""
-
-    id: int
-    number: int
-    state: str
-    recipient_count: int
+# The key of state_counts for batches in submitting that a live sender is waiting on.
+IN_FLIGHT = "in flight"
 
 
 @dataclass(frozen=True)
@@ -162,28 +177,24 @@ class _RawStatement:
         return cursor
 
 
-def batch_refs(engine: Engine, campaign_id: int, states: Sequence[str]) -> list[BatchRef]:
-    """The campaign's batches in ``states``, by number (without their recipient ids)."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(batches.c.id, batches.c.number, batches.c.state, batches.c.recipient_count)
-            .where(batches.c.campaign_id == campaign_id, batches.c.state.in_(list(states)))
-            .order_by(batches.c.number)
-        ).all()
-    return [BatchRef(*row) for row in rows]
-
-
 def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
-    """Batches and frozen recipients per state (every state present, zero if none)."""
+    """Batches and frozen recipients per state (every state present, zero if none).
+
+    ``submitting`` counts only the ambiguous batches (lease run out or given
+    up); those a live sender is waiting on are under :data:`IN_FLIGHT`.
+    """
     with engine.connect() as connection:
+        flying = case((and_(batches.c.state == BatchState.SUBMITTING.value,
+                            live(connection.dialect.name)), 1), else_=0).label("flying")
         rows = connection.execute(
-            select(batches.c.state, func.count(), func.sum(batches.c.recipient_count))
+            select(batches.c.state, flying, func.count(), func.sum(batches.c.recipient_count))
             .where(batches.c.campaign_id == campaign_id)
-            .group_by(batches.c.state)
+            .group_by(batches.c.state, flying)
         ).all()
     counts = {state.value: StateCount() for state in BatchState}
-    for state, n, recipients in rows:
-        counts[state] = StateCount(int(n), int(recipients or 0))
+    counts[IN_FLIGHT] = StateCount()
+    for state, in_flight, n, recipients in rows:
+        counts[IN_FLIGHT if in_flight else state] = StateCount(int(n), int(recipients or 0))
     return counts
 
 
@@ -198,19 +209,41 @@ def frozen_ids(bind: Connection | Session, campaign_id: int, number: int) -> lis
 
 
 class RecipientReader:
-    """Reads the recipients of frozen batches, for one list, with one compiled query."""
+    """Reads the recipients of frozen batches, for one list, by their frozen ids.
+
+    Exactly the ids frozen into a batch are read (never a range of ids: someone
+    who joined after the freeze with an id inside it must not get the issue).
+    PostgreSQL gets the ids as one array (``= ANY``); SQLite an IN list, its
+    statement compiled once per batch length.
+    """
 
     def __init__(self, engine: Engine, list_id: int, campaign_id: int) -> None:
         self.engine = engine
         self.list_id = list_id
         self.campaign_id = campaign_id
-        # No ORDER BY: SQLite would sort in a temporary tree; the order does not matter.
-        self.statement = _RawStatement.compile(
-            recipients_query(
-                bindparam("list_id"), bindparam("after_id"), bindparam("through_id")  # type: ignore[arg-type]
-            ).order_by(None),
-            engine.dialect,
-        )
+        self.postgres = engine.dialect.name == "postgresql"
+        self.statements: dict[int, _RawStatement] = {}
+
+    def _statement(self, count: int) -> _RawStatement:
+        key = 0 if self.postgres else count
+        statement = self.statements.get(key)
+        if statement is None:
+            if self.postgres:
+                wanted = Subscriber.id == func.any(
+                    cast(bindparam("ids"), postgresql.ARRAY(BigInteger)))
+            else:
+                wanted = Subscriber.id.in_([bindparam(f"i{n}") for n in range(count)])
+            # No ORDER BY: SQLite would sort in a temporary tree; the order does not matter.
+            query = (
+                select(Subscriber.id, Subscriber.email, Subscriber.name)
+                .join(Membership, and_(Membership.subscriber_id == Subscriber.id,
+                                       Membership.list_id == bindparam("list_id")))
+                .where(wanted, Membership.status == MembershipStatus.SUBSCRIBED.value,
+                       Subscriber.status == SubscriberStatus.ACTIVE.value)
+            )
+            statement = _RawStatement.compile(query, self.engine.dialect)
+            self.statements[key] = statement
+        return statement
 
     def read(self, number: int) -> tuple[int, list[tuple[int, str, str]]]:
         """(frozen count, the frozen recipients still subscribed and active).
@@ -222,14 +255,15 @@ class RecipientReader:
             ids = frozen_ids(connection, self.campaign_id, number)
             if not ids:
                 return 0, []
-            cursor = self.statement.execute(connection, {
-                "list_id": self.list_id, "after_id": ids[0] - 1, "through_id": ids[-1]})
+            values: dict[str, Any] = {"list_id": self.list_id}
+            if self.postgres:
+                values["ids"] = ids
+            else:
+                values.update({f"i{n}": value for n, value in enumerate(ids)})
+            cursor = self._statement(len(ids)).execute(connection, values)
             rows = cursor.fetchall()
             cursor.close()
-        if len(rows) == len(ids):  # the usual case: nobody left since the freeze
-            return len(ids), rows
-        still = set(ids)
-        return len(ids), [row for row in rows if row[0] in still]
+        return len(ids), rows
 
 
 @contextmanager
@@ -245,29 +279,39 @@ def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
 
 
 def claim(bind: Engine | Connection, batch_id: int, from_states: Sequence[str],
-          sent_count: int) -> bool:
-    """Move a batch to ``submitting`` if it is still in ``from_states``; False if not.
+          sent_count: int, owner: str, lease: float) -> bool:
+    """Move a batch ``owner`` reserved to ``submitting`` if it is still in ``from_states``.
 
-    The check and the change are one UPDATE, so two senders never both claim a batch.
+    False if not (or if another sender holds it now). The check and the change
+    are one UPDATE, so two senders never both claim a batch. The lease runs
+    ``lease`` seconds (the heartbeat renews it).
     """
     with _transaction(bind) as connection:
         result = connection.execute(
             update(batches)
-            .where(batches.c.id == batch_id, batches.c.state.in_(list(from_states)))
+            .where(batches.c.id == batch_id, batches.c.state.in_(list(from_states)),
+                   batches.c.owner == owner)
             .values(
                 state=BatchState.SUBMITTING.value, attempts=batches.c.attempts + 1,
                 sent_count=sent_count, updated_at=utcnow(),
+                lease_expires_at=until_expr(connection.dialect.name, lease),
             )
         )
         return result.rowcount == 1
 
 
 def finish(bind: Engine | Connection, batch_id: int, state: BatchState | None,
-           error: str = "") -> None:
-    """Write a request's outcome: ``accepted`` or ``failed`` (None keeps ``submitting``)."""
+           error: str = "", *, release: bool = True) -> None:
+    """Write a request's outcome: ``accepted`` or ``failed`` (None keeps ``submitting``).
+
+    ``release`` gives up the lease: a batch kept in submitting is then ambiguous
+    at once. A sender about to try a failed batch again keeps it (release=False).
+    """
     values: dict[str, object] = {"last_error": error[:2000], "updated_at": utcnow()}
     if state is not None:
         values["state"] = state.value
+    if release:
+        values["lease_expires_at"] = None
     with _transaction(bind) as connection:
         connection.execute(update(batches).where(batches.c.id == batch_id).values(**values))
 
@@ -275,7 +319,7 @@ def finish(bind: Engine | Connection, batch_id: int, state: BatchState | None,
 def mark_sent_if_complete(engine: Engine, campaign_id: int) -> bool:
     """Mark the campaign sent when every batch is accepted; True if it is."""
     counts = state_counts(engine, campaign_id)
-    if any(counts[s.value].batches for s in BatchState if s is not BatchState.ACCEPTED):
+    if any(count.batches for key, count in counts.items() if key != BatchState.ACCEPTED):
         return False
     with engine.begin() as connection:
         connection.execute(
@@ -323,17 +367,26 @@ def batch_rows(session: Session, campaign_id: int, states: Sequence[str]) -> lis
     )
 
 
+def _live_lease(batch: Batch) -> bool:
+    # Python's clock: good enough for a report (the send itself asks the database).
+    return batch.lease_expires_at is not None and batch.lease_expires_at > utcnow()
+
+
 @dataclass(frozen=True)
 class CampaignOverview:
     """One campaign with its batch counts per state, for `newsletter status`."""
 
     campaign: Campaign
     counts: dict[str, StateCount]
-    problems: list[Batch]  # failed and ambiguous batches
+    problems: list[Batch]  # failed and ambiguous batches (not those in flight)
 
     @property
     def ambiguous(self) -> StateCount:
         return self.counts[BatchState.SUBMITTING.value]
+
+    @property
+    def in_flight(self) -> StateCount:
+        return self.counts[IN_FLIGHT]
 
 
 def overview(engine: Engine, issue_name: str | None = None) -> list[CampaignOverview]:
@@ -341,8 +394,9 @@ def overview(engine: Engine, issue_name: str | None = None) -> list[CampaignOver
     with Session(engine, expire_on_commit=False) as session:
         found = list_campaigns(session, issue_name)
         problems = {
-            c.id: batch_rows(session, c.id, [BatchState.FAILED.value,
-                                             BatchState.SUBMITTING.value])
+            c.id: [b for b in batch_rows(session, c.id, [BatchState.FAILED.value,
+                                                         BatchState.SUBMITTING.value])
+                   if b.state == BatchState.FAILED or not _live_lease(b)]
             for c in found
         }
         session.expunge_all()

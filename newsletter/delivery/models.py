@@ -29,7 +29,7 @@ from ..store.models import Base, UTCDateTime, utcnow
 
 
 class BatchState(StrEnum):
-    """Where one batch is. ``submitting`` after a crash or timeout means 'maybe sent'."""
+    """Where one batch is. ``submitting`` whose lease ran out means 'maybe sent'."""
 
     PENDING = "pending"
     SUBMITTING = "submitting"
@@ -86,6 +86,11 @@ class Batch(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The sender that last took the batch ("host:pid:token"), and until when it holds
+    # it. A running sender renews its leases; a batch in submitting whose lease has
+    # run out (or was given up) is ambiguous, one with a live lease is in flight.
+    owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "number"),

@@ -24,6 +24,7 @@ from ..render import RenderedEmail
 from ..store import Database, count_recipients, get_list, open_project_database
 from ..tokens import SECRET_ENV, secret_from_env
 from . import campaign as state
+from .leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, end_dead_leases, lease_settings
 from .models import BatchState, CampaignStatus
 from .requests import MAX_PERSONALIZATIONS, TEST_PREFIX, RequestBuilder, Schedule
 from .schedule import check_schedule
@@ -47,16 +48,23 @@ class SendSettings:
     rate_limit_max_waits: int = 20
     # Helper processes building request bodies for large sendgrid sends (0: none).
     build_processes: int = 2
+    # How long a sender holds a batch without renewing, and how often it renews
+    # (see .leases; settable through the environment for tests).
+    lease_seconds: float = DEFAULT_LEASE
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT
 
     @classmethod
     def from_project(cls, project: Project, **overrides: Any) -> SendSettings:
         """Settings from newsletter.toml, with ``overrides`` (None values ignored)."""
         delivery = project.config.delivery
+        lease, heartbeat = lease_settings()
         settings = cls(
             batch_size=delivery.batch_size,
             concurrency=delivery.concurrency,
             timeout=delivery.timeout,
             max_retries=delivery.max_retries,
+            lease_seconds=lease,
+            heartbeat_seconds=heartbeat,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -99,8 +107,9 @@ class SendPlan:
     secret_source: str = ""
     campaign_id: int | None = None  # an existing campaign this run resumes
     already_accepted: int = 0
-    ambiguous: int = 0  # recipients in batches left in submitting
+    ambiguous: int = 0  # recipients in batches left in submitting, lease run out
     ambiguous_batches: int = 0
+    in_flight: int = 0  # recipients in requests another live sender is waiting on
     schedule_note: str = ""
     warnings: list[str] = field(default_factory=list)
     database: Database | None = field(default=None, repr=False)
@@ -244,6 +253,7 @@ def plan_send(
 
 def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
     assert plan.database is not None
+    end_dead_leases(plan.database.engine, existing.id)
     counts = state.state_counts(plan.database.engine, existing.id)
     plan.campaign_id = existing.id
     plan.already_accepted = counts[BatchState.ACCEPTED].recipients
@@ -262,7 +272,16 @@ def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
         )
     if when is not None:
         plan.schedule_note = f"{when:%Y-%m-%d %H:%M} UTC (as first scheduled)"
+    plan.in_flight = counts[state.IN_FLIGHT].recipients
     if todo == 0:
+        if plan.in_flight:
+            raise NewsletterError(
+                f"{plan.issue.name} is being sent to {plan.list_slug!r} by another `newsletter "
+                f"send` right now: {plan.in_flight} recipients are in requests waiting for "
+                "SendGrid's answer, and nothing is left for a second sender.",
+                hint=f"Let it finish; `newsletter status {plan.options.issue_path}` shows "
+                "its progress.",
+            )
         if plan.ambiguous:
             raise NewsletterError(
                 f"{plan.issue.name} went to {plan.list_slug!r} except {plan.ambiguous_batches} "

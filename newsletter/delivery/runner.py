@@ -1,11 +1,13 @@
 """Sending a recorded campaign's batches from a few threads, and what a send reports.
 
 Never twice, never lost: a send to a list is a campaign whose recipients are
-frozen into numbered batches when it starts. Each batch is claimed (pending or
-failed → submitting) just before its request and marked accepted or failed
-just after. Running the same command again resumes; accepted batches are never
-sent again, and batches left in submitting (the answer never came) are
-"ambiguous" and only sent again with ``retry_ambiguous``.
+frozen into numbered batches when it starts. A sender reserves a few batches
+at a time (see :mod:`.leases`), claims each (pending or failed → submitting)
+just before its request and marks it accepted or failed just after. Running
+the same command again resumes, or joins a send running elsewhere; accepted
+batches are never sent again, and batches left in submitting whose lease ran
+out (the answer never came) are "ambiguous" and only sent again with
+``retry_ambiguous``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import gc
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +29,17 @@ from ..errors import NewsletterError
 from ..store import get_list
 from . import campaign as state
 from .building import ParallelBuilder, can_fork
+from .leases import (
+    Heartbeat,
+    HeldElsewhere,
+    Reserved,
+    count_free,
+    end_dead_leases,
+    held_elsewhere,
+    new_sender_id,
+    release_all,
+    reserve,
+)
 from .models import BatchState, CampaignStatus
 from .planning import Mode, SendPlan
 from .requests import RequestBuilder, Schedule
@@ -71,6 +85,9 @@ class SendReport:
     largest_request: int = 0
     outbox: Path | None = None
     total_ambiguous: int = 0  # recipients in ambiguous batches, this run or earlier
+    # Unfinished batches other live senders hold, and recipients nobody holds yet.
+    elsewhere: HeldElsewhere = field(default_factory=HeldElsewhere)
+    left_over: int = 0
 
     @property
     def rate(self) -> float:
@@ -124,9 +141,13 @@ def _fewer_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
+# Batches reserved at a time: few, so that senders sharing a campaign share it evenly.
+RESERVE_AT_ONCE = 4
+
+
 @dataclass
 class _Work:
-    batch: state.BatchRef
+    batch: Reserved
     recipients: int
     body: dict[str, Any] | None
     payload: bytes
@@ -152,6 +173,9 @@ class _Campaign:
         self.work: queue.Queue[_Work | None] = queue.Queue(
             maxsize=max(1, self.settings.concurrency)
         )
+        self.owner = new_sender_id()
+        self.lease = self.settings.lease_seconds
+        self.handed: deque[Reserved] = deque()  # batches given to the helpers, in order
 
     # -- setup --
 
@@ -163,22 +187,27 @@ class _Campaign:
             existing = state.find_campaign(session, plan.issue.name, plan.list_slug,
                                            plan.transport)
         if existing is not None and existing.status != CampaignStatus.CANCELLED:
-            raise NewsletterError(
-                f"Another send of {plan.issue.name} to {plan.list_slug!r} started meanwhile.",
-                hint=f"See `newsletter status {plan.options.issue_path}`; run the same command "
-                "again to resume it once that one has stopped.",
-            )
+            return existing.id  # another send started it meanwhile: join it
         if existing is not None:  # a cancelled scheduled send: start afresh
             state.delete_campaign(self.engine, existing.id)
         send_at = batch_id = None
         if plan.options.at is not None:
             send_at = check_schedule(plan.options.at)
             batch_id = self._guarded(self.transport.create_batch_id)
-        return state.create_campaign(
-            self.engine, issue_name=plan.issue.name, list_slug=plan.list_slug,
-            transport=plan.transport, subject=plan.subject, batch_size=self.settings.batch_size,
-            send_at=send_at, sendgrid_batch_id=batch_id,
-        )
+        try:
+            return state.create_campaign(
+                self.engine, issue_name=plan.issue.name, list_slug=plan.list_slug,
+                transport=plan.transport, subject=plan.subject,
+                batch_size=self.settings.batch_size, send_at=send_at,
+                sendgrid_batch_id=batch_id,
+            )
+        except NewsletterError:
+            with plan.database.session() as session:  # type: ignore[union-attr]
+                existing = state.find_campaign(session, plan.issue.name, plan.list_slug,
+                                               plan.transport)
+            if existing is None or existing.status == CampaignStatus.CANCELLED:
+                raise
+            return existing.id  # created by another send at the same moment: join it
 
     def _guarded(self, call: Callable[[], Any]) -> Any:
         try:
@@ -205,9 +234,41 @@ class _Campaign:
         wanted = [BatchState.PENDING.value, BatchState.FAILED.value]
         if plan.options.retry_ambiguous:
             wanted.append(BatchState.SUBMITTING.value)
-        todo = state.batch_refs(self.engine, campaign_id, wanted)
-        self.progress.start(sum(b.recipient_count for b in todo))
-        helpers = self._helpers(todo, builder, list_id, campaign_id)
+        end_dead_leases(self.engine, campaign_id)
+        available, recipients = count_free(self.engine, campaign_id, wanted)
+        self.progress.start(recipients)
+        heartbeat = Heartbeat(self.engine, self.owner, self.lease,
+                              self.settings.heartbeat_seconds).start()
+        todo = self._reserved(campaign_id, wanted)
+        try:
+            self._send_all(todo, available, builder, list_id, campaign_id)
+        finally:
+            heartbeat.stop()
+            release_all(self.engine, self.owner)
+        self._finish_report(campaign_id)
+        if isinstance(self.fatal, AuthProblem):
+            raise NewsletterError(
+                self.fatal.message + f" Nothing more was sent; {report.recipients_accepted} "
+                "recipients were accepted before the refusal.",
+                hint="Fix it, then run the same command again to send the rest.",
+            )
+
+    def _reserved(self, campaign_id: int, wanted: list[str]) -> Iterator[Reserved]:
+        """The batches this sender reserves, a few at a time, until none is free."""
+        while not self.stop.is_set():
+            with self.engine.connect() as connection:
+                taken = reserve(connection, campaign_id, wanted, self.owner, self.lease,
+                                RESERVE_AT_ONCE)
+            if not taken and end_dead_leases(self.engine, campaign_id):
+                continue  # a sender on this host died holding batches: take them
+            if not taken:
+                return
+            yield from taken
+
+    def _send_all(self, todo: Iterator[Reserved], available: int, builder: RequestBuilder,
+                  list_id: int, campaign_id: int) -> None:
+        report = self.report
+        helpers = self._helpers(todo, available, builder, list_id, campaign_id)
         workers = [
             threading.Thread(target=self._worker, name=f"send-{i}", daemon=True)
             for i in range(max(1, self.settings.concurrency))
@@ -233,32 +294,31 @@ class _Campaign:
         finally:
             if helpers is not None:
                 helpers.close()
-        self._finish_report(campaign_id)
-        if isinstance(self.fatal, AuthProblem):
-            raise NewsletterError(
-                self.fatal.message + f" Nothing more was sent; {report.recipients_accepted} "
-                "recipients were accepted before the refusal.",
-                hint="Fix it, then run the same command again to send the rest.",
-            )
 
-    def _helpers(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int,
-                 campaign_id: int) -> ParallelBuilder | None:
+    def _helpers(self, todo: Iterator[Reserved], available: int, builder: RequestBuilder,
+                 list_id: int, campaign_id: int) -> ParallelBuilder | None:
         """Helper processes building the bodies, for large sends through SendGrid."""
-        processes = min(self.settings.build_processes, len(todo) // 4)
+        processes = min(self.settings.build_processes, available // 4)
         if processes < 2 or self.transport.name != "sendgrid" or not can_fork():
             return None
         helpers = ParallelBuilder(self.engine, self.plan.database.url,  # type: ignore[union-attr]
                                   list_id, campaign_id, builder, processes)
-        helpers.start(batch.number for batch in todo)
+        helpers.start(self._numbers(todo))
         return helpers
 
-    def _built(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int,
+    def _numbers(self, todo: Iterator[Reserved]) -> Iterator[int]:
+        for batch in todo:
+            self.handed.append(batch)
+            yield batch.number
+
+    def _built(self, todo: Iterator[Reserved], builder: RequestBuilder, list_id: int,
                helpers: ParallelBuilder | None,
-               ) -> Iterator[tuple[state.BatchRef, int, int, dict[str, Any] | None, bytes]]:
+               ) -> Iterator[tuple[Reserved, int, int, dict[str, Any] | None, bytes]]:
         """(batch, frozen count, recipients, body, JSON) for each batch, in order."""
         if helpers is not None:
-            for batch, (frozen, sent, payload) in zip(todo, helpers, strict=True):
-                yield batch, frozen, sent, None, payload
+            # The helpers build in the order the batches were handed to them.
+            for frozen, sent, payload in helpers:
+                yield self.handed.popleft(), frozen, sent, None, payload
             return
         reader = state.RecipientReader(self.engine, list_id, self.report.campaign_id or 0)
         for batch in todo:
@@ -269,7 +329,7 @@ class _Campaign:
             body, payload = builder.payload(recipients, batch.number)
             yield batch, frozen, len(recipients), body, payload
 
-    def _produce(self, todo: list[state.BatchRef], builder: RequestBuilder, list_id: int,
+    def _produce(self, todo: Iterator[Reserved], builder: RequestBuilder, list_id: int,
                  helpers: ParallelBuilder | None) -> None:
         for batch, frozen, sent, body, payload in self._built(todo, builder, list_id, helpers):
             if self.stop.is_set():
@@ -280,7 +340,7 @@ class _Campaign:
                     self.report.skipped_unsubscribed += skipped
             from_states = (batch.state,)
             if not sent:  # everyone left the list since the freeze
-                if state.claim(self.engine, batch.id, from_states, 0):
+                if state.claim(self.engine, batch.id, from_states, 0, self.owner, self.lease):
                     state.finish(self.engine, batch.id, BatchState.ACCEPTED)
                 self.progress.advance(batch.recipient_count)
                 continue
@@ -296,7 +356,7 @@ class _Campaign:
         """Tell the workers to finish, and wait for them.
 
         After a stop, work not yet started is thrown away (its batches stay
-        pending or failed).
+        pending or failed, and their reservations are released at the end).
         """
         if self.stop.is_set():
             while True:
@@ -348,7 +408,8 @@ class _Campaign:
             self._wait_for_rate_limit()
             if self.stop.is_set():
                 return
-            if not state.claim(engine, batch_id, from_states, item.recipients):
+            if not state.claim(engine, batch_id, from_states, item.recipients, self.owner,
+                               self.lease):
                 return  # another sender took it
             with self.lock:
                 self.report.requests += 1
@@ -365,15 +426,20 @@ class _Campaign:
                 self._record(self.report.failed, item, problem.message)
                 return
             except Ambiguous as problem:
-                state.finish(engine, batch_id, None, problem.message)  # stays submitting
+                # Stays submitting; the lease is given up, so it is ambiguous at once.
+                state.finish(engine, batch_id, None, problem.message)
                 self._record(self.report.ambiguous, item, problem.message)
                 return
             except RateLimited as problem:
-                state.finish(engine, batch_id, BatchState.FAILED, problem.message)
                 waits += 1
                 now = time.time()
                 delay = (problem.reset_at - now) if problem.reset_at else settings.backoff(waits)
-                if waits > settings.rate_limit_max_waits or delay > settings.rate_limit_max_wait:
+                give_up = (waits > settings.rate_limit_max_waits
+                           or delay > settings.rate_limit_max_wait)
+                # While waiting to try again, keep the lease: nobody else takes the batch.
+                state.finish(engine, batch_id, BatchState.FAILED, problem.message,
+                             release=give_up)
+                if give_up:
                     self._record(self.report.failed, item,
                                  f"{problem.message}; the limit resets in {delay:.0f} s, later "
                                  "than this send waits")
@@ -383,9 +449,11 @@ class _Campaign:
                 from_states = (BatchState.FAILED.value,)
                 continue
             except Retryable as problem:
-                state.finish(engine, batch_id, BatchState.FAILED, problem.message)
                 retries += 1
-                if retries > settings.max_retries:
+                give_up = retries > settings.max_retries
+                state.finish(engine, batch_id, BatchState.FAILED, problem.message,
+                             release=give_up)
+                if give_up:
                     self._record(self.report.failed, item,
                                  f"{problem.message} (gave up after {retries} attempts)")
                     return
@@ -405,6 +473,12 @@ class _Campaign:
         report.complete = state.mark_sent_if_complete(self.engine, campaign_id)
         counts = state.state_counts(self.engine, campaign_id)
         report.total_ambiguous = counts[BatchState.SUBMITTING].recipients
+        report.elsewhere = held_elsewhere(self.engine, campaign_id, self.owner)
+        # Unfinished, and nobody is working on it: a later run must send it.
+        unfinished = sum(counts[s].recipients for s in (BatchState.PENDING, BatchState.FAILED,
+                                                         BatchState.SUBMITTING))
+        unfinished += counts[state.IN_FLIGHT].recipients
+        report.left_over = max(0, unfinished - report.elsewhere.recipients)
         if self.fatal is not None and not report.stopped:
             report.stopped = self.fatal.message
 

@@ -10,6 +10,7 @@ from ..errors import NewsletterError
 from ..project import Project
 from ..store import open_project_database
 from . import campaign as state
+from .leases import end_dead_leases
 from .models import CampaignStatus
 from .runner import problem_error
 from .transports import DeliveryProblem, Transport, open_transport
@@ -20,7 +21,11 @@ def campaigns_status(project: Project, issue_path: Path | None = None) -> list[
     """Campaigns (of one issue file, if given), newest first, with counts per batch state."""
     database = open_project_database(project)
     try:
-        return state.overview(database.engine, issue_path.stem if issue_path else None)
+        found = state.overview(database.engine, issue_path.stem if issue_path else None)
+        # Senders killed on this machine hold nothing: show their batches as they are.
+        if any(end_dead_leases(database.engine, item.campaign.id) for item in found):
+            found = state.overview(database.engine, issue_path.stem if issue_path else None)
+        return found
     finally:
         database.dispose()
 
