@@ -173,7 +173,8 @@ def test_retries_are_bounded_and_back_off(send_project, fake_sendgrid):
 
 def test_backoff_is_exponential_with_jitter_and_capped():
     settings = SendSettings(backoff_base=1.0, backoff_cap=10.0)
-    waits = [[settings.backoff(n) for _ in range(50)] for n in (1, 2, 3, 6)]
+    policy = settings.retry_policy()
+    waits = [[policy.backoff(n) for _ in range(50)] for n in (1, 2, 3, 6)]
     assert all(0.5 <= w <= 1.0 for w in waits[0])
     assert all(1.0 <= w <= 2.0 for w in waits[1])
     assert all(2.0 <= w <= 4.0 for w in waits[2])

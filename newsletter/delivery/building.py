@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ..dbengine import make_engine
 from .campaign import RecipientReader
 from .requests import RequestBuilder
 
@@ -43,8 +44,6 @@ def _start(parent_engine: Engine, url: str, list_id: int, campaign_id: int,
     _exit_with_parent(os.getppid())
     # Never touch the parent's pooled connections from here.
     parent_engine.dispose(close=False)
-    from ..store.database import make_engine
-
     _reader = RecipientReader(make_engine(url, pooled=False), list_id, campaign_id)
     _builder = builder
 

@@ -97,11 +97,6 @@ def create_campaign(
     or not at all. Returns the campaign id. If another process created the same
     campaign first, raises NewsletterError.
     """
-    if not 1 <= batch_size <= 1000:
-        raise NewsletterError(
-            f"[delivery] batch_size must be between 1 and 1000, got {batch_size}.",
-            hint="Fix batch_size in newsletter.toml (1000 is best).",
-        )
     try:
         with engine.begin() as connection:
             with Session(connection) as session:

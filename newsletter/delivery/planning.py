@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from ..issue import Issue
 from ..pipeline import check_and_render
 from ..project import Project
 from ..render import RenderedEmail
+from ..retry import RetryPolicy
 from ..store import Database, count_recipients, get_list, open_project_database
 from ..tokens import SECRET_ENV, secret_from_env
 from . import campaign as state
@@ -68,10 +68,9 @@ class SendSettings:
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1, 2, ...): exponential, jittered."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)
+    def retry_policy(self) -> RetryPolicy:
+        """The shared retry policy (newsletter.retry) with this send's base and cap."""
+        return RetryPolicy(base=self.backoff_base, cap=self.backoff_cap)
 
 
 @dataclass(frozen=True)

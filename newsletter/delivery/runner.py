@@ -162,6 +162,7 @@ class _Campaign:
         assert plan.database is not None
         self.plan = plan
         self.settings = plan.settings
+        self.retry = plan.settings.retry_policy()
         self.engine = plan.database.engine
         self.transport = transport
         self.report = report
@@ -433,7 +434,7 @@ class _Campaign:
             except RateLimited as problem:
                 waits += 1
                 now = time.time()
-                delay = (problem.reset_at - now) if problem.reset_at else settings.backoff(waits)
+                delay = self.retry.rate_limit_wait(problem.reset_at, waits, now)
                 give_up = (waits > settings.rate_limit_max_waits
                            or delay > settings.rate_limit_max_wait)
                 # While waiting to try again, keep the lease: nobody else takes the batch.
@@ -457,7 +458,7 @@ class _Campaign:
                     self._record(self.report.failed, item,
                                  f"{problem.message} (gave up after {retries} attempts)")
                     return
-                if self.stop.wait(settings.backoff(retries)):
+                if self.stop.wait(self.retry.backoff(retries)):
                     return
                 from_states = (BatchState.FAILED.value,)
                 continue

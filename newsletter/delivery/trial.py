@@ -34,6 +34,7 @@ def _send_unrecorded(transport: Transport, body: dict[str, Any], payload: bytes,
                      settings: SendSettings) -> None:
     """Send one request of a test or sandbox run: retried, but nothing is written down."""
     attempts = 0
+    policy = settings.retry_policy()
     while True:
         try:
             transport.send(body, payload)
@@ -42,10 +43,11 @@ def _send_unrecorded(transport: Transport, body: dict[str, Any], payload: bytes,
             attempts += 1
             if attempts > settings.max_retries:
                 raise problem_error(problem) from None
-            wait = settings.backoff(attempts)
-            if isinstance(problem, RateLimited) and problem.reset_at:
-                wait = min(max(problem.reset_at - time.time(), 0.0),
+            if isinstance(problem, RateLimited):
+                wait = min(policy.rate_limit_wait(problem.reset_at, attempts),
                            settings.rate_limit_max_wait)
+            else:
+                wait = policy.backoff(attempts)
             time.sleep(wait)
         except DeliveryProblem as problem:
             raise problem_error(problem) from None

@@ -29,12 +29,16 @@ def recipients_query(list_id: int, after_id: int = 0, through_id: int | None = N
             Membership.list_id == list_id,
             Membership.status == MembershipStatus.SUBSCRIBED.value,
             Subscriber.status == SubscriberStatus.ACTIVE.value,
+            # The range bounds both tables, so PostgreSQL reads index ranges of each
+            # instead of scanning every membership of the list.
             Subscriber.id > after_id,
+            Membership.subscriber_id > after_id,
         )
         .order_by(Subscriber.id)
     )
     if through_id is not None:
-        query = query.where(Subscriber.id <= through_id)
+        query = query.where(Subscriber.id <= through_id,
+                            Membership.subscriber_id <= through_id)
     return query
 
 
