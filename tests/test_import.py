@@ -344,3 +344,64 @@ def test_german_excel_headers(db, tmp_path: Path) -> None:
     report = import_csv(db.engine, source, "weekly")
     assert report.added == 1
     assert snapshot(db)["subscribers"][0][2] == "Jürgen Weiß"
+
+
+def stored_attributes(database, email: str):
+    with database.engine.connect() as conn:
+        return conn.execute(text("select attributes from subscribers where email = :e"),
+                            {"e": email}).scalar_one()
+
+
+def as_object(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def test_a_name_only_update_keeps_attributes_an_object(db, tmp_path: Path) -> None:
+    # Issue 11.1: the name-only update wrote SQLite's JSON text back as a JSON string.
+    first = import_csv(db.engine, DATA / "mailchimp_bom.csv", "weekly")
+    rename = write(tmp_path, "rename.csv", "Email;Name\r\nann.lee@example.org;Ann Lée\r\n",
+                   encoding="cp1252")
+    assert import_csv(db.engine, rename, "weekly").updated == 1
+    attributes = as_object(stored_attributes(db, "ann.lee@example.org"))
+    assert isinstance(attributes, dict) and attributes["Address"].startswith("12 Example")
+    again = import_csv(db.engine, DATA / "mailchimp_bom.csv", "weekly")
+    assert again.rejected == 0 and again.unchanged + again.updated == first.added
+    assert as_object(stored_attributes(db, "ann.lee@example.org")) == attributes
+
+
+def _migration(name: str):
+    import importlib.util
+
+    import newsletter.migrations
+
+    path = Path(newsletter.migrations.__file__).parent / "versions" / name
+    spec = importlib.util.spec_from_file_location(f"migration_{path.stem}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_migration_0005_repairs_double_encoded_attributes(db) -> None:
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    with db.transaction() as session:
+        add_subscriber(session, "ann@example.org", "weekly", name="Ann")
+        add_subscriber(session, "bob@example.org", "weekly", name="Bob")
+    good = {"City": "München", "Tags": "a,b"}
+    damaged = json.dumps(json.dumps(json.dumps(good)))  # encoded three times
+    cast = "CAST(:v AS json)" if db.engine.dialect.name == "postgresql" else ":v"
+    with db.engine.begin() as conn:
+        conn.execute(text(f"update subscribers set attributes = {cast} "
+                          "where email = 'ann@example.org'"), {"v": damaged})
+        conn.execute(text(f"update subscribers set attributes = {cast} "
+                          "where email = 'bob@example.org'"), {"v": json.dumps("just text")})
+    assert isinstance(as_object(stored_attributes(db, "ann@example.org")), str)
+    migration = _migration("0005_repair_attributes.py")
+    assert (migration.revision, migration.down_revision) == ("0005", "0003")
+    with db.engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+        migration.upgrade()
+    assert as_object(stored_attributes(db, "ann@example.org")) == good
+    # A JSON string that holds no object is not this damage: left alone.
+    assert stored_attributes(db, "bob@example.org") in ("just text", json.dumps("just text"))

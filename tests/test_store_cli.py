@@ -134,3 +134,18 @@ def test_a_large_import_shows_a_progress_bar(run, sample_project: Path,
     shown = screen.getvalue()
     assert "Importing big.csv" in shown  # the bar (transient: drawn, then cleared)
     assert "15,000" in shown  # then the summary
+
+
+def test_export_for_excel_has_a_bom_and_xlsx_round_trips(run, sample_project: Path) -> None:
+    run("subscribers", "add", "mu@example.de", "--list", "weekly", "--name", "München 北京")
+    run("subscribers", "export", "-o", "out/excel.csv", "--list", "weekly", "--excel")
+    raw = (sample_project / "out" / "excel.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and "München 北京".encode() in raw
+    result = run("subscribers", "export", "-o", "out/weekly.xlsx", "--list", "weekly")
+    assert "Wrote 1 rows" in result.output
+    run("lists", "create", "copy", "--name", "Copy")
+    for name in ("excel.csv", "weekly.xlsx"):
+        out = run("subscribers", "import", f"out/{name}", "--list", "copy").output
+        assert "Traceback" not in out and "rename" not in out.lower()
+    rows = exported(run, "--list", "copy")
+    assert rows["mu@example.de"]["name"] == "München 北京"

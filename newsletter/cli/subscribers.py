@@ -38,7 +38,7 @@ from ..store import (
     set_subscriber_status,
     unsubscribe,
 )
-from ..store.export import export_csv
+from ..store.export import export_csv, export_xlsx
 from ..store.importer import ImportReport, import_csv
 from ._common import console, current_project, err_console
 
@@ -244,23 +244,40 @@ def subscribers_show(email: str) -> None:
 @subscribers_group.command("export")
 @_LIST_OPTION
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this CSV file (default: print to the screen).")
+              help="Write to this file: .csv, or .xlsx for an Excel workbook "
+              "(default: print CSV to the screen).")
 @click.option("--recipients-only", is_flag=True,
               help="Only the people who would receive mail (subscribed and active).")
-def subscribers_export(list_slug: str | None, output: Path | None, recipients_only: bool) -> None:
-    """Write a list's members as CSV: email, name, status, dates and attributes.
+@click.option("--excel", is_flag=True,
+              help="Mark the CSV as UTF-8 so that Excel shows accents and other scripts "
+              "(München, 北京) correctly.")
+def subscribers_export(list_slug: str | None, output: Path | None, recipients_only: bool,
+                       excel: bool) -> None:
+    """Write a list's members as CSV (or .xlsx): email, name, status, dates and attributes.
 
     status is "subscribed" for people who receive mail, otherwise why not
-    (unconfirmed, unsubscribed, bounced, complained or blocklisted).
+    (unconfirmed, unsubscribed, bounced, complained or blocklisted). A name that a
+    spreadsheet would run as a formula (starting with = + - or @) is written with
+    a ' in front; importing the file removes it again.
+
+    \b
+    Examples:
+      newsletter subscribers export --list weekly -o weekly.csv --excel
+      newsletter subscribers export --list weekly -o weekly.xlsx
     """
     project, database = _database()
     slug = _list_slug(project, database, list_slug)
+    include_all = not recipients_only
     if output is None:
-        export_csv(database.engine, slug, sys.stdout, include_all=not recipients_only)
+        export_csv(database.engine, slug, sys.stdout, include_all=include_all, excel=excel)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", newline="", encoding="utf-8") as handle:
-        count = export_csv(database.engine, slug, handle, include_all=not recipients_only)
+    if output.suffix.lower() == ".xlsx":
+        count = export_xlsx(database.engine, slug, output, include_all=include_all)
+    else:
+        with output.open("w", newline="", encoding="utf-8") as handle:
+            count = export_csv(database.engine, slug, handle, include_all=include_all,
+                               excel=excel)
     console.print(f"Wrote {count:,} rows to {output}.")
 
 
@@ -275,11 +292,13 @@ def subscribers_export(list_slug: str | None, output: Path | None, recipients_on
 def subscribers_import(
     file: Path, list_slug: str | None, rejects: Path | None, resubscribe: bool
 ) -> None:
-    """Import subscribers from a CSV FILE (e.g. a Mailchimp export) into a list.
+    """Import subscribers from a CSV or Excel (.xlsx) FILE (e.g. a Mailchimp export).
 
     The file may be UTF-8 or Windows/Latin-1, separated by commas, semicolons or
-    tabs. It needs an email column (email, Email Address or E-mail) and may have
+    tabs; a line that is not UTF-8 is read as Windows-1252 and named in a warning.
+    It needs an email column (email, Email Address or E-mail) and may have
     name, or First Name and Last Name; other columns are kept as attributes.
+    A row with a NUL byte or a quote that is never closed is rejected.
 
     People who unsubscribed, bounced or complained are never added back: they
     are listed as skipped. Invalid addresses and duplicates are rejected with
@@ -310,6 +329,20 @@ def subscribers_import(
     _print_report(report, rejects)
 
 
+def _print_fallback(report: ImportReport, shown: int = 20) -> None:
+    """Warn about the lines that were not UTF-8 (their accents may be wrong)."""
+    lines = report.fallback_lines
+    if not lines:
+        return
+    listed = ", ".join(map(str, lines[:shown])) + (
+        f" and {len(lines) - shown:,} more" if len(lines) > shown else "")
+    console.print(
+        f"[yellow]Warning:[/] {len(lines):,} line(s) of {escape(report.path.name)} were not "
+        f"UTF-8 and were read as Windows-1252: line {listed}. Check the names on those "
+        "lines with `newsletter subscribers show EMAIL`; if they look wrong, save the file "
+        "as 'CSV UTF-8' and import it again.")
+
+
 def _print_report(report: ImportReport, rejects: Path | None) -> None:
     table = Table(title=f"Import of {report.path.name} into {report.list_slug}")
     table.add_column("Outcome")
@@ -334,6 +367,7 @@ def _print_report(report: ImportReport, rejects: Path | None) -> None:
                           (f" (all in {rejects})" if rejects else " (use --rejects FILE)"))
     if rejects is not None and (report.rejected or report.skipped):
         console.print(f"Rejected and skipped rows are in {rejects}.")
+    _print_fallback(report)
 
 
 @subscribers_group.command("sync")

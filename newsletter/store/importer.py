@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ..dbengine import make_engine
 from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
+from .cells import neutralise
 from .consent import Refusal, refusal
 from .csvfiles import NOT_SUBSCRIBED, Columns, open_csv
 from .models import (
@@ -78,6 +79,8 @@ class ImportReport:
     skipped: int = 0
     rejects: list[ReportRow] = field(default_factory=list)
     skips: list[ReportRow] = field(default_factory=list)
+    # Lines that were not UTF-8 and were read as Windows-1252 (check their accents).
+    fallback_lines: list[int] = field(default_factory=list)
 
 
 # One checked row: (line, email, email_key, name, attributes or None, original cells)
@@ -97,17 +100,20 @@ class _ChangedMeanwhile(Exception):
 
 
 class _RejectsFile:
-    """The --rejects CSV: line, reason, then the row as it was in the file."""
+    """The --rejects CSV: line, reason, then the row as it was in the file.
+
+    Cells a spreadsheet would run as formulas are neutralised (see .cells).
+    """
 
     def __init__(self, handle: TextIO | None, header: Sequence[str], width: int) -> None:
-        self.writer = csv.writer(handle) if handle else None
+        self.writer = csv.writer(handle, quoting=csv.QUOTE_ALL) if handle else None
         if self.writer:
             names = list(header) or [f"column {i + 1}" for i in range(width)]
-            self.writer.writerow(["line", "reason", *names])
+            self.writer.writerow(["line", "reason", *map(neutralise, names)])
 
     def write(self, line: int, reason: str, cells: list[str]) -> None:
         if self.writer:
-            self.writer.writerow([line, reason, *cells])
+            self.writer.writerow([line, neutralise(reason), *map(neutralise, cells)])
 
 
 def _name_reader(columns: Columns) -> Callable[[list[str]], str]:
@@ -163,6 +169,22 @@ def _attributes_reader(columns: Columns) -> Callable[[list[str]], dict[str, Any]
         return attributes or None
 
     return read
+
+
+def _as_mapping(value: Any) -> dict[str, Any]:
+    """Stored attributes as a dict, whatever the driver returned.
+
+    SQLite hands back JSON text, PostgreSQL a dict; a row damaged by an old bug
+    holds JSON text inside a JSON string, decoded here until it is an object.
+    """
+    for _ in range(10):
+        if not isinstance(value, str):
+            break
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _skip_reason(why: Refusal, subscriber_status: str, list_slug: str) -> str:
@@ -337,12 +359,14 @@ def _apply_chunk(
             result.skips.append((line, email, _skip_reason(why, status, list_slug), cells))
             continue
         profile_changed = bool(name) and name != old_name
-        new_attributes = old_attributes
-        if attributes:
-            if isinstance(old_attributes, str):
-                old_attributes = json.loads(old_attributes)
-            new_attributes = {**(old_attributes or {}), **attributes}
-            profile_changed = profile_changed or new_attributes != old_attributes
+        new_attributes: dict[str, Any] = {}
+        if attributes or profile_changed:
+            # Always write a dict: the raw value (JSON text on SQLite) would be stored
+            # as a JSON string holding JSON, and break the next import.
+            new_attributes = old = _as_mapping(old_attributes)
+            if attributes:
+                new_attributes = {**old, **attributes}
+                profile_changed = profile_changed or new_attributes != old
         if profile_changed:
             profile_updates.append(
                 {"sid": sid, "new_name": name or old_name, "new_attributes": new_attributes}
@@ -539,9 +563,12 @@ def import_csv(
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(switch_interval, _SWITCH_INTERVAL))
     try:
-        for line, cells in table.rows:
+        for line, cells, problem in table.rows:
             report.rows += 1
             raw = cells[email_index] if email_index < len(cells) else ""
+            if problem is not None:
+                run.reject(line, raw.strip()[:200], problem, cells)
+                continue
             try:
                 email = normalise_email(raw)
             except InvalidEmail as exc:
@@ -567,6 +594,9 @@ def import_csv(
                 chunk = []
         run.submit(chunk)
         run.collect(through=sys.maxsize)
+        if table.encoding_of is not None:
+            report.encoding = table.encoding_of()
+        report.fallback_lines = table.fallback_lines
     except NewsletterError:
         raise
     except Exception as exc:
