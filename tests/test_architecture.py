@@ -203,3 +203,22 @@ def test_the_code_map_check_can_fail(tmp_path: Path) -> None:
     graph = import_graph(package)
     assert "pkg.web.y" in graph["pkg.store.x"]
     assert "web" not in ALLOWED["store"]
+
+
+def test_migrations_form_one_numbered_chain() -> None:
+    """Each revision follows the one numbered before it: one head, no branches."""
+    import re
+
+    versions = sorted((PACKAGE_DIR / "migrations" / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    chain = []
+    for path in versions:
+        text = path.read_text(encoding="utf-8")
+        revision = re.search(r'^revision = "(\d{4})"', text, re.M)
+        down = re.search(r'^down_revision = (None|"(\d{4})")', text, re.M)
+        assert revision and down, f"{path.name}: revision and down_revision not found"
+        chain.append((path.name[:4], revision.group(1), down.group(2)))
+    assert chain, "no migrations found"
+    for index, (prefix, revision, down) in enumerate(chain):
+        assert prefix == revision, f"{prefix}_*.py declares revision {revision}"
+        expected = chain[index - 1][1] if index else None
+        assert down == expected, f"revision {revision} follows {down}, expected {expected}"

@@ -17,9 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-# The lead chains this after "0004" at merge time: change down_revision only.
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
