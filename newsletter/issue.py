@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import IssueFileError
 from .issue_model import Issue, IssueModel, Item, json_schema
-from .issue_yaml import Positions, YamlProblem, fast_load, load, plain_data
+from .issue_yaml import Positions, YamlProblem, fast_load, load, plain_data, quoted
 from .issue_yaml import read_issue_text as _read_text
 
 __all__ = ["Issue", "IssueModel", "Item", "json_schema", "plain_data"]
@@ -141,9 +141,9 @@ def _message(error: dict[str, Any], model: type[BaseModel]) -> tuple[str, bool]:
     return f"{error['msg']}", False
 
 
-def _comment_message(name: str) -> str:
+def _comment_message(name: str, comment: str) -> str:
     return (f"is empty, because '#' starts a comment in YAML and the rest of the line is "
-            f"ignored; put the text in quotes, like {name}: \"#FreeIlhamTohti trends\"")
+            f"ignored; put the text in quotes: {name}: {quoted(comment)}")
 
 
 def parse_issue_text(
@@ -174,10 +174,11 @@ def _validate(
                 "top of the file (see docs/issue-format.md)",
             )
         ], None
-    commented = {tuple(loc): loc for loc in positions.commented}
+    commented = positions.commented
     diagnostics = [
-        Diagnostic(file, *positions.of(loc), _field_path(loc), _comment_message(str(loc[-1])))
-        for loc in positions.commented
+        Diagnostic(file, *positions.of(loc), _field_path(loc),
+                   _comment_message(str(loc[-1]), comment))
+        for loc, comment in commented.items()
     ]
     try:
         model = IssueModel.model_validate(data)
@@ -189,9 +190,9 @@ def _validate(
             message, about_key = _message(error, IssueModel)
             line, col = positions.of(loc, key_only=about_key)
             diagnostics.append(Diagnostic(file, line, col, _field_path(loc), message))
-        return None, sorted(diagnostics), data
+        return None, sorted(diagnostics + text_diagnostics(data, positions, path)), data
     if diagnostics:
-        return None, sorted(diagnostics), data
+        return None, sorted(diagnostics + text_diagnostics(data, positions, path)), data
     return model, [], data
 
 
@@ -226,20 +227,13 @@ def read_issue_text(path: Path) -> tuple[str | None, list[Diagnostic]]:
 
 def content_diagnostics(model: IssueModel, positions: Positions, path: Path) -> list[Diagnostic]:
     """Checks of a valid model's content: mostly warnings (allowed but probably wrong)."""
-    file = str(path)
-    found: list[Diagnostic] = []
-
-    def warn(loc: list[str | int], message: str, severity: Severity = "warning") -> None:
-        line, col = positions.of(tuple(loc))
-        found.append(Diagnostic(file, line, col, _field_path(loc), message, severity))
-
+    found, warn = _reporter(positions, path)
     if not model.preheader:
         warn(["subject"], "no preheader; inboxes will show the first words of the email "
              "instead. Add 'preheader:' with one sentence that invites people to open it")
     if len(model.subject) > SUBJECT_MAX:
         warn(["subject"], f"is {len(model.subject)} characters; keep it to {SUBJECT_MAX} or "
              "fewer so inboxes do not cut it off")
-    seen: dict[str, int] = {}
     for index, item in enumerate(model.items):
         if item.published:
             age = (model.date - item.published).days
@@ -251,32 +245,72 @@ def content_diagnostics(model: IssueModel, positions: Positions, path: Path) -> 
                 warn(["items", index, "published"],
                      f"{item.published.isoformat()} is after the issue date "
                      f"{model.date.isoformat()}")
-        key = url_key(item.url)
+    _text_checks(model, model.items, warn)
+    return found
+
+
+def text_diagnostics(data: dict[str, Any], positions: Positions, path: Path) -> list[Diagnostic]:
+    """The checks of :func:`content_diagnostics` that need no valid model (links, TODOs).
+
+    So a file with errors still shows its warnings: every problem at once.
+    """
+    found, warn = _reporter(positions, path)
+    items = data.get("items")
+    _text_checks(data, items if isinstance(items, list) else [], warn)
+    return found
+
+
+_Warn = Callable[..., None]
+
+
+def _reporter(positions: Positions, path: Path) -> tuple[list[Diagnostic], _Warn]:
+    found: list[Diagnostic] = []
+
+    def warn(loc: list[str | int], message: str, severity: Severity = "warning") -> None:
+        line, col = positions.of(tuple(loc))
+        found.append(Diagnostic(str(path), line, col, _field_path(loc), message, severity))
+
+    return found, warn
+
+
+def _text_checks(top: Any, items: Sequence[Any], warn: _Warn) -> None:
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        url = _get(item, "url")
+        if not isinstance(url, str):
+            continue
+        key = url_key(url)
         if key in seen:
             warn(["items", index, "url"],
                  f"same link as items[{seen[key] + 1}]; is this story in the issue twice?")
         else:
             seen[key] = index
-    for loc, text in _texts(model):
+    for loc, text in _texts(top, items):
         if TOKEN_MARK in text:
             warn(loc, f"contains {TOKEN_MARK!r}, which is reserved for the per-reader parts "
                  "of the email; remove it", "error")
         match = PLACEHOLDER.search(text)
         if match:
             warn(loc, f"contains the placeholder {match.group(0)!r}; replace it before sending")
-    return found
 
 
-def _texts(model: IssueModel) -> Iterable[tuple[list[str | int], str]]:
+def _get(obj: Any, name: str) -> Any:
+    """A field of an Item/IssueModel, or of the plain data of one (None if not there)."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None) if isinstance(obj, (Item, IssueModel)) else None
+
+
+def _texts(top: Any, items: Sequence[Any]) -> Iterable[tuple[list[str | int], str]]:
     for name in ("subject", "preheader", "intro"):
-        value = getattr(model, name)
-        if value:
+        value = _get(top, name)
+        if isinstance(value, str) and value:
             yield [name], value
-    for index, item in enumerate(model.items):
+    for index, item in enumerate(items):
         for name in ("title", "url", "summary", "source", "photo_credit", "image", "image_alt",
                      "section"):
-            value = getattr(item, name)
-            if value:
+            value = _get(item, name)
+            if isinstance(value, str) and value:
                 yield ["items", index, name], value
 
 

@@ -47,7 +47,7 @@ class Positions:
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     # Fields left empty because their text starts with '#' (a comment in YAML).
-    commented: list[Loc] = field(default_factory=list)
+    commented: dict[Loc, str] = field(default_factory=dict)
 
     def of(self, loc: Loc, key_only: bool = False) -> tuple[int, int]:
         """Where ``loc`` is written, or its nearest written parent; (1, 1) if none."""
@@ -112,8 +112,9 @@ def build(events: Iterable[Any], lines: list[str]) -> tuple[Any, Positions]:
         loc = (*top.loc, top.key)
         top.container[top.key] = value
         positions.values[loc] = at if value is not None else top.key_at
-        if value is None and _starts_comment(lines, top.key_at, top.key):
-            positions.commented.append(loc)
+        comment = _comment(lines, top.key_at, top.key) if value is None else None
+        if comment:
+            positions.commented[loc] = comment
         top.key = None
         return loc
 
@@ -129,9 +130,10 @@ def build(events: Iterable[Any], lines: list[str]) -> tuple[Any, Positions]:
                                   "holds one issue: remove the '---' and what follows it")
             continue
         if kind == "AliasEvent" or getattr(event, "anchor", None):
+            pending = stack[-1].key if stack and isinstance(stack[-1].container, dict) else None
             raise YamlProblem(*at, "'&' and '*' (YAML anchors and aliases) are not allowed in "
                               "an issue file; write the text out in full, or put it in quotes "
-                              "if it starts with '&' or '*'")
+                              "if it starts with '&' or '*'", pending or "(yaml)")
         if kind in ("MappingStartEvent", "SequenceStartEvent"):
             if event.tag not in _COLLECTION_TAGS:
                 raise YamlProblem(*at, f"the tag {_short_tag(event.tag)} is not allowed in an "
@@ -158,13 +160,15 @@ def _scalar(event: Any, at: tuple[int, int]) -> str | None:
     return str(event.value)
 
 
-def _starts_comment(lines: list[str], key_at: tuple[int, int], key: str) -> bool:
-    """True when the text after ``key:`` on its line starts with '#' (so YAML ignored it)."""
+def _comment(lines: list[str], key_at: tuple[int, int], key: str) -> str | None:
+    """The text after ``key:`` on its line when it starts with '#' (so YAML ignored it)."""
     line = lines[key_at[0] - 1] if key_at[0] <= len(lines) else ""
     rest = line[key_at[1] - 1 + len(key):]
     colon = rest.find(":")
-    return colon >= 0 and rest[colon + 1:colon + 2] in (" ", "\t") and \
-        rest[colon + 1:].lstrip().startswith("#")
+    after = rest[colon + 1:]
+    if colon < 0 or after[:1] not in (" ", "\t") or not after.lstrip().startswith("#"):
+        return None
+    return after.strip()
 
 
 class _FastLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
@@ -187,7 +191,8 @@ def load(text: str) -> tuple[Any, Positions]:
         raise YamlProblem(1, 1, f"not valid YAML: {exc}") from None
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
+    """``value`` in YAML quotes (double unless it holds a double quote)."""
     if '"' not in value:
         return f'"{value}"'
     return "'" + value.replace("'", "''") + "'"
@@ -210,12 +215,12 @@ def explain(exc: MarkedYAMLError, lines: list[str]) -> YamlProblem:
                            field.group(2).strip() if field else "(yaml)")
     if problem.startswith("mapping values are not allowed") and match:
         return YamlProblem(line, col, "the text contains ': ', which YAML reads as the start "
-                           f"of a new field; put the text in quotes: {name}: {_quoted(value)}",
+                           f"of a new field; put the text in quotes: {name}: {quoted(value)}",
                            name)
     if problem.startswith("expected <block end>") and match and value[:1] in ("'", '"'):
         return YamlProblem(line, col, "a value that starts with a quote must end with that "
                            "quote; put the whole value in quotes: "
-                           f"{name}: {_quoted(value)}", name)
+                           f"{name}: {quoted(value)}", name)
     if "end of stream" in problem and "quoted scalar" in str(exc.context) and exc.context_mark:
         start = exc.context_mark
         opened = _KEY_LINE.match(lines[start.line]) if start.line < len(lines) else None
