@@ -183,12 +183,31 @@ def fast_load(text: str) -> tuple[Any, Positions]:
 def load(text: str) -> tuple[Any, Positions]:
     """Data and positions read by ruamel; raises YamlProblem saying what to fix."""
     lines = text.splitlines()
+    _depth_guard(text)
     try:
         return build(YAML(typ="rt").parse(text), lines)
     except MarkedYAMLError as exc:
         raise explain(exc, lines) from None
     except YAMLError as exc:
         raise YamlProblem(1, 1, f"not valid YAML: {exc}") from None
+
+
+def _depth_guard(text: str) -> None:
+    """Refuse deep nesting before ruamel reads it: its scanner slows down with each level."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_FastLoader):
+            kind = type(event).__name__
+            if kind in ("MappingStartEvent", "SequenceStartEvent"):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise YamlProblem(*_at(event), f"is nested more than {MAX_DEPTH} levels "
+                                      "deep; an issue needs at most 4. Check the indentation "
+                                      "and the brackets")
+            elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # ruamel reads it again and explains the mistake
 
 
 def quoted(value: str) -> str:
