@@ -206,6 +206,12 @@ def _depth_guard(text: str) -> None:
                                       "and the brackets")
             elif kind in ("MappingEndEvent", "SequenceEndEvent"):
                 depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        # libyaml stops at its own limit (1000 levels) before giving any event.
+        if "nesting depth" in str(exc.problem) and exc.problem_mark is not None:
+            raise YamlProblem(exc.problem_mark.line + 1, exc.problem_mark.column + 1,
+                              f"is nested more than {MAX_DEPTH} levels deep; an issue needs "
+                              "at most 4. Check the indentation and the brackets") from None
     except yaml.YAMLError:
         return  # ruamel reads it again and explains the mistake
 
