@@ -1,30 +1,27 @@
-"""The issue file: its model, loading with line numbers, and checks that explain themselves."""
+"""The issue file: loading it with line numbers, and checks that explain themselves.
+
+The model is in issue_model; reading YAML (limits, positions, YAML errors in plain
+words) is in issue_yaml.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from pydantic import BaseModel, ValidationError
 
 from .errors import IssueFileError
+from .issue_model import Issue, IssueModel, Item, json_schema
+from .issue_yaml import Positions, YamlProblem, fast_load, load, plain_data, quoted
+from .issue_yaml import read_issue_text as _read_text
+
+__all__ = ["Issue", "IssueModel", "Item", "json_schema", "plain_data"]
 
 SUBJECT_MAX = 78
 STALE_DAYS = 60
@@ -36,159 +33,6 @@ PLACEHOLDER = re.compile(r"\bTK\b|(?i:\bTODO\b|\bFIXME\b|lorem ipsum)")
 TOKEN_MARK = "[[nl:"
 
 Severity = Literal["error", "warning"]
-
-
-# --- the model ---------------------------------------------------------------------------
-
-
-def _one_line(value: str) -> str:
-    if "\n" in value.strip():
-        raise ValueError("must be a single line; remove the line break")
-    return value.strip()
-
-
-def _web_url(value: str, schemes: tuple[str, ...]) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in schemes or not parts.netloc:
-        wanted = " or ".join(f"{scheme}://" for scheme in schemes)
-        raise ValueError(f"expected a full web address starting with {wanted}, got {value!r}")
-    return value.strip()
-
-
-class Item(BaseModel):
-    """One news summary in an issue."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    title: str = Field(min_length=1, description="Headline, one line.")
-    url: str = Field(description="Link to the full story (http or https).")
-    summary: str = Field(
-        min_length=1, description="A few sentences, in Markdown. Raw HTML is shown as text."
-    )
-    source: str | None = Field(None, description="Publication, e.g. 'The Guardian'.")
-    published: dt.date | None = Field(None, description="Publication date, YYYY-MM-DD.")
-    photo_credit: str | None = Field(None, description="Who took the photo, e.g. 'Reuters'.")
-    image: str | None = Field(None, description="Picture for the item (an https address).")
-    image_alt: str | None = Field(
-        None,
-        validate_default=True,
-        description="Describes the picture for people who cannot see it. Required with image.",
-    )
-    section: str | None = Field(None, description="Heading to group items under.")
-
-    @field_validator("title")
-    @classmethod
-    def _title_one_line(cls, value: str) -> str:
-        return _one_line(value)
-
-    @field_validator("url")
-    @classmethod
-    def _url_http(cls, value: str) -> str:
-        return _web_url(value, ("http", "https"))
-
-    @field_validator("image")
-    @classmethod
-    def _image_https(cls, value: str | None) -> str | None:
-        return None if value is None else _web_url(value, ("https",))
-
-    @field_validator("image_alt")
-    @classmethod
-    def _alt_with_image(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # "image" is validated first. It is missing from info.data when it was given but
-        # invalid: it still needs its alt text, so that is reported at the same time.
-        has_image = info.data.get("image") or "image" not in info.data
-        if has_image and not (value or "").strip():
-            raise ValueError("required when image is given; describe the picture in a few words")
-        return value
-
-
-class IssueModel(BaseModel):
-    """What an issue file may contain."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        title="Newsletter issue",
-        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
-    )
-
-    date: dt.date = Field(description="The day the issue goes out, YYYY-MM-DD.")
-    number: int | None = Field(
-        None, ge=1, description="Issue number; counted from the first issue when left out."
-    )
-    subject: str = Field(min_length=1, description="Email subject line, one line.")
-    preheader: str | None = Field(
-        None, description="Preview text shown after the subject in the inbox."
-    )
-    intro: str | None = Field(None, description="Opening words, in Markdown.")
-    items: list[Item] = Field(min_length=1, description="The news summaries, in order.")
-    draft: bool = Field(False, description="Drafts are left out of the web archive.")
-
-    @field_validator("subject")
-    @classmethod
-    def _subject_one_line(cls, value: str) -> str:
-        return _one_line(value)
-
-
-@dataclass(frozen=True)
-class Issue:
-    """A loaded, valid issue: the model plus where it came from."""
-
-    path: Path
-    model: IssueModel
-    number: int
-
-    @property
-    def name(self) -> str:
-        """The file's stem, used for output files and archive URLs."""
-        return self.path.stem
-
-    # The model's fields that templates and callers read from the issue itself.
-    @property
-    def date(self) -> dt.date:
-        """The day the issue goes out."""
-        return self.model.date
-
-    @property
-    def subject(self) -> str:
-        """The email's subject line."""
-        return self.model.subject
-
-    @property
-    def preheader(self) -> str | None:
-        """The preview text shown after the subject in inboxes."""
-        return self.model.preheader
-
-    @property
-    def intro(self) -> str | None:
-        """The opening words, in Markdown."""
-        return self.model.intro
-
-    @property
-    def items(self) -> list[Item]:
-        """The news summaries, in file order."""
-        return self.model.items
-
-    @property
-    def draft(self) -> bool:
-        """Drafts are left out of the web archive."""
-        return self.model.draft
-
-    @property
-    def sections(self) -> list[tuple[str | None, list[Item]]]:
-        """Items grouped by consecutive section headings, in file order."""
-        groups: list[tuple[str | None, list[Item]]] = []
-        for item in self.model.items:
-            if groups and groups[-1][0] == item.section:
-                groups[-1][1].append(item)
-            else:
-                groups.append((item.section, [item]))
-        return groups
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of issue files, for editors."""
-    return IssueModel.model_json_schema()
 
 
 # --- diagnostics -------------------------------------------------------------------------
@@ -238,27 +82,6 @@ def _field_path(loc: Sequence[str | int]) -> str:
     return out or "(file)"
 
 
-def _position(root: Any, loc: Sequence[str | int], key_only: bool = False) -> tuple[int, int]:
-    """1-based (line, col) of the YAML node at ``loc``, or of its nearest existing parent."""
-    node = root
-    line, col = 0, 0
-    for part in loc:
-        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-            pos = node.lc.key(part) if key_only else node.lc.value(part)
-            line, col = pos
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line, col = node.lc.item(part)
-            node = node[part]
-        else:
-            break
-    else:
-        return line + 1, col + 1
-    if node is root:
-        return 1, 1
-    return line + 1, col + 1
-
-
 _EXPECTED = {
     "date": "a date written YYYY-MM-DD, e.g. 2021-01-25",
     "published": "a date written YYYY-MM-DD, e.g. 2021-01-14",
@@ -266,6 +89,17 @@ _EXPECTED = {
     "draft": "true or false",
     "items": "a list of items, each starting with '- title:'",
 }
+
+
+def _shown(value: Any) -> str:
+    """A value as a person wrote it, never as a Python type."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "fields (lines with 'name: value')"
+    if isinstance(value, list):
+        return "a list (lines starting with '- ')"
+    return repr(str(value))
 
 
 def _message(error: dict[str, Any], model: type[BaseModel]) -> tuple[str, bool]:
@@ -292,155 +126,114 @@ def _message(error: dict[str, Any], model: type[BaseModel]) -> tuple[str, bool]:
         return f"must be {error['ctx']['ge']} or more", False
     if kind == "value_error":
         return str(error["ctx"]["error"]), False
-    if kind in ("string_type",):
-        return f"expected text, got {type(error['input']).__name__}", False
+    if kind == "string_type":
+        if error.get("input") is None:
+            return "is empty; write some text here", False
+        return (f"expected text here, found {_shown(error.get('input'))}; write the text on "
+                "the same line as the field name, in quotes if it contains ': '"), False
     if kind == "list_type":
-        return f"expected {expected or 'a list'}", False
+        return f"expected {expected or 'a list'}, found {_shown(error.get('input'))}", False
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return "expected fields such as 'title:', 'url:' and 'summary:'", False
+        return ("expected fields such as 'title:', 'url:' and 'summary:', found "
+                f"{_shown(error.get('input'))}"), False
     if expected:
-        return f"expected {expected}, got {error.get('input')!r}", False
+        return f"expected {expected}, got {_shown(error.get('input'))}", False
     return f"{error['msg']}", False
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
+def _comment_message(name: str, comment: str) -> str:
+    return (f"is empty, because '#' starts a comment in YAML and the rest of the line is "
+            f"ignored; put the text in quotes: {name}: {quoted(comment)}")
 
 
-def parse_issue_text(text: str, path: Path) -> tuple[IssueModel | None, list[Diagnostic], Any]:
-    """Parse issue YAML; return the model (or None) and every error, with positions."""
-    file = str(path)
+def parse_issue_text(
+    text: str, path: Path
+) -> tuple[IssueModel | None, list[Diagnostic], dict[str, Any] | None]:
+    """Parse issue YAML; return the model (or None), every error with its position, the data.
+
+    The data is None when the text is not a mapping of fields.
+    """
     try:
-        data = _yaml().load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or "not valid YAML"
-        context = f" ({exc.context})" if exc.context else ""
-        return None, [
-            Diagnostic(
-                file, line, col, "(yaml)",
-                f"{problem}{context}; expected valid YAML, e.g. 'field: value' with items "
-                "indented under 'items:'",
-            )
-        ], None
-    except YAMLError as exc:
-        return None, [Diagnostic(file, 1, 1, "(yaml)", f"not valid YAML: {exc}")], None
-    if not isinstance(data, CommentedMap):
+        data, positions = load(text)
+    except YamlProblem as exc:
+        return None, [Diagnostic(str(path), exc.line, exc.col, exc.field, exc.message)], None
+    model, diagnostics, data = _validate(data, positions, path)
+    return model, diagnostics, data
+
+
+def _validate(
+    data: Any, positions: Positions, path: Path
+) -> tuple[IssueModel | None, list[Diagnostic], dict[str, Any] | None]:
+    file = str(path)
+    if not isinstance(data, dict):
+        what = "the file is empty" if data is None else f"found {_shown(data)}"
         return None, [
             Diagnostic(
                 file, 1, 1, "(file)",
-                "expected fields such as 'date:', 'subject:' and 'items:' at the top of the file",
+                f"{what}; expected fields such as 'date:', 'subject:' and 'items:' at the "
+                "top of the file (see docs/issue-format.md)",
             )
-        ], data
+        ], None
+    commented = positions.commented
+    diagnostics = [
+        Diagnostic(file, *positions.of(loc), _field_path(loc),
+                   _comment_message(str(loc[-1]), comment))
+        for loc, comment in commented.items()
+    ]
     try:
-        return IssueModel.model_validate(plain_data(data)), [], data
+        model = IssueModel.model_validate(data)
     except ValidationError as exc:
-        diagnostics = []
         for error in exc.errors():
-            loc = list(error["loc"])
+            loc = tuple(error["loc"])
+            if loc in commented:
+                continue
             message, about_key = _message(error, IssueModel)
-            line, col = _position(data, loc, key_only=about_key)
+            line, col = positions.of(loc, key_only=about_key)
             diagnostics.append(Diagnostic(file, line, col, _field_path(loc), message))
-        return None, sorted(diagnostics), data
+        return None, sorted(diagnostics + text_diagnostics(data, positions, path)), data
+    if diagnostics:
+        return None, sorted(diagnostics + text_diagnostics(data, positions, path)), data
+    return model, [], data
 
 
-def plain_data(node: Any) -> Any:
-    """ruamel round-trip objects to plain dicts and lists, keeping scalars."""
-    if isinstance(node, dict):
-        return {str(k): plain_data(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain_data(v) for v in node]
-    if isinstance(node, dt.datetime):
-        return node  # pydantic rejects a datetime with a time for a date: the error says why
-    if isinstance(node, str):
-        return str(node)
-    return node
+def _fast_read(text: str) -> tuple[IssueModel, Positions] | None:
+    """The model and positions, if libyaml reads the file and it is valid; else None.
 
-
-class _FastLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):
-    """libyaml's C parser: about 20 times faster than the round-trip parser."""
-
-
-def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    pairs = loader.construct_pairs(node, deep=True)
-    if len({key for key, _ in pairs}) != len(pairs):
-        raise yaml.constructor.ConstructorError(None, None, "duplicate key", node.start_mark)
-    return dict(pairs)
-
-
-_FastLoader.add_constructor("tag:yaml.org,2002:map", _unique_mapping)
+    The data is built as by :func:`parse_issue_text`, so when this gives a model it is the
+    same model; only errors need the slower parser, which places and explains them.
+    """
+    try:
+        data, positions = fast_load(text)
+        if positions.commented:
+            return None
+        return IssueModel.model_validate(data), positions
+    except Exception:  # noqa: BLE001 - any problem: the careful path decides and explains
+        return None
 
 
 def _fast_model(text: str) -> IssueModel | None:
-    """The model, if the file is valid when read the fast way; else None.
-
-    libyaml reads YAML 1.1, where `no` is false and 010 is 8. Where that makes a
-    difference the strict model rejects the value and the file is read again by
-    the round-trip parser, which decides, and which places every error.
-    """
-    try:
-        data = yaml.load(text, Loader=_FastLoader)  # noqa: S506 (a safe loader)
-        model = IssueModel.model_validate(data)
-    except (yaml.YAMLError, ValidationError, TypeError, ValueError):
-        return None
-    if model.number is not None and re.search(r"^number:\s*0", text, re.MULTILINE):
-        return None  # 010: octal in YAML 1.1, ten in YAML 1.2
-    return model
+    """The model read the fast way, or None (see :func:`_fast_read`)."""
+    found = _fast_read(text)
+    return found[0] if found else None
 
 
 def read_issue_text(path: Path) -> tuple[str | None, list[Diagnostic]]:
-    """The file's text, or a diagnostic if it cannot be read as UTF-8."""
-    file = str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None, [Diagnostic(file, 0, 0, "(file)", "no such file")]
-    except OSError as exc:
-        return None, [Diagnostic(file, 0, 0, "(file)", f"cannot read: {exc.strerror}")]
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff"), []
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [
-            Diagnostic(
-                file, line, col, "(file)",
-                f"byte 0x{data[exc.start]:02x} is not UTF-8; expected a UTF-8 text file "
-                "(in your editor choose Save As… → Encoding: UTF-8)",
-            )
-        ]
+    """The file's text, or a diagnostic if it is too big or cannot be read as UTF-8."""
+    text, problem, line, col = _read_text(path)
+    if text is None:
+        return None, [Diagnostic(str(path), line, col, "(file)", problem)]
+    return text, []
 
 
-def content_diagnostics(model: IssueModel, data: Any, path: Path) -> list[Diagnostic]:
-    """Checks of a valid model's content: mostly warnings (allowed but probably wrong).
-
-    ``data`` is the round-trip YAML (for positions), or a function returning it,
-    called only when there is something to report.
-    """
-    file = str(path)
-    found: list[Diagnostic] = []
-    positions: list[Any] = []
-
-    def _load() -> Any:
-        if not positions:
-            positions.append(data() if callable(data) else data)
-        return positions[0]
-
-    def warn(loc: list[str | int], message: str, severity: Severity = "warning") -> None:
-        line, col = _position(_load(), loc)
-        found.append(Diagnostic(file, line, col, _field_path(loc), message, severity))
-
+def content_diagnostics(model: IssueModel, positions: Positions, path: Path) -> list[Diagnostic]:
+    """Checks of a valid model's content: mostly warnings (allowed but probably wrong)."""
+    found, warn = _reporter(positions, path)
     if not model.preheader:
         warn(["subject"], "no preheader; inboxes will show the first words of the email "
              "instead. Add 'preheader:' with one sentence that invites people to open it")
     if len(model.subject) > SUBJECT_MAX:
         warn(["subject"], f"is {len(model.subject)} characters; keep it to {SUBJECT_MAX} or "
              "fewer so inboxes do not cut it off")
-    seen: dict[str, int] = {}
     for index, item in enumerate(model.items):
         if item.published:
             age = (model.date - item.published).days
@@ -452,32 +245,72 @@ def content_diagnostics(model: IssueModel, data: Any, path: Path) -> list[Diagno
                 warn(["items", index, "published"],
                      f"{item.published.isoformat()} is after the issue date "
                      f"{model.date.isoformat()}")
-        key = url_key(item.url)
+    _text_checks(model, model.items, warn)
+    return found
+
+
+def text_diagnostics(data: dict[str, Any], positions: Positions, path: Path) -> list[Diagnostic]:
+    """The checks of :func:`content_diagnostics` that need no valid model (links, TODOs).
+
+    So a file with errors still shows its warnings: every problem at once.
+    """
+    found, warn = _reporter(positions, path)
+    items = data.get("items")
+    _text_checks(data, items if isinstance(items, list) else [], warn)
+    return found
+
+
+_Warn = Callable[..., None]
+
+
+def _reporter(positions: Positions, path: Path) -> tuple[list[Diagnostic], _Warn]:
+    found: list[Diagnostic] = []
+
+    def warn(loc: list[str | int], message: str, severity: Severity = "warning") -> None:
+        line, col = positions.of(tuple(loc))
+        found.append(Diagnostic(str(path), line, col, _field_path(loc), message, severity))
+
+    return found, warn
+
+
+def _text_checks(top: Any, items: Sequence[Any], warn: _Warn) -> None:
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        url = _get(item, "url")
+        if not isinstance(url, str):
+            continue
+        key = url_key(url)
         if key in seen:
             warn(["items", index, "url"],
                  f"same link as items[{seen[key] + 1}]; is this story in the issue twice?")
         else:
             seen[key] = index
-    for loc, text in _texts(model):
+    for loc, text in _texts(top, items):
         if TOKEN_MARK in text:
             warn(loc, f"contains {TOKEN_MARK!r}, which is reserved for the per-reader parts "
                  "of the email; remove it", "error")
         match = PLACEHOLDER.search(text)
         if match:
             warn(loc, f"contains the placeholder {match.group(0)!r}; replace it before sending")
-    return found
 
 
-def _texts(model: IssueModel) -> Iterable[tuple[list[str | int], str]]:
+def _get(obj: Any, name: str) -> Any:
+    """A field of an Item/IssueModel, or of the plain data of one (None if not there)."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None) if isinstance(obj, (Item, IssueModel)) else None
+
+
+def _texts(top: Any, items: Sequence[Any]) -> Iterable[tuple[list[str | int], str]]:
     for name in ("subject", "preheader", "intro"):
-        value = getattr(model, name)
-        if value:
+        value = _get(top, name)
+        if isinstance(value, str) and value:
             yield [name], value
-    for index, item in enumerate(model.items):
+    for index, item in enumerate(items):
         for name in ("title", "url", "summary", "source", "photo_credit", "image", "image_alt",
                      "section"):
-            value = getattr(item, name)
-            if value:
+            value = _get(item, name)
+            if isinstance(value, str) and value:
                 yield ["items", index, name], value
 
 
@@ -524,17 +357,21 @@ def check_file(path: Path, numbered_from: Sequence[Path] = ()) -> CheckResult:
     if text is None:
         result.diagnostics = problems
         return result
-    model = _fast_model(text)
-    if model is not None:
-        # Valid: the slower round-trip parse is needed only to place warnings.
-        result.diagnostics = sorted(content_diagnostics(model, lambda: _yaml().load(text), path))
-        result.issue = Issue(path, model, _number(path, model, numbered_from))
-        return result
-    model, problems, data = parse_issue_text(text, path)
-    result.diagnostics = problems
-    if model is not None:
-        result.diagnostics = sorted(problems + content_diagnostics(model, data, path))
-        result.issue = Issue(path, model, _number(path, model, numbered_from))
+    found = _fast_read(text)
+    if found is None:
+        try:
+            data, positions = load(text)
+        except YamlProblem as exc:
+            result.diagnostics = [Diagnostic(str(path), exc.line, exc.col, exc.field,
+                                             exc.message)]
+            return result
+        model, result.diagnostics, _data = _validate(data, positions, path)
+        if model is None:
+            return result
+    else:
+        model, positions = found
+    result.diagnostics = sorted(content_diagnostics(model, positions, path))
+    result.issue = Issue(path, model, _number(path, model, numbered_from))
     return result
 
 

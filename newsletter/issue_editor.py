@@ -44,6 +44,7 @@ from .issue import (
     plain_data,
     url_key,
 )
+from .issue_yaml import MAX_BYTES as MAX_ISSUE_BYTES
 
 TITLE_TODO = "TODO the headline (none found on the page)"
 SUMMARY_TODO = "TODO two or three sentences about the story (no description found on the page)."
@@ -340,6 +341,10 @@ def _verify(old: str, new: str, items: list[dict[str, Any]]) -> None:
 def _read(path: Path) -> tuple[str, dict[str, int], int]:
     """The file's text (newlines as they are), its item links by url_key, its item count."""
     try:
+        if path.stat().st_size > MAX_ISSUE_BYTES:
+            raise NewsletterError(
+                f"{path} is over {MAX_ISSUE_BYTES // 1_000_000} MB; an issue file is much "
+                "smaller", hint=f"Run `newsletter check {path}`.")
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise NewsletterError(f"{path}: no such file",

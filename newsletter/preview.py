@@ -87,12 +87,13 @@ def create_app(project_root: Path, issue_path: Path) -> Starlette:
         project = Project(project_root)
         try:
             result = check_issue(project, issue_path)
+            problems = "\n".join(str(d) for d in result.diagnostics)
+            if result.issue is None or result.errors:
+                return project, "", "", problems
+            rendered = render_email(project, result.issue)
         except NewsletterError as exc:
-            return project, "", "", exc.message
-        problems = "\n".join(str(d) for d in result.diagnostics)
-        if result.issue is None or result.errors:
-            return project, "", "", problems
-        rendered = render_email(project, result.issue)
+            # A mistake in newsletter.toml or a template: the same words as in the terminal.
+            return project, "", "", exc.message + (f"\nNext: {exc.hint}" if exc.hint else "")
         return project, rendered.html, rendered.text, problems
 
     def version(_: Request) -> Response:
@@ -121,7 +122,9 @@ def create_app(project_root: Path, issue_path: Path) -> Starlette:
     def email_html(_: Request) -> Response:
         _project, rendered, _text, problems = current()
         if not rendered:
-            body = f"<pre>{html.escape(problems)}</pre>"
+            body = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+                    "<title>Cannot show the email</title></head><body>"
+                    f'<pre role="alert">{html.escape(problems)}</pre></body></html>')
             return HTMLResponse(body, status_code=422)
         return HTMLResponse(rendered)
 

@@ -17,6 +17,7 @@ from mjml import mjml2html
 from premailer import Premailer
 
 from .config import Config
+from .errors import NewsletterError
 from .issue import Issue, Item
 from .project import Project, default_templates_dir
 
@@ -82,6 +83,56 @@ def personalize(text: str, values: dict[str, str]) -> str:
         return text
     pattern = re.compile("|".join(re.escape(token) for token in values))
     return pattern.sub(lambda match: values[match.group(0)], text)
+
+
+_CLASS_NAME = re.compile(r"'[\w.]+ object' has no attribute '(\w+)'")
+
+
+class TemplateError(NewsletterError):
+    """An email template cannot be used: which file, which line, what is wrong."""
+
+
+def _template_problem(exc: jinja2.TemplateError, name: str) -> TemplateError:
+    """A Jinja2 error as a message naming the template file and line, with what to do."""
+    where = getattr(exc, "filename", None) or name
+    line = getattr(exc, "lineno", None)
+    place = f"{where}:{line}" if line else where
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        what = f"the template has a mistake: {exc.message}"
+    elif isinstance(exc, jinja2.UndefinedError):
+        # Jinja2 names Python classes ("'x.Config object' has no attribute 'nmae'").
+        message = _CLASS_NAME.sub(r"'\1' is undefined", exc.message or "")
+        what = (f"the template uses something that does not exist: {message} "
+                "(check the spelling; docs/templates.md lists what templates can use)")
+    elif isinstance(exc, jinja2.TemplateNotFound):
+        what = f"the template {exc.name} is missing"
+    else:
+        what = f"the template cannot be used: {exc.message or exc}"
+    return TemplateError(f"{place}: {what}",
+                         hint="Fix the template, then run the command again (or delete your "
+                              "copy in templates/ to use the default).")
+
+
+def render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    """Render template ``name``; a mistake in it raises TemplateError (file, line, what)."""
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateError as exc:
+        raise template_error(exc, name) from None
+
+
+def template_error(exc: jinja2.TemplateError, name: str) -> TemplateError:
+    """:func:`_template_problem`, finding the line of errors raised while rendering."""
+    # Runtime errors (an unknown variable) carry no line. Jinja2 rewrites the traceback so
+    # that its last template frame has the template's file name and line: use that.
+    if getattr(exc, "lineno", None) is None:
+        tb = exc.__traceback__
+        while tb is not None:
+            filename = tb.tb_frame.f_code.co_filename
+            if filename.endswith(".j2"):
+                exc.filename, exc.lineno = filename, tb.tb_lineno  # type: ignore[attr-defined]
+            tb = tb.tb_next
+    return _template_problem(exc, name)
 
 
 @dataclass(frozen=True)
@@ -288,13 +339,9 @@ def render_email(
     else:
         html_person = text_person = personalization or preview_personalization(config, issue)
     html_env, text_env = environments(project)
-    mjml = html_env.get_template(HTML_TEMPLATE).render(
-        template_context(config, issue, html_person)
-    )
+    mjml = render_template(html_env, HTML_TEMPLATE, template_context(config, issue, html_person))
     html = mjml_to_html(mjml)
-    text = text_env.get_template(TEXT_TEMPLATE).render(
-        template_context(config, issue, text_person)
-    )
+    text = render_template(text_env, TEXT_TEMPLATE, template_context(config, issue, text_person))
     return RenderedEmail(
         subject=issue.model.subject,
         preheader=issue.model.preheader or "",

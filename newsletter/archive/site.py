@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jinja2
+
 from ..config import CONFIG_NAME, Config
 from ..errors import IssueFileError, NewsletterError
 from ..files import atomic_write
 from ..issue import Issue, IssueModel, Item, load_issue
 from ..project import Project, default_templates_dir
-from ..render import environments, long_date, markdown_text
+from ..render import environments, long_date, markdown_text, render_template, template_error
 from . import feed as feed_module
 from . import search as search_module
 
@@ -287,9 +289,8 @@ class _Renderer:
         }
 
     def render(self, template: str, **context: Any) -> str:
-        return self.env.get_template(f"{TEMPLATE_DIR}/{template}").render(
-            {**self.common, **context}
-        )
+        return render_template(self.env, f"{TEMPLATE_DIR}/{template}",
+                               {**self.common, **context})
 
     def entries(self, issue: Issue) -> list[tuple[str | None, list[tuple[Item, str]]]]:
         anchors = iter(item_anchors(issue.model.items))
@@ -335,8 +336,12 @@ class _Renderer:
 
     def content_html(self, issue: Issue) -> str:
         """The issue's content alone, with absolute links only (for the feed)."""
-        macro = self.env.get_template(f"{TEMPLATE_DIR}/_content.html.j2").module.issue_content
-        return str(macro(issue, self.entries(issue), self.item_level(issue), absolute=True))
+        name = f"{TEMPLATE_DIR}/_content.html.j2"
+        try:
+            macro = self.env.get_template(name).module.issue_content
+            return str(macro(issue, self.entries(issue), self.item_level(issue), absolute=True))
+        except jinja2.TemplateError as exc:
+            raise template_error(exc, name) from None
 
 
 def subscribe_url(config: Config) -> str:
