@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import IssueFileError
 from .issue_model import Issue, IssueModel, Item, json_schema
@@ -102,7 +103,7 @@ def _shown(value: Any) -> str:
     return repr(str(value))
 
 
-def _message(error: dict[str, Any], model: type[BaseModel]) -> tuple[str, bool]:
+def _message(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, bool]:
     """A plain-language message for one pydantic error, and whether it is about a key."""
     kind = error["type"]
     loc = error["loc"]

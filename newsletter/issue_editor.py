@@ -246,7 +246,7 @@ def _find_place(text: str) -> _Place:
             style = _style(text, value, newline)
             end = _content_end(text, value.value[-1].end_mark.index, style.dash_col)
             return _Place(_line_end(text, end), "", style)
-        if isinstance(value, ScalarNode) and value.tag.endswith(":null"):
+        if isinstance(value, ScalarNode) and (value.tag or "").endswith(":null"):
             return _Place(_line_end(text, key.end_mark.index), "", _Style(newline=newline), True)
         line = key.start_mark.line + 1
         raise NewsletterError(

@@ -91,7 +91,8 @@ def build_issue(project: Project, path: Path, out_dir: Path) -> BuildResult:
         paths, (rendered.html.encode(), rendered.text.encode(), message.as_bytes()), strict=True
     ):
         atomic_write(target, data)
-    return BuildResult(*paths, rendered=rendered)
+    html, text, eml = paths
+    return BuildResult(html, text, eml, rendered)
 
 
 def new_issue(project: Project, date: dt.date | None = None) -> Path:

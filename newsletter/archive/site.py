@@ -338,7 +338,8 @@ class _Renderer:
         """The issue's content alone, with absolute links only (for the feed)."""
         name = f"{TEMPLATE_DIR}/_content.html.j2"
         try:
-            macro = self.env.get_template(name).module.issue_content
+            module: Any = self.env.get_template(name).module  # the template's macros
+            macro = module.issue_content
             return str(macro(issue, self.entries(issue), self.item_level(issue), absolute=True))
         except jinja2.TemplateError as exc:
             raise template_error(exc, name) from None

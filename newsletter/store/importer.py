@@ -37,6 +37,7 @@ from .models import (
     Subscriber,
     SubscriberStatus,
     email_key,
+    table,
     utcnow,
 )
 from .subscribers import get_list
@@ -46,9 +47,9 @@ REPORT_LIMIT = 1000  # rejected/skipped rows kept in the report (all go to --rej
 _RETRIES = 3  # a chunk is retried if another writer added one of its addresses meanwhile
 _SWITCH_INTERVAL = 0.0005  # seconds; see import_csv
 
-_SUBSCRIBERS = Subscriber.__table__
-_MEMBERSHIPS = Membership.__table__
-_HISTORY = HistoryEntry.__table__
+_SUBSCRIBERS = table(Subscriber)
+_MEMBERSHIPS = table(Membership)
+_HISTORY = table(HistoryEntry)
 _SUBSCRIBED = MembershipStatus.SUBSCRIBED.value
 _UNSUBSCRIBED = MembershipStatus.UNSUBSCRIBED.value
 _ACTIVE = SubscriberStatus.ACTIVE.value
@@ -129,7 +130,7 @@ def _name_reader(columns: Columns) -> Callable[[list[str]], str]:
         return f"{cell(cells, first)} {cell(cells, last)}".strip()
 
     def first_last(cells: list[str]) -> str:  # the common Mailchimp case, made cheap
-        if len(cells) > width:
+        if first is not None and last is not None and len(cells) > width:
             return f"{cells[first].strip()} {cells[last].strip()}".strip()
         return read(cells)
 
@@ -226,7 +227,7 @@ class _BulkWriter:
             f"ON m.subscriber_id = s.id AND m.list_id = {self.mark} WHERE {match}",
             (list_id, param(keys)),
         )
-        return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
+        return {row[0]: tuple(row[1:]) for row in rows}
 
     def _value(self, column: Any, value: Any) -> Any:
         processor = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
@@ -274,7 +275,7 @@ class _BulkWriter:
 
     def _ids(self, rows: list[tuple[str, str, str, Any]]) -> list[int]:
         match, param = self._keys_match("email_key")
-        ids = dict(self.conn.exec_driver_sql(
+        ids: dict[str, int] = dict(self.conn.exec_driver_sql(
             f"SELECT email_key, id FROM subscribers WHERE {match}", (param([r[1] for r in rows]),)
         ).all())
         return [ids[row[1]] for row in rows]
