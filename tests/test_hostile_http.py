@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from newsletter.archive import serving
 from newsletter.web.context import Limits
 from newsletter.web.webhook import WebhookVerifier
 from tests.servers import wait_idle
@@ -225,3 +226,27 @@ def test_tag_aliases_share_one_inbox_rate_limit(sample_project: Path,
             assert answer.status_code == 200  # the same answer every time
         wait_idle(service.url)
         assert len(service.outbox()) == 2
+
+
+# ---------------------------------------------------------------- `newsletter archive serve`
+
+
+def test_archive_preview_never_follows_a_symlink_out_of_the_site(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "issues").mkdir(parents=True)
+    (site / "index.html").write_text("<p>home</p>")
+    (site / "issues" / "one.html").write_text("<p>issue one</p>")
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:SECRET-CONTENT")
+    (site / "etc").symlink_to(outside, target_is_directory=True)
+    (site / "passwd.html").symlink_to(outside / "passwd")
+    (site / "same.html").symlink_to(site / "issues" / "one.html")  # inside: fine
+    with serving(site) as url, httpx.Client(base_url=url, timeout=10) as client:
+        for path in ("/etc/passwd", "/passwd.html", "/etc/", "/etc"):
+            for method in ("GET", "HEAD"):
+                answer = client.request(method, path)
+                assert answer.status_code == 404, (method, path)
+                assert "SECRET-CONTENT" not in answer.text and "passwd" not in answer.text
+        assert "issue one" in client.get("/same.html").text
+        assert "home" in client.get("/").text
