@@ -8,7 +8,9 @@ a row whose window has ended starts a new one at 1.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer, String, case, delete
+from typing import cast
+
+from sqlalchemy import BigInteger, Integer, String, Table, case, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -37,11 +39,10 @@ def hit(session: Session, key: str, *, window: int, now: int) -> int:
         raise ValueError(f"rate-limit keys have at most {KEY_LENGTH} characters")
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = RateLimitCount.__table__
-    statement = insert(table).values(key=key, window_start=now, count=1)
+    table = cast(Table, RateLimitCount.__table__)
     ended = table.c.window_start <= now - window
     # Both databases compute every SET value from the row as it was before the update.
-    statement = statement.on_conflict_do_update(
+    statement = insert(table).values(key=key, window_start=now, count=1).on_conflict_do_update(
         index_elements=[table.c.key],
         set_={
             "count": case((ended, 1), else_=table.c.count + 1),
