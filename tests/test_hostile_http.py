@@ -17,8 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from newsletter.archive import serving
+from newsletter.store import Subscriber, find_subscriber
 from newsletter.web.context import Limits
 from newsletter.web.webhook import WebhookVerifier
 from tests.servers import wait_idle
@@ -193,8 +195,6 @@ def test_the_name_typed_in_never_reaches_the_confirmation_email(hostile: Hostile
             assert "spam.example" not in content and "pills" not in content
         assert text.startswith("Hello,")
     with hostile.service.db.transaction() as session:  # the name is still stored
-        from newsletter.store import find_subscriber
-
         assert find_subscriber(session, "victim@example.org").name.startswith("Cheap pills!")
     assert hostile.loud_records() == []
 
@@ -250,3 +250,49 @@ def test_archive_preview_never_follows_a_symlink_out_of_the_site(tmp_path: Path)
                 assert "SECRET-CONTENT" not in answer.text and "passwd" not in answer.text
         assert "issue one" in client.get("/same.html").text
         assert "home" in client.get("/").text
+
+
+# (form body, whether a@example.org may end up on the list)
+FORM_BODIES = [
+    (b"email=%ff%fe%40example.org&name=Ann", False),
+    (b"email=%ff%fe\xff%40example.org&name=Ann", False),
+    (b"email=a%40example.org&name=%ff%fe\xff", True),  # the name is just text
+    (b"email=a%40example.org%0d%0aBcc:%20b%40example.org&name=x", False),
+    (b"email=" + b"a" * 5000 + b"%40example.org", False),
+    (b"email=a%00%40example.org", False),
+    (b"email=&email=&email=&name=" + b"&x=" * 3000, False),
+]
+
+
+@pytest.mark.parametrize(("body", "joins"), FORM_BODIES, ids=[
+    "invalid-utf8-email", "raw-invalid-utf8-email", "invalid-utf8-name", "crlf-email",
+    "overlong-email", "nul-email", "many-fields"])
+def test_hostile_form_with_a_valid_token_is_refused_cleanly(hostile: Hostile, body: bytes,
+                                                            joins: bool) -> None:
+    token = form_token(hostile.client, "alerts")
+    answer = hostile.client.post("/subscribe/alerts",
+                                 content=body + b"&csrf_token=" + token.encode(), headers=FORM)
+    assert answer.status_code == (200 if joins else 400), answer.text[:300]
+    assert "Traceback" not in answer.text
+    assert hostile.loud_records() == []
+    assert (hostile.service.status("a@example.org", "alerts") is not None) == joins
+    with hostile.service.db.transaction() as session:  # nobody else got on the list either
+        count = session.scalar(select(func.count()).select_from(Subscriber))
+    assert count == (1 if joins else 0)
+
+
+@pytest.mark.parametrize(("path", "body", "headers"), [
+    ("/unsubscribe/not-a-token", b"--x\r\ngarbage", {"content-type": "multipart/form-data; "
+                                                     "boundary=x"}),
+    ("/unsubscribe/not-a-token", b"x" * 40_000, FORM),
+    ("/unsubscribe/not-a-token", nested(5000), JSON),
+    ("/confirm/not-a-token", b"x" * 40_000, FORM),
+    ("/confirm/" + "A" * 5000, b"", FORM),
+], ids=["unsubscribe-multipart", "unsubscribe-too-large", "unsubscribe-json",
+        "confirm-too-large", "confirm-long-token"])
+def test_hostile_posts_to_links_are_refused_cleanly(hostile: Hostile, path: str, body: bytes,
+                                                    headers: dict[str, str]) -> None:
+    answer = hostile.client.post(path, content=body, headers=headers)
+    assert 400 <= answer.status_code < 500, answer.text[:300]
+    assert "Traceback" not in answer.text
+    assert hostile.loud_records() == []

@@ -268,6 +268,8 @@ async def subscribe_post(request: Request) -> Response:
             return JSONResponse({"error": message}, 429, headers=headers)
         return ctx.error_page(429, "Please wait a little", message, headers)
     try:
+        if "\ufffd" in fields["email"]:  # what bytes that were not UTF-8 became
+            raise InvalidEmail("the address is not valid text")
         email = normalise_email(fields["email"])
     except InvalidEmail:
         error = "That does not look like an email address. Please check it."
