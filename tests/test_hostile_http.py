@@ -167,9 +167,15 @@ def test_an_oversized_body_is_one_warning_line(hostile: Hostile) -> None:
     for _ in range(3):
         assert hostile.client.post("/subscribe/alerts", content=big,
                                    headers=FORM).status_code == 413
+    chunked = hostile.client.post("/subscribe/alerts", content=chunks(40_000), headers=FORM)
+    assert chunked.status_code == 413
+    signed = b"[" + b'"x",' * 40_000 + b'"x"]'
+    webhook = hostile.client.post(WEBHOOK, content=signed,
+                                  headers=hostile.signer.headers(signed))
+    assert webhook.status_code == 413
     assert hostile.loud_records() == []
     refused = [r for r in hostile.log.records if r.name == "newsletter.web"]
-    assert len(refused) == 3
+    assert len(refused) == 5
     assert all(r.levelno == logging.WARNING and "\n" not in r.getMessage() for r in refused)
 
 
