@@ -45,7 +45,8 @@ def _shown(url: str) -> str:
     It masks from ``scheme://user:`` up to the last ``@``: more than the password, at
     worst, never less (a password may itself hold ``:`` or ``@``).
     """
-    return re.sub(r"(://[^/:@]*:).*@", r"\1***@", url, count=1)
+    masked, found = re.subn(r"(//[^/:@]*:).*@", r"\1***@", url, count=1)
+    return masked if found else re.sub(r"((?:^|/)[^/:@]*:).*@", r"\1***@", url, count=1)
 
 
 def supported_url(url: str) -> URL:

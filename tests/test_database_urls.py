@@ -18,6 +18,8 @@ PASSWORD = "hunter2-Secret"
     "foo://",
     f"foo://:{PASSWORD}@host",
     "garbage",
+    f"postgresql//ann:{PASSWORD}@db.example/news",
+    f"ann:{PASSWORD}@db.example",
     "://",
     f"postgresql+asyncpg://ann:{PASSWORD}@db.example/news",
     f"postgresql+psycopg2://ann:{PASSWORD}@db.example/news",
