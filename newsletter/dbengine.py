@@ -14,11 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, pool
+from sqlalchemy import URL, Engine, create_engine, event, pool
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .errors import NewsletterError
+
+# The databases the store works with, and the one driver installed for each.
+SUPPORTED_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+URL_HINT = (
+    "Use sqlite:///path/to/subscribers.db (a file) or postgresql://user:password@host/dbname "
+    "in NEWSLETTER_DATABASE_URL (or [database] url in newsletter.toml)."
+)
 
 # How long a writer waits for another writer's lock on SQLite before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -30,6 +37,42 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def _shown(url: str) -> str:
+    """``url`` as typed, but with anything that may be a password replaced by ***.
+
+    It masks from ``scheme://user:`` up to the last ``@``: more than the password, at
+    worst, never less (a password may itself hold ``:`` or ``@``).
+    """
+    masked, found = re.subn(r"(//[^/:@]*:).*@", r"\1***@", url, count=1)
+    return masked if found else re.sub(r"((?:^|/)[^/:@]*:).*@", r"\1***@", url, count=1)
+
+
+def supported_url(url: str) -> URL:
+    """The parsed URL, or NewsletterError naming the URLs the store supports.
+
+    Checked before any engine is made, so an unknown database or driver gives one
+    plain error instead of a driver's traceback. The password is never shown.
+    """
+    url = normalise_url(url.strip())
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise NewsletterError(f"Not a database URL: {_shown(url)!r}.", hint=URL_HINT) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_DRIVERS:
+        raise NewsletterError(
+            f"The subscriber store cannot use a {backend!r} database: {_shown(url)!r}. "
+            "It works with SQLite and PostgreSQL.", hint=URL_HINT)
+    if parsed.get_driver_name() != SUPPORTED_DRIVERS[backend]:
+        raise NewsletterError(
+            f"The database driver {parsed.get_driver_name()!r} is not available: "
+            f"{_shown(url)!r}.", hint=URL_HINT)
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise NewsletterError(
+            f"A SQLite database URL must name a file: {_shown(url)!r}.", hint=URL_HINT)
+    return parsed
 
 
 def _sqlite_pragmas(foreign_keys: bool) -> Callable[[Any, Any], None]:
@@ -50,23 +93,13 @@ def make_engine(url: str, *, foreign_keys: bool = True, pooled: bool = True) -> 
     On SQLite: WAL journal (readers never block the writer), foreign keys on,
     a 30 s busy timeout, and the database's folder is created if missing.
     """
-    url = normalise_url(url)
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        shown = re.sub(r"(?<=:)[^:@/\s]+(?=@)", "***", url)  # never show a password
-        raise NewsletterError(
-            f"Not a database URL: {shown!r}.",
-            hint="Use e.g. sqlite:///subscribers/subscribers.db or "
-            "postgresql://user:password@host/dbname in NEWSLETTER_DATABASE_URL.",
-        ) from None
+    parsed = supported_url(url)
     # Parameters are personal data (addresses, names): keep them out of errors and logs.
     kwargs: dict[str, Any] = {"hide_parameters": True}
     if not pooled:
         kwargs["poolclass"] = pool.NullPool
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        Path(str(parsed.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas(foreign_keys))
         return engine

@@ -517,19 +517,6 @@ def test_welcome_email_can_be_turned_off_or_overridden(sample_project: Path,
         assert body_text(german[0]).startswith("Bitte hier klicken: ")
 
 
-def test_rate_limiter_window_and_memory_bound() -> None:
-    from newsletter.web.security import RateLimiter
-
-    now = [0.0]
-    limiter = RateLimiter(2, 60, max_keys=3, clock=lambda: now[0])
-    assert limiter.hit("a") and limiter.hit("a") and not limiter.hit("a")
-    now[0] = 61
-    assert limiter.hit("a")  # the window slid on
-    for key in "bcde":
-        limiter.hit(key)
-    assert len(limiter._hits) == 3 and "a" not in limiter._hits  # least recently used went
-
-
 def test_a_leaver_who_signs_up_again_on_a_single_opt_in_list_must_confirm(
     service: Service,
 ) -> None:

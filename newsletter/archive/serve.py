@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,9 +26,23 @@ class _Handler(SimpleHTTPRequestHandler):
         ".json": "application/json",
     }
 
+    def _inside(self, path: str) -> bool:
+        """True if ``path``, symlinks followed, is in the site folder."""
+        real = os.path.realpath(path)
+        root = os.path.realpath(str(self.directory))
+        return os.path.commonpath([real, root]) == root
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        # Never follow a symlink out of the site folder (a link to / would serve
+        # /etc/passwd); links that stay inside the folder are fine.
+        if not self._inside(self.translate_path(self.path)):
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        return super().send_head()
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None):
         page = Path(self.directory) / "404.html"
-        if code != HTTPStatus.NOT_FOUND or not page.is_file():
+        if code != HTTPStatus.NOT_FOUND or not page.is_file() or not self._inside(str(page)):
             return super().send_error(code, message, explain)
         body = page.read_bytes()
         self.send_response(code)
@@ -72,6 +87,8 @@ def make_server(directory: Path, host: str = "127.0.0.1", port: int = 8000,
 def server_url(server: ThreadingHTTPServer) -> str:
     """http://HOST:PORT/ of a server made by :func:`make_server`."""
     host, port = server.server_address[:2]
+    if isinstance(host, bytes):  # only for AF_UNIX sockets, never ours; keeps mypy content
+        host = host.decode()
     return f"http://{host}:{port}/"
 
 

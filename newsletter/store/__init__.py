@@ -36,6 +36,7 @@ from .models import (
     email_key,
     utcnow,
 )
+from .ratelimits import RateLimitCount
 from .recipients import (
     Recipient,
     count_recipients,
@@ -78,6 +79,7 @@ __all__ = [
     "NotFound",
     "OptIn",
     "Outcome",
+    "RateLimitCount",
     "Recipient",
     "Refusal",
     "SignUp",

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -34,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from ..project import Project
-from ..store import Database, open_project_database
+from ..store import Database, open_project_database, ratelimits
 from ..store.events import apply_batch, prune_event_ids
 from ..tokens import secret_from_env
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
@@ -113,9 +114,13 @@ async def healthz(request: Request) -> Response:
 
 
 def _forget_old_event_ids(ctx: WebContext) -> None:
-    """Drop webhook event ids older than SendGrid's retry window (on start-up)."""
+    """Drop webhook event ids older than SendGrid's retry window, and ended rate limits.
+
+    Run on start-up.
+    """
     with ctx.db.transaction() as session:
         forgotten = prune_event_ids(session, EVENT_ID_DAYS)
+        ratelimits.forget_old(session, older_than=int(ctx.clock()) - ctx.longest_window())
     if forgotten:
         log.info("forgot %d webhook event ids older than %d days", forgotten, EVENT_ID_DAYS)
 
@@ -144,9 +149,19 @@ _TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found",
            503: "Briefly unavailable"}
 
 
+def _log_too_large(request: Request, limit: int | None = None) -> None:
+    """One warning line (not an error: anyone can send a big body) for a refused body."""
+    size = request.headers.get("content-length", "unknown")[:20]
+    log.warning("refused %s %s: body too large (%s bytes%s)", request.method,
+                redact_tokens(request.url.path), size,
+                f", limit {limit}" if limit is not None else "")
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     ctx: WebContext = request.app.state.web
+    if exc.status_code == 413:  # a body found too large while it was read
+        _log_too_large(request)
     headers = dict(exc.headers or {})
     detail = exc.detail if exc.status_code in (413, 503) else _TITLES.get(exc.status_code, "")
     if _wants_json(request):
@@ -156,6 +171,36 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                405: "This address does not accept that kind of request."}.get(
         exc.status_code, str(detail))
     return ctx.error_page(exc.status_code, title, message, headers)
+
+
+class BodySizeMiddleware(HTTPMiddleware):
+    """Answers 413 at once when Content-Length is over the route's limit.
+
+    Starlette's own limit would find it too, but only after the route started, and
+    its way of replacing the answer then passes through our error handling as an
+    exception. Bodies without a length are still counted as they arrive (Starlette).
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx: WebContext = scope["app"].state.web
+        webhook = scope.get("path", "").startswith("/webhooks/")
+        limit = ctx.limits.webhook_body if webhook else ctx.limits.form_body
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            request = Request(scope)
+            _log_too_large(request, limit)
+            response = await _http_error_page(request, HTTPException(413, "Content Too Large"))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _http_error_page(request: Request, exc: HTTPException) -> Response:
+    """:func:`_http_error` without its logging (the caller has logged)."""
+    ctx: WebContext = request.app.state.web
+    if _wants_json(request):
+        return JSONResponse({"error": exc.detail}, exc.status_code)
+    return ctx.error_page(exc.status_code, _TITLES[exc.status_code], exc.detail)
 
 
 class ErrorPageMiddleware(HTTPMiddleware):
@@ -244,7 +289,8 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(ErrorPageMiddleware)],
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(BodySizeMiddleware),
+                    Middleware(ErrorPageMiddleware)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
         max_body_size=limits.form_body,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,12 +18,14 @@ from starlette.responses import HTMLResponse
 
 from ..project import Project
 from ..render import environments
-from ..store import Database
-from .security import PAGE_CSP, RateLimiter
+from ..store import Database, ratelimits
+from .security import PAGE_CSP, rate_key
 from .webhook import WebhookVerifier
 
 log = logging.getLogger("newsletter.web")
 T = TypeVar("T")
+# Every this many rate-limit hits, counters whose window has ended are deleted.
+FORGET_EVERY = 1000
 
 # send(to=, subject=, html=, text=): one transactional message.
 Mailer = Callable[..., None]
@@ -61,15 +64,11 @@ class WebContext:
     send: Mailer
     welcome: bool = True
     limits: Limits = field(default_factory=Limits)
-    ip_limiter: RateLimiter = field(init=False)
-    address_limiter: RateLimiter = field(init=False)
+    clock: Callable[[], float] = time.time  # of the rate limits
     write_lock: Any = field(init=False)
+    _hits: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        self.ip_limiter = RateLimiter(self.limits.signups_per_ip, self.limits.ip_window)
-        self.address_limiter = RateLimiter(
-            self.limits.signups_per_address, self.limits.address_window
-        )
         # SQLite has one writer at a time; queueing our own writers here avoids
         # "database is locked" when a read transaction would upgrade to a write.
         sqlite = self.db.engine.dialect.name == "sqlite"
@@ -89,6 +88,29 @@ class WebContext:
                 raise ServiceUnavailable() from None
 
         return await run_in_threadpool(call)
+
+    # ------------------------------------------------------------ rate limits
+
+    def _hit(self, key: str, limit: int, window: float) -> bool:
+        now = int(self.clock())
+        with self.db.transaction() as session:
+            count = ratelimits.hit(session, key, window=int(window), now=now)
+            self._hits += 1
+            if self._hits % FORGET_EVERY == 0:  # the table must not grow without end
+                ratelimits.forget_old(session, older_than=now - self.longest_window())
+        return count <= limit
+
+    def longest_window(self) -> int:
+        """The longest rate-limit window, in seconds: older counters are of no use."""
+        return int(max(self.limits.ip_window, self.limits.address_window))
+
+    async def allow(self, kind: str, value: str, limit: int, window: float) -> bool:
+        """Count one hit of ``value`` (e.g. an IP address) for rate limit ``kind``.
+
+        False if that is over ``limit`` hits in its ``window`` (in seconds). The counts
+        are in the database, so every worker of the service shares them.
+        """
+        return await self.run(self._hit, rate_key(kind, value), limit, window, write=True)
 
     # ------------------------------------------------------------ pages and emails
 

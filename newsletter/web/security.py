@@ -1,17 +1,16 @@
-"""Hardening of the web service: rate limits, CSRF, security headers, path and origin checks.
+"""Hardening of the web service: rate-limit keys, CSRF, security headers, path and origin checks.
+
+The rate-limit counters themselves are in the database (:mod:`newsletter.store.ratelimits`).
 
 Request body limits use Starlette's own ``max_body_size`` (see :mod:`newsletter.web.app`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
-import threading
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -89,44 +88,29 @@ class SecurityHeadersMiddleware(HTTPMiddleware):
         await self.app(scope, receive, send_with_headers)
 
 
-class RateLimiter:
-    """At most ``limit`` hits per key in any ``window`` seconds (a sliding window, in memory).
+GMAIL_DOMAINS = ("gmail.com", "googlemail.com")
 
-    Thread-safe. Keeps at most ``max_keys`` keys, forgetting the least recently used,
-    so a flood of distinct keys cannot exhaust memory.
+
+def mailbox_key(email: str) -> str:
+    """The inbox an address delivers to, as far as rate limits go.
+
+    ``Ann.Lee+news@Gmail.com``, ``annlee+x@googlemail.com`` and ``annlee@gmail.com``
+    reach one inbox: the ``+tag`` is dropped everywhere, and dots too on Gmail.
     """
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in GMAIL_DOMAINS:
+        local, domain = local.replace(".", ""), GMAIL_DOMAINS[0]
+    return f"{local}@{domain}"
 
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        *,
-        max_keys: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        self.clock = clock
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def hit(self, key: str) -> bool:
-        """Count one hit for ``key``; False if that is over the limit (then it is not counted)."""
-        now = self.clock()
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                hits = self._hits[key] = deque()
-            self._hits.move_to_end(key)
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            while len(self._hits) > self.max_keys:
-                self._hits.popitem(last=False)
-            return True
+def rate_key(kind: str, value: str) -> str:
+    """The database key of a rate limit: ``kind`` and a hash of ``value``.
+
+    Hashed, so the rate-limit table holds no addresses (personal data) in the clear.
+    """
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"{kind}:{digest}"
 
 
 def client_ip(request: Request) -> str:

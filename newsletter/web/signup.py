@@ -27,7 +27,6 @@ from ..store import (
     Source,
     SubscriberStatus,
     confirm,
-    email_key,
     find_list,
     find_subscriber,
     normalise_email,
@@ -35,6 +34,7 @@ from ..store import (
 from ..store import sign_up as store_sign_up
 from ..tokens import BadToken, sign, unsubscribe_token, verify
 from .context import WebContext, log
+from .jsonbody import BadJSON, load_json
 from .security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -43,6 +43,7 @@ from .security import (
     client_ip,
     csrf_ok,
     csrf_token_for,
+    mailbox_key,
     new_csrf,
     same_origin,
 )
@@ -90,13 +91,19 @@ def read_confirm_token(secret: bytes, token: str) -> tuple[int, str]:
         raise BadToken("malformed payload") from None
 
 
-def welcome_mail(ctx: WebContext, subscriber: Any, info: ListInfo) -> Mail | None:
-    """The welcome email for a new subscriber, if the service sends one."""
+def welcome_mail(ctx: WebContext, subscriber: Any, info: ListInfo, *,
+                 confirmed: bool = True) -> Mail | None:
+    """The welcome email for a new subscriber, if the service sends one.
+
+    ``confirmed=False``: nobody has proven the address is theirs yet (a single opt-in
+    sign-up), so the name a stranger typed is left out.
+    """
     if not ctx.welcome or subscriber.status != SubscriberStatus.ACTIVE:
         return None
     token = unsubscribe_token(ctx.secret, subscriber.id, info.slug)
     return Mail(subscriber.email, "welcome_email", {
-        "list": info, "email": subscriber.email, "name": subscriber.name,
+        "list": info, "email": subscriber.email,
+        "name": subscriber.name if confirmed else "",
         "unsubscribe_url": f"{ctx.project.config.service_url}/unsubscribe/{token}",
     })
 
@@ -117,13 +124,15 @@ def sign_up(ctx: WebContext, slug: str, email: str, name: str) -> tuple[ListInfo
         subscriber = done.subscriber
         if done.outcome is Outcome.CONFIRM and subscriber is not None:
             token = confirm_token(ctx.secret, subscriber.id, slug, ctx.limits.confirm_days)
+            # No name: whoever typed this address may have put spam or links in it,
+            # and the owner of the address has not asked for anything yet.
             return info, Mail(subscriber.email, "confirm_email", {
-                "list": info, "email": subscriber.email, "name": subscriber.name,
+                "list": info, "email": subscriber.email, "name": "",
                 "confirm_url": f"{ctx.project.config.service_url}/confirm/{token}",
                 "confirm_days": ctx.limits.confirm_days,
             })
         if done.outcome is Outcome.JOINED:
-            return info, welcome_mail(ctx, subscriber, info)
+            return info, welcome_mail(ctx, subscriber, info, confirmed=False)
         return info, None  # already subscribed, or bounced/complained: never mail them
 
 
@@ -221,8 +230,8 @@ async def subscribe_post(request: Request) -> Response:
     as_json = request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
     if as_json:
         try:
-            data = await request.json()
-        except ValueError:
+            data = load_json(await request.body())
+        except BadJSON:
             return JSONResponse({"error": "The body is not valid JSON."}, 400)
         if not isinstance(data, dict):
             return JSONResponse({"error": "Expected a JSON object with email and name."}, 400)
@@ -251,13 +260,16 @@ async def subscribe_post(request: Request) -> Response:
 
     if fields[HONEYPOT_FIELD].strip():
         return done()  # a bot filled the hidden field: pretend all went well
-    if not ctx.ip_limiter.hit(client_ip(request)):
+    limits = ctx.limits
+    if not await ctx.allow("ip", client_ip(request), limits.signups_per_ip, limits.ip_window):
         message = "Too many sign-ups from your network. Please try again later."
         headers = {"Retry-After": str(int(ctx.limits.ip_window))}
         if as_json:
             return JSONResponse({"error": message}, 429, headers=headers)
         return ctx.error_page(429, "Please wait a little", message, headers)
     try:
+        if "\ufffd" in fields["email"]:  # what bytes that were not UTF-8 became
+            raise InvalidEmail("the address is not valid text")
         email = normalise_email(fields["email"])
     except InvalidEmail:
         error = "That does not look like an email address. Please check it."
@@ -265,7 +277,8 @@ async def subscribe_post(request: Request) -> Response:
             return JSONResponse({"error": error}, 400)
         return _form_page(ctx, request, info, 400, email=fields["email"], name=fields["name"],
                           error=error)
-    if not ctx.address_limiter.hit(email_key(email)):
+    if not await ctx.allow("mailbox", mailbox_key(email), limits.signups_per_address,
+                           limits.address_window):
         return done()  # the same answer, but no more mail to that inbox for a while
     try:
         info, mail = await ctx.run(sign_up, ctx, slug, email, fields["name"].strip()[:200],

@@ -10,7 +10,6 @@ request cannot be replayed later (a replay inside the window is deduped by event
 from __future__ import annotations
 
 import binascii
-import json
 import os
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
 from ..errors import NewsletterError
+from .jsonbody import load_json
 
 PUBLIC_KEY_ENV = "SENDGRID_WEBHOOK_PUBLIC_KEY"
 SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE
@@ -95,10 +95,7 @@ def verifier_from_env(
 
 def parse_events(body: bytes) -> list[Any]:
     """The JSON array of events in a webhook body; ValueError with a safe reason if not."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("the body is not valid JSON") from None
+    data = load_json(body)  # BadJSON is a ValueError with a plain reason
     if not isinstance(data, list):
         raise ValueError("expected a JSON array of events")
     return data
