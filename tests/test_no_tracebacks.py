@@ -190,13 +190,7 @@ DATABASE_URLS = {
 }
 
 
-@pytest.mark.parametrize("case", [
-    # Database address errors are being fixed separately; mysql:// ends in a traceback
-    # (ModuleNotFoundError: MySQLdb) today.
-    pytest.param("mysql", marks=pytest.mark.xfail(strict=False, reason="database URL "
-                                                  "errors are fixed on another branch")),
-    "garbage",
-])
+@pytest.mark.parametrize("case", ["mysql", "garbage"])
 def test_broken_database_url(sample_project: Path, monkeypatch: pytest.MonkeyPatch,
                              case: str) -> None:
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", DATABASE_URLS[case])
