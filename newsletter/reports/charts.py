@@ -40,7 +40,8 @@ _STYLE = {
 def _svg(figure: Figure, chart_id: str, title: str, description: str) -> str:
     """The figure as an inline <svg> with its alt text, sized by its container."""
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    with plt.rc_context(_STYLE):  # svg.hashsalt must be set while saving
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     plt.close(figure)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]  # no XML declaration or DOCTYPE inside HTML

@@ -134,9 +134,14 @@ def record_engagement(
     to_db = _to_db(session)
     earliest = "min" if connection.dialect.name == "sqlite" else "least"
 
+    stamps: dict[int, Any] = {}  # many events of a batch share a second
+
     def when(timestamp: int) -> Any:
-        moment = datetime.fromtimestamp(timestamp, UTC)
-        return to_db(moment) if to_db else moment
+        found = stamps.get(timestamp)
+        if found is None:
+            moment = datetime.fromtimestamp(timestamp, UTC)
+            found = stamps[timestamp] = to_db(moment) if to_db else moment
+        return found
 
     connection.exec_driver_sql(
         "INSERT INTO reader_events (campaign_id, kind, link_id, subscriber_id, first_at, count) "
