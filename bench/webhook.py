@@ -44,6 +44,9 @@ SUBSCRIBERS = 10_000
 MIX = [("processed", 30), ("delivered", 30), ("open", 18), ("machine_open", 10), ("click", 8),
        ("deferred", 2), ("blocked", 0.5), ("bounce", 0.5), ("dropped", 0.4),
        ("spamreport", 0.05), ("unsubscribe", 0.1), ("group_unsubscribe", 0.05)]
+# Clicked links: a few stories, some with tracking parameters (one row per link and reader).
+STORIES = [f"https://news.example.org/story/{n}" for n in range(1, 7)] + [
+    "https://news.example.org/story/1?utm_source=newsletter&utm_medium=email"]
 
 
 def make_project(root: Path) -> Path:
@@ -87,7 +90,7 @@ def make_events(count: int, seed: int) -> list[dict]:
         elif kind == "open":
             event.update(sg_machine_open=False, useragent="Mozilla/5.0", ip="192.0.2.1")
         elif kind == "click":
-            event.update(url="https://news.example.org/issues/2026-11-30/", ip="192.0.2.1")
+            event.update(url=rng.choice(STORIES), ip="192.0.2.1")
         elif kind in ("bounce", "blocked"):
             event.update(event="bounce", type=kind, status="5.1.1",
                          reason="550 5.1.1 The email account does not exist")

@@ -193,6 +193,11 @@ class Settings(_Table):
     timezone: Annotated[str, AfterValidator(_zone)] = Field(
         default="UTC", description='write a time zone name, like "Europe/Berlin" or "UTC"'
     )
+    privacy: Literal["full", "aggregate"] = Field(
+        default="full",
+        description='write "full" (who opened and clicked, per reader) or "aggregate" '
+        "(counts only, no per-reader rows)",
+    )
 
 
 class Database(_Table):

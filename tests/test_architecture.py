@@ -171,6 +171,7 @@ ALLOWED: dict[str, set[str]] = {
                                "store"},
     "sync": {"errors", "retry", "project", "store", "delivery"},
     "web": {"errors", "tokens", "project", "render", "store", "delivery"},
+    "reports": FOUNDATIONS | {"config", "project", "issue", "store", "delivery", "render"},
 }
 
 

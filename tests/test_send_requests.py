@@ -75,7 +75,9 @@ def test_international_domains_are_sent_in_their_ascii_form(builder):
 def test_bundled_sendgrid_spec_copies_match_the_shared_ones():
     from tests.plugins.sendgrid_spec import BUNDLED_SPEC_DIR, SHARED_SPEC_DIR
 
-    bundled = sorted(p.name for p in BUNDLED_SPEC_DIR.glob("*.json"))
+    # tsg_categories_stats_v3.json is an excerpt, checked in test_report_sendgrid_stats.py.
+    bundled = sorted(p.name for p in BUNDLED_SPEC_DIR.glob("*.json")
+                     if p.name != "tsg_categories_stats_v3.json")
     assert bundled == ["tsg_mail_v3.json", "tsg_scheduled_sends_v3.json",
                        "tsg_suppressions_v3.json"]
     if not SHARED_SPEC_DIR.is_dir():

@@ -363,3 +363,23 @@ def test_old_event_ids_are_forgotten_at_start_up(service: Service, signer: Signe
     with service.db.transaction() as session:
         assert session.get(WebhookEvent, batch[0]["sg_event_id"]) is None
         assert session.get(WebhookEvent, batch[1]["sg_event_id"]) is not None
+
+
+def test_the_service_keeps_counts_only_when_privacy_is_aggregate(
+    sample_project: Path, monkeypatch: pytest.MonkeyPatch, signer: Signer
+) -> None:
+    from newsletter.store.models import ReaderEvent
+
+    config = sample_project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "[newsletter]\n", '[newsletter]\nprivacy = "aggregate"\n', 1), encoding="utf-8")
+    for service in start_service(sample_project, monkeypatch,
+                                 verifier=WebhookVerifier(signer.public_b64)):
+        people(service, "ann@example.org")
+        response = post(service, signer, [event("open", "ann@example.org"),
+                                          event("click", "ann@example.org",
+                                                url="https://example.org/story")])
+        assert response.status_code == 200
+        with service.db.transaction() as session:
+            assert session.scalar(select(func.count()).select_from(ReaderEvent)) == 0
+            assert campaign_stats(session, 7)["open"] == 1

@@ -1,7 +1,8 @@
 """The one place that speaks to SendGrid's v3 API, through the sendgrid package.
 
-Mail Send, batch ids and cancelling scheduled sends (for sending), and the
-suppression lists (for ``newsletter subscribers sync``). Every failure comes out
+Mail Send, batch ids and cancelling scheduled sends (for sending), the
+suppression lists (for ``newsletter subscribers sync``) and category statistics
+(for ``newsletter report`` when no webhook events arrived). Every failure comes out
 as a :class:`~.problems.DeliveryProblem` that says what to do
 next; the API key is never shown.
 
@@ -143,6 +144,21 @@ class SendGridClient:
         """GET /v3/asm/groups/{group_id}/suppressions as JSON."""
         return self._json(self._api().asm.groups._(str(int(group_id))).suppressions.get,
                           "GET /v3/asm/groups/{id}/suppressions")
+
+    # --- statistics ----------------------------------------------------------------------
+
+    def category_stats(self, categories: list[str], start_date: str,
+                       end_date: str | None = None) -> Any:
+        """GET /v3/categories/stats: daily totals (not unique readers) per category, as JSON.
+
+        Dates are ``YYYY-MM-DD``; at most 10 categories, each sent as its own parameter.
+        """
+        query: dict[str, Any] = {"start_date": start_date, "categories": list(categories)[:10],
+                                 "aggregated_by": "day"}
+        if end_date:
+            query["end_date"] = end_date
+        return self._json(self._api().categories.stats.get, "GET /v3/categories/stats",
+                          query_params=query)
 
     def close(self) -> None:
         """Forget this object's clients (python_http_client keeps no connections open)."""

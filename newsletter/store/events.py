@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from ..errors import NewsletterError
 from ..project import Project
 from .database import open_project_database
+from .engagement import CLICK, PRIVACY_FULL, Engagement, record_engagement
 from .models import CampaignEventCount, Source, SubscriberStatus, WebhookEvent, utcnow
 from .subscribers import find_list, find_subscriber, set_subscriber_status, unsubscribe
 
@@ -231,11 +232,28 @@ def add_counts(session: Session, counts: Counter[tuple[int, str]]) -> None:
     session.execute(statement)
 
 
-def apply_batch(session: Session, events: Iterable[Any]) -> BatchResult:
+def _engagement(event: dict[str, Any], campaign: int, counted: str) -> Engagement | None:
+    """An open, machine open or click as a row for the reader tables; None for others."""
+    if counted not in ("open", MACHINE_OPEN, CLICK):
+        return None
+    email, when = event.get("email"), event.get("timestamp")
+    if not isinstance(email, str) or not isinstance(when, int | float) or when < 0:
+        return None
+    url = event.get("url") if counted == CLICK else ""
+    if not isinstance(url, str) or (counted == CLICK and not url):
+        return None
+    return Engagement(campaign, counted, email, int(when), url)
+
+
+def apply_batch(
+    session: Session, events: Iterable[Any], *, privacy: str = PRIVACY_FULL
+) -> BatchResult:
     """Apply one webhook batch in ``session``'s transaction (the caller commits).
 
     Events without an ``sg_event_id`` or that are not objects are ignored; an id
     seen before (in this batch or any earlier one) is a duplicate and changes nothing.
+    Opens and clicks also go to the reader tables (:mod:`.engagement`); with
+    ``privacy="aggregate"`` (newsletter.toml) only as counts, with no per-reader rows.
     """
     result = BatchResult()
     fresh: dict[str, dict[str, Any]] = {}
@@ -253,6 +271,7 @@ def apply_batch(session: Session, events: Iterable[Any]) -> BatchResult:
     result.duplicates += len(fresh) - len(new_ids)
 
     actions: list[tuple[float, str, tuple[str, str | None], dict[str, Any]]] = []
+    engaged: list[Engagement] = []
     for event_id in new_ids:
         event = fresh[event_id]
         campaign, counted = _campaign(event), _counted_as(event)
@@ -261,12 +280,15 @@ def apply_batch(session: Session, events: Iterable[Any]) -> BatchResult:
             continue
         if campaign is not None:
             result.counted[(campaign, counted)] += 1
+            if (row := _engagement(event, campaign, counted)) is not None:
+                engaged.append(row)
         action = status_action(event)
         email = event.get("email")
         if action is not None and isinstance(email, str):
             when = event.get("timestamp")
             actions.append((when if isinstance(when, int | float) else 0, email, action, event))
     add_counts(session, result.counted)
+    record_engagement(session, engaged, privacy=privacy)
     for _when, email, action, event in sorted(actions, key=lambda a: a[0]):
         if apply_action(session, email, action, source=Source.WEBHOOK, detail=_detail(event)):
             result.changes += 1

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -249,3 +250,53 @@ class SyncState(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# ---------------------------------------------------------------- what readers did
+# Migration "0007" creates these; newsletter.store.engagement reads and writes them.
+
+
+class ReaderEvent(Base):
+    """One reader's opens, machine opens or clicks on one link, in one campaign.
+
+    ``kind`` is ``open`` (a person), ``machine_open`` (Apple Mail Privacy Protection
+    fetching the images) or ``click``; ``link_id`` is a :class:`CampaignLink` for clicks
+    and 0 otherwise. Not kept at all when newsletter.toml says ``privacy = "aggregate"``.
+    """
+
+    __tablename__ = "reader_events"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    link_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (Index("ix_reader_events_subscriber", "subscriber_id"),)
+
+
+class CampaignLink(Base):
+    """One link clicked in one campaign, as SendGrid reported it, with its total clicks."""
+
+    __tablename__ = "campaign_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2000))
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (UniqueConstraint("campaign_id", "url"),)
+
+
+class CampaignHourCount(Base):
+    """How many events of one kind arrived in one hour (``hour``: hours since 1970 UTC)."""
+
+    __tablename__ = "campaign_hour_counts"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

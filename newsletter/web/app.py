@@ -91,7 +91,7 @@ async def sendgrid_webhook(request: Request) -> Response:
 
     def apply() -> dict[str, int]:
         with ctx.db.transaction() as session:
-            return apply_batch(session, events).as_dict()
+            return apply_batch(session, events, privacy=ctx.project.config.privacy).as_dict()
 
     return JSONResponse(await ctx.run(apply, write=True))
 

@@ -2,12 +2,14 @@
 
 It checks every request against SendGrid's OpenAPI description (tsg_mail_v3.json,
 tsg_scheduled_sends_v3.json; for the suppression GETs, tsg_suppressions_v3.json: path,
-query and header parameters) with jsonschema, and against the limits the
+query and header parameters; for GET /v3/categories/stats, the bundled excerpt
+tsg_categories_stats_v3.json) with jsonschema, and against the limits the
 description does not express (../shared/sendgrid/README.md), checks the
 Authorization header, records what it accepted, and can be told to misbehave:
 
     fake.script(Reply(429, reset_in=0.2), Reply(500), HANG, DROP)  # the next requests
     fake.suppressions["bounces"] = [{"email": ..., "created": 100}]  # what GETs return
+    fake.category_stats["issue:2026-11-30"] = {"2026-11-30": {"delivered": 9}}
     fake.delay = 0.05                                              # every request
 
 The spec files come from ../shared/sendgrid when present, else from the copies
@@ -39,6 +41,11 @@ import pytest
 from tests.plugins.sendgrid_spec import MAX_BODY, limit_errors, parameter_errors, validators
 
 API_KEY = "SG.fake-test-key.not-a-real-secret"
+CATEGORY_METRICS = (
+    "blocks", "bounce_drops", "bounces", "clicks", "deferred", "delivered", "invalid_emails",
+    "opens", "processed", "requests", "spam_report_drops", "spam_reports", "unique_clicks",
+    "unique_opens", "unsubscribe_drops", "unsubscribes",
+)
 
 
 # --- scripted behaviour ------------------------------------------------------------------
@@ -91,6 +98,8 @@ class FakeSendGrid:
     suppressions: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
         "bounces": [], "spam_reports": [], "unsubscribes": []})
     groups: dict[int, list[str]] = field(default_factory=dict)
+    # GET /v3/categories/stats: category → {"YYYY-MM-DD": {metric: n}} (missing metrics are 0)
+    category_stats: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     gets: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (list, query)
     requests_seen: int = 0
     in_flight: int = 0
@@ -180,6 +189,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = path.split("/")
         if path.startswith("/v3/suppression/") and parts[3] in fake.suppressions:
             self._suppression_list(parts[3], urllib.parse.parse_qs(query_text))
+        elif path == "/v3/categories/stats":
+            self._category_stats(urllib.parse.parse_qs(query_text))
         elif len(parts) == 6 and parts[1:4] == ["v3", "asm", "groups"] \
                 and parts[5] == "suppressions":
             self._group(parts[4], urllib.parse.parse_qs(query_text))
@@ -229,6 +240,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, _errors_json([{"field": None, "message": "group not found"}]))
             return
         self._send(200, json.dumps(fake.groups[int(group_id)]).encode())
+
+    def _category_stats(self, query: dict[str, list[str]]) -> None:
+        """Daily statistics of the asked categories between start_date and end_date."""
+        fake = self.server.fake
+        with fake.lock:
+            fake.gets.append(("categories/stats", {k: ",".join(v) for k, v in query.items()}))
+        if self._get_refused("/v3/categories/stats", {}, query):
+            return
+        names = query["categories"]
+        start, end = query["start_date"][-1], query.get("end_date", ["9999-12-31"])[-1]
+        days = sorted({day for name in names for day in fake.category_stats.get(name, {})
+                       if start <= day <= end})
+        body = [{"date": day, "stats": [
+            {"type": "category", "name": name,
+             "metrics": {**dict.fromkeys(CATEGORY_METRICS, 0),
+                         **fake.category_stats.get(name, {}).get(day, {})}}
+            for name in names]} for day in days]
+        self._send(200, json.dumps(body).encode())
 
     def do_POST(self) -> None:  # noqa: N802
         fake = self.server.fake

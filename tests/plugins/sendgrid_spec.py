@@ -1,5 +1,6 @@
 """SendGrid's API contract for the fake SendGrid: the OpenAPI descriptions (request
-bodies of Mail Send and scheduled sends, parameters of the suppression GETs) and the
+bodies of Mail Send and scheduled sends, parameters of the suppression GETs and of
+GET /v3/categories/stats, and that endpoint's answer) and the
 documented Mail Send limits they do not express (../shared/sendgrid/README.md).
 """
 
@@ -56,23 +57,53 @@ def validators() -> dict[str, Any]:
     }
 
 
-@cache
-def _get_operations() -> dict[str, list[dict[str, Any]]]:
-    """Path template → the resolved parameters of its GET, from tsg_suppressions_v3.json."""
-    document = json.loads((spec_dir() / "tsg_suppressions_v3.json").read_text(encoding="utf-8"))
+CATEGORY_STATS_FILE = "tsg_categories_stats_v3.json"  # always the bundled excerpt
+CATEGORY_STATS_PATH = "/v3/categories/stats"
+
+
+def _operations_of(document: dict[str, Any], paths: tuple[str, ...]
+                   ) -> dict[str, list[dict[str, Any]]]:
     shared = document["components"]["parameters"]
+    schemas = document["components"].get("schemas", {})
 
     def resolve(parameter: dict[str, Any]) -> dict[str, Any]:
         ref = parameter.get("$ref")
-        return shared[ref.rsplit("/", 1)[1]] if ref else parameter
+        parameter = shared[ref.rsplit("/", 1)[1]] if ref else parameter
+        schema_ref = parameter.get("schema", {}).get("$ref", "")
+        if schema_ref.startswith("#/components/schemas/"):
+            parameter = {**parameter, "schema": schemas[schema_ref.rsplit("/", 1)[1]]}
+        return parameter
 
     operations = {}
-    for path in ("/v3/suppression/bounces", "/v3/suppression/spam_reports",
-                 "/v3/suppression/unsubscribes", "/v3/asm/groups/{group_id}/suppressions"):
+    for path in paths:
         item = document["paths"][path]
         operations[path] = [resolve(p) for p in item.get("parameters", []) +
                             item["get"].get("parameters", [])]
     return operations
+
+
+@cache
+def _get_operations() -> dict[str, list[dict[str, Any]]]:
+    """Path template → the resolved parameters of its GET, from tsg_suppressions_v3.json
+    (and, for GET /v3/categories/stats, from the bundled tsg_categories_stats_v3.json)."""
+    document = json.loads((spec_dir() / "tsg_suppressions_v3.json").read_text(encoding="utf-8"))
+    operations = _operations_of(document, (
+        "/v3/suppression/bounces", "/v3/suppression/spam_reports",
+        "/v3/suppression/unsubscribes", "/v3/asm/groups/{group_id}/suppressions"))
+    stats = json.loads((BUNDLED_SPEC_DIR / CATEGORY_STATS_FILE).read_text(encoding="utf-8"))
+    operations.update(_operations_of(stats, (CATEGORY_STATS_PATH,)))
+    return operations
+
+
+@cache
+def category_stats_response_validator() -> Any:
+    """Checks a GET /v3/categories/stats answer against the 200 response's schema."""
+    from jsonschema import Draft202012Validator
+
+    document = json.loads((BUNDLED_SPEC_DIR / CATEGORY_STATS_FILE).read_text(encoding="utf-8"))
+    pointer = ("#/paths/~1v3~1categories~1stats/get/responses/200/content/"
+               "application~1json/schema")
+    return Draft202012Validator({**document, "$ref": pointer})
 
 
 def _parameter_value(text: str, schema: dict[str, Any]) -> Any:
@@ -106,6 +137,11 @@ def parameter_errors(template: str, path_values: dict[str, str], query: dict[str
             values = query.get(name, [])
         if parameter.get("required") and not values:
             errors.append({"field": name, "message": f"{name} ({where}) is required"})
+        if schema.get("type") == "array" and parameter.get("explode", True):
+            # A repeatable parameter (categories=a&categories=b): check the list as a whole.
+            errors += [{"field": name, "message": e.message}
+                       for e in Draft202012Validator(schema).iter_errors(values)]
+            continue
         if where == "query" and len(values) > 1:
             errors.append({"field": name, "message": f"{name} given {len(values)} times"})
         for text in values:
