@@ -16,7 +16,9 @@ from markupsafe import Markup, escape
 from mjml import mjml2html
 from premailer import Premailer
 
+from .colours import readable_on
 from .config import Config
+from .greeting import DEFAULT_GREETING, greeting_line
 from .issue import Issue, Item
 from .project import Project, default_templates_dir
 
@@ -51,6 +53,8 @@ class Personalization:
     name: str = ""
     unsubscribe_url: str = ""
     view_url: str = ""
+    # "Hello Ann", or the configured greeting alone (see newsletter.greeting).
+    greeting: str = DEFAULT_GREETING
 
 
 # Sending renders once with these tokens; the transport (or SendGrid) substitutes them
@@ -58,17 +62,27 @@ class Personalization:
 # containing TOKEN_MARK is refused by `newsletter check`. The HTML gets its own name
 # token because its value must be HTML-escaped.
 TEXT_TOKENS = Personalization(
-    name="[[nl:name]]", unsubscribe_url="[[nl:unsubscribe_url]]", view_url="[[nl:view_url]]"
+    name="[[nl:name]]", unsubscribe_url="[[nl:unsubscribe_url]]", view_url="[[nl:view_url]]",
+    greeting="[[nl:greeting]]",
 )
-HTML_TOKENS = replace(TEXT_TOKENS, name="[[nl:name_html]]")
+HTML_TOKENS = replace(TEXT_TOKENS, name="[[nl:name_html]]", greeting="[[nl:greeting_html]]")
 
 
-def substitutions(name: str, unsubscribe_url: str, view_url: str) -> dict[str, str]:
-    """Token → value for one recipient of a message rendered with ``for_sending=True``."""
+def substitutions(
+    name: str, unsubscribe_url: str, view_url: str, *, greeting: str = DEFAULT_GREETING,
+    given_name: str | None = None,
+) -> dict[str, str]:
+    """Token → value for one recipient of a message rendered with ``for_sending=True``.
+
+    ``greeting`` is newsletter.toml's; ``given_name`` the reader's first_name attribute.
+    """
     shown = name.strip() or "there"
+    line = greeting_line(greeting, name, given_name)
     return {
         TEXT_TOKENS.name: shown,
         HTML_TOKENS.name: str(escape(shown)),
+        TEXT_TOKENS.greeting: line,
+        HTML_TOKENS.greeting: str(escape(line)),
         # Links are our own URLs (no characters HTML would need escaped), so one value
         # serves both parts.
         TEXT_TOKENS.unsubscribe_url: unsubscribe_url,
@@ -147,6 +161,34 @@ def _wrap(text: str, width: int) -> str:
     )
 
 
+# Email programs ignore overflow-wrap, so a long unbroken word (a URL, a German compound)
+# would widen the email on a phone. Words of LONG_WORD characters or more get break
+# opportunities: a soft hyphen inside letters, a zero-width space after URL punctuation.
+LONG_WORD = 16
+_LONG_WORD = re.compile(rf"\S{{{LONG_WORD},}}")
+_URL_BREAK = re.compile(r"([/._?&=#-])(?=\S)")
+_LETTER_RUN = re.compile(rf"[^\W\d_]{{{LONG_WORD},}}")
+
+
+def _soft_hyphens(match: re.Match[str]) -> str:
+    word = match.group(0)
+    step = LONG_WORD // 2
+    return "\u00ad".join(word[i:i + step] for i in range(0, len(word), step))
+
+
+def _break_word(match: re.Match[str]) -> str:
+    word = _URL_BREAK.sub("\\1\u200b", match.group(0))
+    return _LETTER_RUN.sub(_soft_hyphens, word)
+
+
+@lru_cache(maxsize=4096)
+def breakable(text: str | None) -> str:
+    """``text`` with break opportunities inside words of LONG_WORD characters or more."""
+    if not text:
+        return ""
+    return _LONG_WORD.sub(_break_word, text)
+
+
 @lru_cache(maxsize=1024)
 def long_date(value: dt.date | None) -> str:
     """1 February 2021 (no leading zero, English month)."""
@@ -207,6 +249,8 @@ def _environments(
         env.filters["wrap"] = _wrap
         env.globals["meta_line"] = meta_line
         env.filters["groupby_runs"] = groupby_runs
+        env.filters["readable_on"] = readable_on
+        env.filters["breakable"] = breakable
     return html_env, text_env
 
 
@@ -237,6 +281,7 @@ def preview_personalization(config: Config, issue: Issue) -> Personalization:
         name="",
         unsubscribe_url=f"{config.service_url}/unsubscribe/",
         view_url=config.issue_url(issue.name),
+        greeting=config.greeting,
     )
 
 
