@@ -16,9 +16,7 @@ from markupsafe import Markup, escape
 from mjml import mjml2html
 from premailer import Premailer
 
-from .colours import readable_on
 from .config import Config
-from .greeting import DEFAULT_GREETING, greeting_line
 from .issue import Issue, Item
 from .project import Project, default_templates_dir
 
@@ -44,6 +42,82 @@ def _prepare_style(match: re.Match[str]) -> str:
     if INLINE_MARKER not in css:
         rest = ' data-premailer="ignore"' + rest
     return f"{opening}{rest}{css}{closing}"
+
+
+# --- the greeting -------------------------------------------------------------------------
+# "Hello Ann" from the reader's first name, or newsletter.toml's greeting alone ("Hello")
+# when the first name is not known. The rule (docs/templates.md): a first_name attribute
+# wins; else the first word of the name, except for names in a family-name-first script
+# (Chinese, Japanese, Korean: the first word would be the family name), names written
+# "Family, Given", and titles such as "Dr." (skipped). Then the greeting stands alone.
+
+DEFAULT_GREETING = "Hello"
+
+# Han (CJK ideographs and extensions), Hiragana, Katakana, Hangul syllables and jamo.
+_FAMILY_NAME_FIRST = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+)
+
+
+def first_name(name: str | None, given: str | None = None) -> str:
+    """The reader's first name for the greeting, or "" when it should not be guessed."""
+    if given and given.strip():
+        return " ".join(given.split())
+    if not name or "," in name or _FAMILY_NAME_FIRST.search(name):
+        return ""
+    words = [word for word in name.split() if not word.endswith(".")]
+    return words[0] if words else ""
+
+
+def greeting_line(greeting: str, name: str | None, given: str | None = None) -> str:
+    """"Hello Ann" for Ann Lee; the greeting alone when there is no first name."""
+    first = first_name(name, given)
+    return f"{greeting} {first}" if first else greeting
+
+
+# --- colours (the email's dark palette) ---------------------------------------------------
+
+WCAG_AA = 4.5  # normal-size text (WCAG 2.x, 1.4.3)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    value = colour.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def _channel(value: int) -> float:
+    scaled = value / 255
+    return scaled / 12.92 if scaled <= 0.04045 else ((scaled + 0.055) / 1.055) ** 2.4
+
+
+def luminance(colour: str) -> float:
+    """Relative luminance of a #rrggbb colour (WCAG 2.x)."""
+    red, green, blue = (_channel(part) for part in _rgb(colour))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours, from 1 to 21."""
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def mix(colour: str, other: str, amount: float) -> str:
+    """``colour`` moved ``amount`` (0 to 1) of the way towards ``other``."""
+    mixed = (round(a + (b - a) * amount) for a, b in zip(_rgb(colour), _rgb(other), strict=True))
+    return "#" + "".join(f"{part:02x}" for part in mixed)
+
+
+@lru_cache(maxsize=64)
+def readable_on(colour: str, background: str, ratio: float = WCAG_AA) -> str:
+    """``colour``, lightened towards white just enough to reach ``ratio`` on a dark
+    ``background`` (so a brand's dark blue stays blue, not black-on-black)."""
+    for step in range(21):
+        candidate = mix(colour, "#ffffff", step / 20)
+        if contrast(candidate, background) >= ratio:
+            return candidate
+    return "#ffffff"
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,9 @@ from newsletter.config import parse_config
 from newsletter.delivery import send_one
 from newsletter.delivery.requests import RequestBuilder
 from newsletter.errors import ConfigError
-from newsletter.greeting import first_name, greeting_line
 from newsletter.issue import load_issue
 from newsletter.project import Project
-from newsletter.render import TEXT_TOKENS, render_email
+from newsletter.render import TEXT_TOKENS, first_name, greeting_line, render_email
 
 from .tools import require_binary
 

@@ -25,8 +25,7 @@ from markupsafe import escape
 
 from ..config import Config
 from ..emails import ascii_email
-from ..greeting import greeting_line
-from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail
+from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail, greeting_line
 from . import _json
 
 MAX_PERSONALIZATIONS = 1000
