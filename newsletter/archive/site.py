@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from markupsafe import Markup
+
 from ..config import CONFIG_NAME, Config
 from ..errors import IssueFileError, NewsletterError
 from ..files import atomic_write
@@ -630,7 +632,7 @@ def _site_files(
             "search.html.j2", root="../", home="../", bundles=bundles
         ),
         "404.html": renderer.render(
-            "404.html.j2", root=base_path, home=base_path, inline_css=css
+            "404.html.j2", root=base_path, home=base_path, inline_css=Markup(css)
         ),
         "assets/archive.css": css,
         "assets/search.js": (default_templates_dir() / TEMPLATE_DIR / "search.js").read_bytes(),
