@@ -30,15 +30,18 @@ demo: setup
 		$(BIN)/newsletter send $(SAMPLE) --list weekly --yes; \
 	fi
 
-# Browsers and a database server for the tests (Debian packages).
+# Browsers, a database server, SpamAssassin and Java (for the Nu HTML validator) for the
+# tests (Debian packages). Each binary is checked, so a second run installs nothing.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! command -v pg_lsclusters >/dev/null; then \
+	@if [ ! -x /usr/bin/chromium ] || ! command -v pg_lsclusters >/dev/null \
+		|| ! command -v spamassassin >/dev/null || ! command -v java >/dev/null; then \
 		$(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-dejavu-core postgresql; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-dejavu-core \
+			postgresql spamassassin default-jre-headless; \
 	fi
 
-# The official MJML compiler: the tests validate the default templates with it,
-# and bench/render.py compares against it.
+# The official MJML compiler (the tests validate the default templates with it, and
+# bench/render.py compares against it) and the Nu HTML validator (vnu-jar).
 $(MJML): bench/package.json
 	npm install --prefix bench --no-audit --no-fund --loglevel=error
 	touch $@

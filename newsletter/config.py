@@ -68,6 +68,14 @@ def _image_address(value: str) -> str:
     return value
 
 
+def _greeting(value: str) -> str:
+    if not value.strip():
+        raise ValueError("")
+    if len(value) > 40 or "[[" in value or "\n" in value:
+        raise ValueError("keep it to a few words on one line")
+    return " ".join(value.split())
+
+
 def _zone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -124,6 +132,11 @@ class Brand(_Table):
     accent_color: Colour = Field(default="#b3541e", description=_SAY_COLOUR)
     background_color: Colour = Field(default="#f4f1ea", description=_SAY_COLOUR)
     text_color: Colour = Field(default="#1f2328", description=_SAY_COLOUR)
+    logo_dark_url: Annotated[str, AfterValidator(_image_address)] = Field(
+        default="",
+        description="write the web address of a logo drawn for dark backgrounds, like "
+        "https://news.example.org/logo-dark.png",
+    )
 
 
 class Sender(_Table):
@@ -197,6 +210,11 @@ class Settings(_Table):
         default="full",
         description='write "full" (who opened and clicked, per reader) or "aggregate" '
         "(counts only, no per-reader rows)",
+    )
+    greeting: Annotated[str, AfterValidator(_greeting)] = Field(
+        default="Hello",
+        description='write the word the email greets readers with, in quotes, like "Hello" '
+        'or "Hallo"',
     )
 
 

@@ -4,12 +4,47 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, Policy
 from email.utils import format_datetime
 
 from .config import Config
+
+FOLD_WIDTH = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
+# The <...> entries of a List-Unsubscribe (RFC 2369) value, split at the commas between them.
+_ENTRY_SEPARATOR = re.compile(r"(?<=>)\s*,\s*(?=<)")
+FOLDED_HEADERS = ("List-Unsubscribe",)
+
+
+class FoldedHeader(str):
+    """A header value written folded between its <...> entries (RFC 5322 folding).
+
+    The email package would otherwise keep a long List-Unsubscribe on one line (or, at
+    78 characters, turn it into =?utf-8?q?...?= encoded words, which break the URLs).
+    URLs themselves are never split: RFC 2369 asks senders not to put spaces in them.
+    """
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> FoldedHeader:
+        made = super().__new__(cls, value)
+        made.name = name
+        return made
+
+    def fold(self, *, policy: Policy) -> str:
+        """The header as written in the message, with its line ending."""
+        lines = [f"{self.name}: "]
+        for index, entry in enumerate(_ENTRY_SEPARATOR.split(str(self).strip())):
+            if index == 0:
+                lines[0] += entry
+            elif len(lines[-1]) + len(entry) + 2 <= FOLD_WIDTH:
+                lines[-1] += ", " + entry
+            else:
+                lines[-1] += ","
+                lines.append(" " + entry)
+        return policy.linesep.join(lines) + policy.linesep
 
 
 def sender_address(config: Config) -> Address:
@@ -49,7 +84,7 @@ def build_message(
     message["Message-ID"] = msg_id
     message["MIME-Version"] = "1.0"
     for name, value in (headers or {}).items():
-        message[name] = value
+        message[name] = FoldedHeader(name, value) if name in FOLDED_HEADERS else value
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     # The default boundary is random; derive it from the Message-ID so builds are reproducible.

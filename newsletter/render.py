@@ -45,6 +45,82 @@ def _prepare_style(match: re.Match[str]) -> str:
     return f"{opening}{rest}{css}{closing}"
 
 
+# --- the greeting -------------------------------------------------------------------------
+# "Hello Ann" from the reader's first name, or newsletter.toml's greeting alone ("Hello")
+# when the first name is not known. The rule (docs/templates.md): a first_name attribute
+# wins; else the first word of the name, except for names in a family-name-first script
+# (Chinese, Japanese, Korean: the first word would be the family name), names written
+# "Family, Given", and titles such as "Dr." (skipped). Then the greeting stands alone.
+
+DEFAULT_GREETING = "Hello"
+
+# Han (CJK ideographs and extensions), Hiragana, Katakana, Hangul syllables and jamo.
+_FAMILY_NAME_FIRST = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+)
+
+
+def first_name(name: str | None, given: str | None = None) -> str:
+    """The reader's first name for the greeting, or "" when it should not be guessed."""
+    if given and given.strip():
+        return " ".join(given.split())
+    if not name or "," in name or _FAMILY_NAME_FIRST.search(name):
+        return ""
+    words = [word for word in name.split() if not word.endswith(".")]
+    return words[0] if words else ""
+
+
+def greeting_line(greeting: str, name: str | None, given: str | None = None) -> str:
+    """"Hello Ann" for Ann Lee; the greeting alone when there is no first name."""
+    first = first_name(name, given)
+    return f"{greeting} {first}" if first else greeting
+
+
+# --- colours (the email's dark palette) ---------------------------------------------------
+
+WCAG_AA = 4.5  # normal-size text (WCAG 2.x, 1.4.3)
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    value = colour.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def _channel(value: int) -> float:
+    scaled = value / 255
+    return scaled / 12.92 if scaled <= 0.04045 else ((scaled + 0.055) / 1.055) ** 2.4
+
+
+def luminance(colour: str) -> float:
+    """Relative luminance of a #rrggbb colour (WCAG 2.x)."""
+    red, green, blue = (_channel(part) for part in _rgb(colour))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours, from 1 to 21."""
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def mix(colour: str, other: str, amount: float) -> str:
+    """``colour`` moved ``amount`` (0 to 1) of the way towards ``other``."""
+    mixed = (round(a + (b - a) * amount) for a, b in zip(_rgb(colour), _rgb(other), strict=True))
+    return "#" + "".join(f"{part:02x}" for part in mixed)
+
+
+@lru_cache(maxsize=64)
+def readable_on(colour: str, background: str, ratio: float = WCAG_AA) -> str:
+    """``colour``, lightened towards white just enough to reach ``ratio`` on a dark
+    ``background`` (so a brand's dark blue stays blue, not black-on-black)."""
+    for step in range(21):
+        candidate = mix(colour, "#ffffff", step / 20)
+        if contrast(candidate, background) >= ratio:
+            return candidate
+    return "#ffffff"
+
+
 @dataclass(frozen=True)
 class Personalization:
     """What differs per recipient. Values are plain text; templates escape them."""
@@ -52,6 +128,8 @@ class Personalization:
     name: str = ""
     unsubscribe_url: str = ""
     view_url: str = ""
+    # "Hello Ann", or the configured greeting alone (see newsletter.greeting).
+    greeting: str = DEFAULT_GREETING
 
 
 # Sending renders once with these tokens; the transport (or SendGrid) substitutes them
@@ -59,17 +137,27 @@ class Personalization:
 # containing TOKEN_MARK is refused by `newsletter check`. The HTML gets its own name
 # token because its value must be HTML-escaped.
 TEXT_TOKENS = Personalization(
-    name="[[nl:name]]", unsubscribe_url="[[nl:unsubscribe_url]]", view_url="[[nl:view_url]]"
+    name="[[nl:name]]", unsubscribe_url="[[nl:unsubscribe_url]]", view_url="[[nl:view_url]]",
+    greeting="[[nl:greeting]]",
 )
-HTML_TOKENS = replace(TEXT_TOKENS, name="[[nl:name_html]]")
+HTML_TOKENS = replace(TEXT_TOKENS, name="[[nl:name_html]]", greeting="[[nl:greeting_html]]")
 
 
-def substitutions(name: str, unsubscribe_url: str, view_url: str) -> dict[str, str]:
-    """Token → value for one recipient of a message rendered with ``for_sending=True``."""
+def substitutions(
+    name: str, unsubscribe_url: str, view_url: str, *, greeting: str = DEFAULT_GREETING,
+    given_name: str | None = None,
+) -> dict[str, str]:
+    """Token → value for one recipient of a message rendered with ``for_sending=True``.
+
+    ``greeting`` is newsletter.toml's; ``given_name`` the reader's first_name attribute.
+    """
     shown = name.strip() or "there"
+    line = greeting_line(greeting, name, given_name)
     return {
         TEXT_TOKENS.name: shown,
         HTML_TOKENS.name: str(escape(shown)),
+        TEXT_TOKENS.greeting: line,
+        HTML_TOKENS.greeting: str(escape(line)),
         # Links are our own URLs (no characters HTML would need escaped), so one value
         # serves both parts.
         TEXT_TOKENS.unsubscribe_url: unsubscribe_url,
@@ -198,6 +286,34 @@ def _wrap(text: str, width: int) -> str:
     )
 
 
+# Email programs ignore overflow-wrap, so a long unbroken word (a URL, a German compound)
+# would widen the email on a phone. Words of LONG_WORD characters or more get break
+# opportunities: a soft hyphen inside letters, a zero-width space after URL punctuation.
+LONG_WORD = 16
+_LONG_WORD = re.compile(rf"\S{{{LONG_WORD},}}")
+_URL_BREAK = re.compile(r"([/._?&=#-])(?=\S)")
+_LETTER_RUN = re.compile(rf"[^\W\d_]{{{LONG_WORD},}}")
+
+
+def _soft_hyphens(match: re.Match[str]) -> str:
+    word = match.group(0)
+    step = LONG_WORD // 2
+    return "\u00ad".join(word[i:i + step] for i in range(0, len(word), step))
+
+
+def _break_word(match: re.Match[str]) -> str:
+    word = _URL_BREAK.sub("\\1\u200b", match.group(0))
+    return _LETTER_RUN.sub(_soft_hyphens, word)
+
+
+@lru_cache(maxsize=4096)
+def breakable(text: str | None) -> str:
+    """``text`` with break opportunities inside words of LONG_WORD characters or more."""
+    if not text:
+        return ""
+    return _LONG_WORD.sub(_break_word, text)
+
+
 @lru_cache(maxsize=1024)
 def long_date(value: dt.date | None) -> str:
     """1 February 2021 (no leading zero, English month)."""
@@ -258,6 +374,8 @@ def _environments(
         env.filters["wrap"] = _wrap
         env.globals["meta_line"] = meta_line
         env.filters["groupby_runs"] = groupby_runs
+        env.filters["readable_on"] = readable_on
+        env.filters["breakable"] = breakable
     return html_env, text_env
 
 
@@ -288,6 +406,7 @@ def preview_personalization(config: Config, issue: Issue) -> Personalization:
         name="",
         unsubscribe_url=f"{config.service_url}/unsubscribe/",
         view_url=config.issue_url(issue.name),
+        greeting=config.greeting,
     )
 
 

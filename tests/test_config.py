@@ -153,6 +153,18 @@ BAD_VALUES = [
     ),
     (
         'logo_alt = "Example Rights Network"',
+        'logo_dark_url = "logo-dark.png"',
+        "[brand] logo_dark_url",
+        "write the web address of a logo drawn for dark backgrounds",
+    ),
+    (
+        'timezone = "Europe/Berlin"',
+        'greeting = "  "',
+        "[newsletter] greeting",
+        "write the word the email greets readers with",
+    ),
+    (
+        'logo_alt = "Example Rights Network"',
         "logo_size = 3",
         "[brand] logo_size",
         "unknown setting; the settings here are logo_url, logo_alt, logo_width",

@@ -63,7 +63,7 @@ def test_outbox_send_end_to_end_with_a_generated_secret(sample_project, monkeypa
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
-    assert "User 1" in text and f"/unsubscribe/{token}" in html
+    assert "Hello User," in text and f"/unsubscribe/{token}" in html
     assert "[[nl:" not in html + text
     again = run("send", ISSUE, "--yes")
     assert again.exit_code != 0 and "already sent" in again.output

@@ -37,13 +37,13 @@ def builder(sample_project: Path) -> RequestBuilder:
 
 
 def test_substitutions_match_the_renderers_and_escape_html(builder):
-    person = builder.personalizations([(5, "bob@example.org", " Bob <B> & Co ")])[0]
+    person = builder.personalizations([(5, "bob@example.org", " <B>Bob</B> & Co ")])[0]
     url = person["substitutions"][TEXT_TOKENS.unsubscribe_url]
-    expected = substitutions("Bob <B> & Co", url, "https://news.example.org/issues/2021-02-01/")
+    expected = substitutions("<B>Bob</B> & Co", url, "https://news.example.org/issues/2021-02-01/")
     assert person["substitutions"] == expected
-    assert person["to"] == [{"email": "bob@example.org", "name": "Bob <B> & Co"}]
+    assert person["to"] == [{"email": "bob@example.org", "name": "<B>Bob</B> & Co"}]
     html = personalize(builder.common["content"][1]["value"], person["substitutions"])
-    assert "Bob &lt;B&gt; &amp; Co" in html and "<B>" not in html
+    assert "Hello &lt;B&gt;Bob&lt;/B&gt;," in html and "<B>" not in html
 
 
 def test_nameless_recipients_are_greeted_and_have_no_display_name(builder):

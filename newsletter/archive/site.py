@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup
 
 from ..config import CONFIG_NAME, Config
 from ..errors import IssueFileError, NewsletterError
@@ -636,7 +637,7 @@ def _site_files(
             "search.html.j2", root="../", home="../", bundles=bundles
         ),
         "404.html": renderer.render(
-            "404.html.j2", root=base_path, home=base_path, inline_css=css
+            "404.html.j2", root=base_path, home=base_path, inline_css=Markup(css)
         ),
         "assets/archive.css": css,
         "assets/search.js": (default_templates_dir() / TEMPLATE_DIR / "search.js").read_bytes(),

@@ -2,8 +2,10 @@
 
 The HTML and text are rendered once with substitution tokens; every recipient
 gets a personalization carrying their address, their substitutions (name,
-signed unsubscribe URL, view-in-browser URL) and their own List-Unsubscribe
-headers (RFC 8058 one-click). Building is the hot path of a large send, so it
+greeting, signed unsubscribe URL, view-in-browser URL) and their own
+List-Unsubscribe headers (RFC 8058 one-click). Every message also carries List-Id
+(RFC 2919) and Feedback-ID (Gmail's campaign:list:sender form) in the body's
+``headers``, the same for all its recipients. Building is the hot path of a large send, so it
 avoids per-recipient objects beyond the dicts the JSON needs.
 """
 
@@ -14,15 +16,16 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from email.utils import formataddr
 from typing import Any
 
 from markupsafe import escape
 
 from ..config import Config
 from ..emails import ascii_email
-from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail
+from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail, greeting_line
 from . import _json
 
 MAX_PERSONALIZATIONS = 1000
@@ -32,6 +35,9 @@ MAX_SCHEDULE_AHEAD = dt.timedelta(hours=72)
 ONE_CLICK = "List-Unsubscribe=One-Click"
 TEST_PREFIX = "[TEST] "
 _CATEGORY_UNSAFE = re.compile(r"[^a-z0-9:._-]+")
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
+# A recipient: (subscriber id, email, name), optionally with their first_name attribute.
+Recipient = Sequence[Any]
 
 
 def sender_fields(config: Config) -> dict[str, Any]:
@@ -47,6 +53,33 @@ def sender_fields(config: Config) -> dict[str, Any]:
 def category(text: str) -> str:
     """A SendGrid category: lower case, no spaces, at most 255 characters."""
     return _CATEGORY_UNSAFE.sub("-", text.lower()).strip("-")[:MAX_CATEGORY_CHARS] or "newsletter"
+
+
+def list_id(config: Config, list_slug: str) -> str:
+    """RFC 2919 List-Id: the newsletter's name and <slug.sender-domain>, one per list."""
+    domain = config.sender.from_email.rpartition("@")[2].lower() or "localhost"
+    label = _LABEL_UNSAFE.sub("-", list_slug).strip("-") or "list"
+    return formataddr((f"{config.name} ({list_slug})", f"{label}.{domain}"))
+
+
+def feedback_id(config: Config, issue_name: str, list_slug: str) -> str:
+    """Feedback-ID as Gmail Postmaster Tools reads it: campaign:list:sender.
+
+    Campaign is the issue, sender the From domain; the parts may hold no colons.
+    """
+    def part(text: str) -> str:
+        return category(text).replace(":", "-")
+
+    domain = config.sender.from_email.rpartition("@")[2] or "newsletter"
+    return f"{part(issue_name)}:{part(list_slug)}:{part(domain)}"
+
+
+def bulk_headers(config: Config, issue_name: str, list_slug: str) -> dict[str, str]:
+    """The headers every bulk message of one send carries (List-Id, Feedback-ID)."""
+    return {
+        "List-Id": list_id(config, list_slug),
+        "Feedback-ID": feedback_id(config, issue_name, list_slug),
+    }
 
 
 class UnsubscribeSigner:
@@ -145,6 +178,7 @@ class RequestBuilder:
                 {"type": "text/html", "value": rendered.html},
             ],
             "categories": list(dict.fromkeys(categories))[:MAX_CATEGORIES],
+            "headers": bulk_headers(config, issue_name, list_slug),
         }
         if self.asm_group:
             self.common["asm"] = {"group_id": self.asm_group}
@@ -160,20 +194,21 @@ class RequestBuilder:
             return self.unsubscribe_base + "test"
         return self.unsubscribe_base + self.signer.token(subscriber_id)
 
-    def personalizations(
-        self, recipients: Iterable[tuple[int | None, str, str]]
-    ) -> list[dict[str, Any]]:
-        """One personalization per (subscriber id, email, name)."""
+    def personalizations(self, recipients: Iterable[Recipient]) -> list[dict[str, Any]]:
+        """One personalization per (subscriber id, email, name[, first_name])."""
         out: list[dict[str, Any]] = []
         append = out.append
         view_url = self.view_url
         mailto = self.mailto
         with_headers = not self.asm_group
         name_token, html_name_token = TEXT_TOKENS.name, HTML_TOKENS.name
+        greeting_token, html_greeting_token = TEXT_TOKENS.greeting, HTML_TOKENS.greeting
+        greeting = self.config.greeting
         unsub_token, view_token = TEXT_TOKENS.unsubscribe_url, TEXT_TOKENS.view_url
         unsubscribe_url = self.unsubscribe_url
-        for subscriber_id, email, name in recipients:
+        for subscriber_id, email, name, *given in recipients:
             url = unsubscribe_url(subscriber_id)
+            line = greeting_line(greeting, name, given[0] if given else None)
             shown = name.strip() if name else ""
             if not email.isascii():  # SendGrid wants the xn-- form of international domains
                 email = ascii_email(email)
@@ -184,6 +219,8 @@ class RequestBuilder:
                 "substitutions": {
                     name_token: shown,
                     html_name_token: _html_text(shown),
+                    greeting_token: line,
+                    html_greeting_token: _html_text(line),
                     unsub_token: url,
                     view_token: view_url,
                 },
@@ -196,9 +233,7 @@ class RequestBuilder:
             append(person)
         return out
 
-    def body(
-        self, recipients: Iterable[tuple[int | None, str, str]], batch_number: int = 0
-    ) -> dict[str, Any]:
+    def body(self, recipients: Iterable[Recipient], batch_number: int = 0) -> dict[str, Any]:
         """The whole Mail Send body for up to 1000 recipients."""
         personalizations = self.personalizations(recipients)
         if len(personalizations) > MAX_PERSONALIZATIONS:
@@ -210,7 +245,7 @@ class RequestBuilder:
         }
 
     def payload(
-        self, recipients: Iterable[tuple[int | None, str, str]], batch_number: int = 0
+        self, recipients: Iterable[Recipient], batch_number: int = 0
     ) -> tuple[dict[str, Any], bytes]:
         """(body, its JSON) for up to 1000 recipients."""
         body = self.body(recipients, batch_number)

@@ -17,9 +17,18 @@
     // browsers whose request routing does not reach workers).
     noWorker: true
   });
+  // Pagefind's box has only a title; give it a real label.
+  var input = box.querySelector("input");
+  if (input) {
+    input.id = "search-input";
+    var label = document.createElement("label");
+    label.htmlFor = "search-input";
+    label.className = "search-label";
+    label.textContent = box.getAttribute("data-label") || "Search all issues";
+    box.insertBefore(label, box.firstChild);
+  }
   var query = new URLSearchParams(window.location.search).get("q");
   if (query) {
-    var input = box.querySelector("input");
     if (input) { input.value = query; }
     ui.triggerSearch(query);
   }
