@@ -2,8 +2,13 @@
 
 ``upgrade(url)`` brings a fresh or older database to the newest schema; it is
 what :func:`newsletter.store.open_database` calls. Revision ids are explicit and
-sequential: "0001" store, "0002" campaigns and batches, "0003" webhook events,
-"0004" batch leases (owner, lease_expires_at), "0005" repairs double-encoded attributes, "0006" rate limits shared by web workers, "0007" per-reader opens and clicks.
+sequential (each in versions/ names its one predecessor):
+
+- "0001" the store; "0002" campaigns and batches; "0003" webhook events;
+- "0004" batch leases (owner, lease_expires_at);
+- "0005" repairs double-encoded subscriber attributes;
+- "0006" rate limits shared by web workers;
+- "0007" per-reader opens and clicks.
 
 For developers: ``python -m newsletter.migrations <alembic command>`` runs any
 Alembic command (``current``, ``history``, ``downgrade base``, ``revision -m MSG
