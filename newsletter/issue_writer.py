@@ -123,7 +123,7 @@ class _Writer:
         if isinstance(value, ScalarNode) and value.style in ("|", ">"):
             return start, _line_end(self.text, _content_end(self.text, value.end_mark.index,
                                                             self.column))
-        if isinstance(value, ScalarNode) and (value.tag or "").endswith(":null") and not value.value:
+        if isinstance(value, ScalarNode) and not value.value and (value.tag or "").endswith("null"):
             colon = self.text.index(":", key.end_mark.index) + 1
             return colon, colon
         return start, value.end_mark.index
@@ -352,3 +352,19 @@ class FileChanged(NewsletterError):
         )
         self.path = path
         self.text = text
+
+
+def set_item_field(path: Path, index: int, name: str, value: str) -> str:
+    """Set field ``name`` of the item at ``index`` (0-based) in the file as it is now.
+
+    A targeted change (e.g. the address of an uploaded picture): it overwrites nothing
+    else, so it needs no fingerprint. Returns the new content's hash.
+    """
+    data = plain_data(YAML(typ="rt").load(path.read_text(encoding="utf-8")))
+    items = data.get("items") if isinstance(data, dict) else None
+    count = len(items) if isinstance(items, list) else 0
+    if not 0 <= index < count:
+        raise NewsletterError(f"the issue has no item {index + 1}",
+                              hint="Reload the page: the file may have changed.")
+    edit = IssueEdit({}, [ItemEdit(i, {name: value} if i == index else {}) for i in range(count)])
+    return update_issue_file(path, edit)

@@ -162,6 +162,7 @@ ALLOWED: dict[str, set[str]] = {
     "preview": {"errors", "pipeline", "project", "render"},
     "article": {"errors"},
     "issue_editor": {"errors", "files", "article", "issue"},
+    "issue_writer": {"errors", "files", "issue", "issue_editor"},
     "archive": {"errors", "files", "config", "issue", "project", "render"},
     "migrations": {"errors", "dbengine", "project"},
     "store": {"errors", "emails", "dbengine", "migrations", "project"},
@@ -169,6 +170,8 @@ ALLOWED: dict[str, set[str]] = {
                                "store"},
     "sync": {"errors", "retry", "project", "store", "delivery"},
     "web": {"errors", "tokens", "project", "render", "store", "delivery"},
+    "studio": {"errors", "tokens", "project", "render", "store", "delivery", "pipeline", "issue",
+               "issue_editor", "issue_writer", "article", "config", "files", "preview"},
 }
 
 

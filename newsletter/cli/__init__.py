@@ -12,7 +12,7 @@ import click
 
 from .. import __version__
 from ..errors import NewsletterError
-from . import archive, compose, issue_commands, send, subscribers, web
+from . import archive, compose, issue_commands, send, studio, subscribers, web
 from ._common import print_error
 
 
@@ -51,6 +51,6 @@ def main(ctx: click.Context, project: Path | None) -> None:
     ctx.obj = {"project_dir": project}
 
 
-for _module in (issue_commands, subscribers, send, archive, web, compose):
+for _module in (issue_commands, subscribers, send, archive, web, compose, studio):
     for _command in _module.COMMANDS:
         main.add_command(_command)
