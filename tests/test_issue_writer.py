@@ -117,3 +117,10 @@ def test_a_file_changed_on_disk_is_never_overwritten(tmp_path: Path) -> None:
 def test_a_file_that_is_not_an_issue_is_refused() -> None:
     with pytest.raises(NewsletterError):
         update_issue_text("- just\n- a list\n", IssueEdit({"subject": "x"}))
+
+
+def test_values_yaml_versions_read_differently_are_left_alone() -> None:
+    # YAML 1.1 (libyaml) reads `no` as false and 010 as 8; the checker reads YAML 1.2.
+    text = "date: 2026-01-05\nnumber: 010\nsubject: no\nitems:\n  - title: on\n    url: x\n"
+    edit = IssueEdit({"subject": "no"}, [ItemEdit(0, {"title": "on", "url": "y"})])
+    assert update_issue_text(text, edit) == text.replace("url: x", "url: y")

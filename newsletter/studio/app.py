@@ -89,9 +89,20 @@ class StudioState:
     written: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    _project: tuple[tuple[int, int], Project] | None = None
+
     @property
     def project(self) -> Project:
-        return Project(self.project_root)  # read newsletter.toml afresh: it may change
+        """The project, its newsletter.toml read again whenever the file changes."""
+        try:
+            info = (self.project_root / "newsletter.toml").stat()
+            stamp = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = (0, 0)
+        cached = self._project
+        if cached is None or cached[0] != stamp:
+            cached = self._project = (stamp, Project(self.project_root))
+        return cached[1]
 
     def note(self, kind: str, lines: list[str]) -> str:
         key = secrets.token_urlsafe(8)
