@@ -211,3 +211,19 @@ def test_the_studio_refuses_to_listen_beyond_this_computer(sample_project: Path)
     assert result.exit_code == 1
     assert "hosted mode needs login" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_scripts_are_vendored_small_and_noted() -> None:
+    static = Path(__file__).resolve().parent.parent / "newsletter" / "studio" / "static"
+    scripts = list(static.rglob("*.js"))
+    assert {p.name for p in scripts} == {"htmx.min.js", "studio.js"}
+    assert sum(p.stat().st_size for p in scripts) < 100 * 1024
+    note = (static / "vendor" / "VERSION").read_text(encoding="utf-8")
+    assert "htmx.org 2.0.11" in note and "0BSD" in note
+
+
+def test_pages_allow_only_the_studio_s_own_scripts(studio: Studio) -> None:
+    answer = studio.client.get(f"/issues/{ISSUE}")
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe" not in policy
+    assert "http" not in answer.text.split("<body>")[0]  # nothing loaded from another site

@@ -120,7 +120,7 @@ _templates = jinja2.Environment(
 
 
 def _state(request: Request) -> StudioState:
-    return request.app.state.studio  # type: ignore[no-any-return]
+    return request.app.state.studio
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -167,7 +167,7 @@ async def editor_page(request: Request, conflict: Conflict | None = None) -> Res
     path = issue_path(project, request.path_params["name"])
     view = await run_in_threadpool(editor_view, project, path, state.cache)
     return page(request, "editor.html", view=view, fields=FORM_FIELDS, conflict=conflict,
-                editor_id=secrets.token_urlsafe(8), **_sending_defaults(request))
+                editor_id=secrets.token_urlsafe(8), sending=_sending_defaults(request))
 
 
 async def _save(request: Request) -> tuple[Path, Any, str | Conflict]:
@@ -209,7 +209,7 @@ async def autosave(request: Request) -> Response:
         state="Not saved: the file changed on disk" if conflict else f"Saved at {when}",
         new_hash=None if conflict else outcome, conflict=conflict, slots=slots,
         placed=place(checked.diagnostics), name=path.stem, errors=len(checked.errors),
-        csrf=page_csrf_token(request), **_sending_defaults(request))
+        csrf=page_csrf_token(request), sending=_sending_defaults(request))
     return HTMLResponse(html, headers={"HX-Trigger": "studio-saved"})
 
 

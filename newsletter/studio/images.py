@@ -71,7 +71,7 @@ def store_image(project: Project, data: bytes, filename: str = "") -> StoredImag
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format or ""
             probe.verify()
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
             Image.DecompressionBombError):
