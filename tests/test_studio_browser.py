@@ -60,10 +60,10 @@ def studio_page(browser, project: Path):  # type: ignore[no-untyped-def]
     contexts = []
     with serve_asgi(create_app(project)) as url:
 
-        def make(width: int = 1280):  # type: ignore[no-untyped-def]
+        def make(width: int = 1280, height: int = 900):  # type: ignore[no-untyped-def]
             # bypass_csp only so that axe-core can be injected; the studio's own
             # scripts are files under /static, allowed by its policy.
-            context = browser.new_context(viewport={"width": width, "height": 900},
+            context = browser.new_context(viewport={"width": width, "height": height},
                                           bypass_csp=True)
             contexts.append(context)
             page = context.new_page()
@@ -209,4 +209,17 @@ def test_a_comms_persons_week(studio_page, project: Path, article_url: str,  # t
     screenshot(page, "progress")
     page.get_by_role("link", name="All issues").click()
     assert page.locator("li", has_text="Solar panels").get_by_text("sent").is_visible()
+    assert not page.js_errors
+
+
+def test_drag_a_story_to_reorder(studio_page, project: Path) -> None:  # type: ignore[no-untyped-def]
+    page = studio_page(height=2400)  # both stories in view: no scrolling while dragging
+    page.goto(f"{studio_page.base}/issues/2026-01-05")
+    first = page.get_by_role("group", name=re.compile("^Item 1"))
+    second = page.get_by_role("group", name=re.compile("^Item 2"))
+    title = second.get_by_label("Title").input_value()
+    second.locator("legend").drag_to(first.get_by_label("Title"))
+    page.get_by_role("group", name=re.compile(f"^Item 1: {re.escape(title)}")).wait_for()
+    text = (project / "issues" / "2026-01-05.yaml").read_text(encoding="utf-8")
+    assert text.index(f"title: {title}") < text.index("title: A story from a newspaper")
     assert not page.js_errors

@@ -38,6 +38,34 @@
       frame.src = url.pathname + url.search;
     }
   });
+  // Drag a story by its heading to reorder; the new order is saved at once (the page
+  // reloads, numbering the stories afresh). Move up / Move down do the same by keyboard.
+  var dragged = null;
+  document.querySelectorAll("fieldset.item").forEach(function (item) {
+    var handle = item.querySelector("legend");
+    handle.setAttribute("draggable", "true");
+    handle.classList.add("drag-handle");
+    handle.addEventListener("dragstart", function (event) {
+      dragged = item;
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", item.id);
+    });
+    item.addEventListener("dragover", function (event) {
+      if (dragged && dragged !== item) { event.preventDefault(); }
+    });
+    item.addEventListener("drop", function (event) {
+      if (!dragged || dragged === item) { return; }
+      event.preventDefault();
+      var after = event.clientY > item.getBoundingClientRect().top + item.offsetHeight / 2;
+      item.parentNode.insertBefore(dragged, after ? item.nextSibling : item);
+      var form = document.getElementById("issue-form");
+      var action = document.createElement("input");
+      action.type = "hidden"; action.name = "action"; action.value = "save";
+      form.appendChild(action);
+      form.submit();
+    });
+  });
+
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.elt && event.detail.elt.id === "issue-form") {
       var state = document.getElementById("save-state");
