@@ -227,3 +227,38 @@ def test_pages_allow_only_the_studio_s_own_scripts(studio: Studio) -> None:
     policy = answer.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "unsafe" not in policy
     assert "http" not in answer.text.split("<body>")[0]  # nothing loaded from another site
+
+
+def test_schedule_then_cancel_from_the_studio(send_project, fake_sendgrid) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    config = send_project.root / "newsletter.toml"
+    config.write_text(re.sub(r'transport = "\w+"', 'transport = "sendgrid"',
+                             config.read_text(encoding="utf-8")), encoding="utf-8")
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).replace(microsecond=0).isoformat()
+    with serve_asgi(create_app(send_project.root)) as url, \
+            httpx.Client(base_url=url, timeout=30, follow_redirects=True) as client:
+        studio = Studio(client, send_project.root)
+        summary = client.get(f"/issues/{ISSUE}/send", params={"list": "weekly", "at": at})
+        assert "Scheduled for" in summary.text and "<td>25</td>" in summary.text
+        wrong = client.post(f"/issues/{ISSUE}/send", data={
+            "csrf_token": studio.token, "list": "weekly", "at": at, "confirm": "weekyl"})
+        assert wrong.status_code == 400 and "nothing was sent" in wrong.text
+        assert fake_sendgrid.requests_seen == 0
+        started = client.post(f"/issues/{ISSUE}/send", data={
+            "csrf_token": studio.token, "list": "weekly", "at": at, "confirm": "weekly"})
+        job = started.url.path.rsplit("/", 1)[1]
+
+        def finished() -> str | None:
+            text = client.get(f"/sends/{job}/status").text
+            return text if "hx-trigger" not in text else None
+
+        from tests.plugins.waiting import wait_until
+
+        assert "Done: 25 of 25 recipients, batch 1 of 1." in wait_until(finished, 30)
+        issues = client.get("/").text
+        assert "scheduled" in issues and "Cancel scheduled send" in issues
+        cancelled = client.post(f"/issues/{ISSUE}/cancel",
+                                data={"csrf_token": studio.token, "list": "weekly"})
+        assert "Cancelled: 2021-02-01 to weekly (25 recipients)" in cancelled.text
+    assert list(fake_sendgrid.scheduled.values()) == ["cancel"]

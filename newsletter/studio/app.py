@@ -8,6 +8,7 @@ GET  /issues/NAME/email.html    the preview (?dark=1)  GET /issues/NAME/email.tx
 POST /issues/NAME/test          Send test
 GET  /issues/NAME/send          the summary; POST with the list's name typed: the send
 GET  /sends/ID                  its progress (GET /sends/ID/status, polled)
+POST /issues/NAME/cancel        cancel a scheduled send
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..delivery.status import cancel_send
 from ..errors import NewsletterError
 from ..issue_writer import set_item_field
 from ..pipeline import new_issue
@@ -297,11 +299,13 @@ async def send_page(request: Request, wrong: bool = False) -> Response:
     require(request, "send")
     project = _state(request).project
     path = issue_path(project, request.path_params["name"])
+    at = request.query_params.get("at", "")
     plan = await run_in_threadpool(plan_list_send, project, path,
-                                   request.query_params.get("list"))
+                                   request.query_params.get("list"), at)
     if plan.database is not None:
         plan.database.dispose()  # only the summary is needed here
-    return page(request, "send.html", name=path.stem, summary=summarise(plan), wrong=wrong)
+    return page(request, "send.html", name=path.stem, summary=summarise(plan), wrong=wrong,
+                at=at)
 
 
 async def start_send(request: Request) -> Response:
@@ -311,15 +315,31 @@ async def start_send(request: Request) -> Response:
     project = state.project
     path = issue_path(project, request.path_params["name"])
     form = await request.form()
-    slug = str(form.get("list") or "")
-    plan = await run_in_threadpool(plan_list_send, project, path, slug or None)
+    slug, at = str(form.get("list") or ""), str(form.get("at") or "")
+    plan = await run_in_threadpool(plan_list_send, project, path, slug or None, at)
     if str(form.get("confirm") or "").strip() != plan.list_slug:
         if plan.database is not None:
             plan.database.dispose()
         return page(request, "send.html", status=400, name=path.stem, summary=summarise(plan),
-                    wrong=True)
+                    wrong=True, at=at)
     job = state.jobs.start(plan)
     return _redirect(f"/sends/{job.id}")
+
+
+async def cancel_scheduled(request: Request) -> Response:
+    require(request, "send")
+    await check_csrf(request)
+    state = _state(request)
+    project = state.project
+    path = issue_path(project, request.path_params["name"])
+    form = await request.form()
+    result = await run_in_threadpool(cancel_send, project, path, str(form.get("list") or "")
+                                     or None)
+    note = state.note("info", [
+        f"Cancelled: {result.issue_name} to {result.list_slug} ({result.recipients:,} "
+        f"recipients) scheduled for {result.send_at:%Y-%m-%d %H:%M} UTC. You can send or "
+        "schedule it again."])
+    return _redirect(f"/?note={note}")
 
 
 def _job(request: Request) -> Any:
@@ -377,6 +397,7 @@ def create_app(project_root: Path, *, user: User | None = None,
         Route("/issues/{name}/test", test_send, methods=["POST"]),
         Route("/issues/{name}/send", send_page),
         Route("/issues/{name}/send", start_send, methods=["POST"]),
+        Route("/issues/{name}/cancel", cancel_scheduled, methods=["POST"]),
         Route("/sends/{job}", send_progress),
         Route("/sends/{job}/status", send_status),
         Route("/media/{file}", media),

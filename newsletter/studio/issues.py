@@ -21,32 +21,35 @@ class IssueRow:
     subject: str
     state: str  # draft, ready, scheduled, sending, sent
     errors: int
+    scheduled_list: str = ""  # the list of a scheduled send, which can be cancelled
 
 
-def _send_state(project: Project) -> dict[str, str]:
-    """Issue name -> scheduled, sending or sent, from the campaigns recorded so far."""
+def _send_state(project: Project) -> tuple[dict[str, str], dict[str, str]]:
+    """Issue name -> scheduled, sending or sent; and -> the list of a scheduled send."""
     states: dict[str, str] = {}
+    scheduled: dict[str, str] = {}
     rank = {"scheduled": 1, "sending": 2, "sent": 3}
     now = dt.datetime.now(dt.UTC)
     for item in campaigns_status(project):
         campaign = item.campaign
         if campaign.status == CampaignStatus.CANCELLED:
             continue
-        if campaign.status == CampaignStatus.SENT:
+        if campaign.send_at is not None and campaign.send_at > now:
+            state = "scheduled"  # SendGrid has the batches and sends them at send_at
+            scheduled[campaign.issue_name] = campaign.list_slug
+        elif campaign.status == CampaignStatus.SENT:
             state = "sent"
-        elif campaign.send_at is not None and campaign.send_at > now:
-            state = "scheduled"
         else:
             state = "sending"
         if rank[state] > rank.get(states.get(campaign.issue_name, ""), 0):
             states[campaign.issue_name] = state
-    return states
+    return states, scheduled
 
 
 def issue_rows(project: Project) -> list[IssueRow]:
     """Every issue, newest first. Drafts are marked draft, or have errors left."""
     files = project.issue_files()
-    sent = _send_state(project)
+    sent, scheduled = _send_state(project)
     rows = []
     for path in files:
         result = check_file(path, files)
@@ -60,5 +63,7 @@ def issue_rows(project: Project) -> list[IssueRow]:
             subject=issue.subject if issue else "(this file has errors: open it to see them)",
             state=state,
             errors=len(result.errors),
+            scheduled_list=scheduled.get(path.stem, "") if sent.get(path.stem) == "scheduled"
+            else "",
         ))
     return sorted(rows, key=lambda row: (row.date, row.name), reverse=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
 from ..delivery.runner import Progress, SendReport
+from ..delivery.schedule import parse_at
 from ..delivery.send import run_send
 from ..errors import NewsletterError
 from ..project import Project
@@ -30,6 +31,7 @@ class Summary:
     rows: list[tuple[str, str]]
     warnings: list[str]
     list_slug: str
+    scheduled: bool = False
 
 
 def summarise(plan: SendPlan) -> Summary:
@@ -43,9 +45,11 @@ def summarise(plan: SendPlan) -> Summary:
         ("Recipients", f"{plan.recipient_count:,}"),
         ("Transport", plan.transport),
     ]
+    if plan.schedule_note:
+        rows.append(("Scheduled for", plan.schedule_note))
     if plan.resuming:
         rows.append(("Resuming", f"{plan.already_accepted:,} already accepted; sending the rest"))
-    return Summary(rows, list(plan.warnings), plan.list_slug)
+    return Summary(rows, list(plan.warnings), plan.list_slug, plan.options.at is not None)
 
 
 def split_addresses(text: str) -> tuple[str, ...]:
@@ -63,9 +67,11 @@ def send_test(project: Project, path: Path, addresses: str) -> SendReport:
     return run_send(plan)
 
 
-def plan_list_send(project: Project, path: Path, list_slug: str | None) -> SendPlan:
-    """The plan of a send to a list (its summary is shown before confirming)."""
-    return plan_send(project, SendOptions(issue_path=path, list_slug=list_slug or None))
+def plan_list_send(project: Project, path: Path, list_slug: str | None,
+                   at: str = "") -> SendPlan:
+    """The plan of a send to a list, now or ``at`` a time (shown before confirming)."""
+    when = parse_at(at, project.config.timezone) if at.strip() else None
+    return plan_send(project, SendOptions(issue_path=path, list_slug=list_slug or None, at=when))
 
 
 @dataclass
