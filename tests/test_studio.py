@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from collections.abc import Iterator
@@ -16,7 +17,9 @@ from newsletter.cli import main
 from newsletter.issue_writer import text_hash
 from newsletter.project import Project
 from newsletter.studio import create_app
+from newsletter.studio.forms import slot_id
 from newsletter.studio.images import DISPLAY_WIDTH, store_image
+from tests.plugins.waiting import wait_until
 from tests.servers import serve_asgi
 
 ISSUE = "2021-02-01"
@@ -230,8 +233,6 @@ def test_pages_allow_only_the_studio_s_own_scripts(studio: Studio) -> None:
 
 
 def test_schedule_then_cancel_from_the_studio(send_project, fake_sendgrid) -> None:  # type: ignore[no-untyped-def]
-    import datetime as dt
-
     config = send_project.root / "newsletter.toml"
     config.write_text(re.sub(r'transport = "\w+"', 'transport = "sendgrid"',
                              config.read_text(encoding="utf-8")), encoding="utf-8")
@@ -253,8 +254,6 @@ def test_schedule_then_cancel_from_the_studio(send_project, fake_sendgrid) -> No
             text = client.get(f"/sends/{job}/status").text
             return text if "hx-trigger" not in text else None
 
-        from tests.plugins.waiting import wait_until
-
         assert "Done: 25 of 25 recipients, batch 1 of 1." in wait_until(finished, 30)
         issues = client.get("/").text
         assert "scheduled" in issues and "Cancel scheduled send" in issues
@@ -262,3 +261,24 @@ def test_schedule_then_cancel_from_the_studio(send_project, fake_sendgrid) -> No
                                 data={"csrf_token": studio.token, "list": "weekly"})
         assert "Cancelled: 2021-02-01 to weekly (25 recipients)" in cancelled.text
     assert list(fake_sendgrid.scheduled.values()) == ["cancel"]
+
+
+def test_autosave_after_a_change_on_disk_offers_the_choice_in_the_page(studio: Studio) -> None:
+    path = studio.root / "issues" / f"{ISSUE}.yaml"
+    form = studio.form()
+    path.write_text(path.read_text(encoding="utf-8") + "# from git\n", encoding="utf-8")
+    form["subject"] = "Typed meanwhile"
+    answer = studio.client.post(f"/issues/{ISSUE}/autosave", data=form)
+    assert "Not saved: the file changed on disk" in answer.text
+    assert '<div id="conflict" hx-swap-oob="true">' in answer.text
+    assert 'name="action" value="overwrite">Use my version</button>' in answer.text
+    assert path.read_text(encoding="utf-8").endswith("# from git\n")
+
+
+@pytest.mark.parametrize(("field", "slot"), [
+    ("items[3].url", "d-items-2-url"), ("items[1].image_alt", "d-items-0-image_alt"),
+    ("subject", "d-subject"), ("date", "d-general"), ("(yaml)", "d-general"),
+    ("items", "d-general"), ("items[2].unknown", "d-general"),
+])
+def test_each_diagnostic_has_its_place(field: str, slot: str) -> None:
+    assert slot_id(field) == slot
