@@ -127,6 +127,7 @@ def test_a_comms_persons_week(studio_page, project: Path, article_url: str,  # t
     name = page.url.rstrip("/").rsplit("/", 1)[1]
     issue_file = project / "issues" / f"{name}.yaml"
     page.get_by_label("Subject").fill("Solar panels and forced labour")
+    page.get_by_label("Preheader").fill("Where the panels on our roofs come from.")
     page.get_by_label("Intro").fill("Good morning. One story this week.")
     saved(page)
     text = issue_file.read_text(encoding="utf-8")
@@ -181,6 +182,7 @@ def test_a_comms_persons_week(studio_page, project: Path, article_url: str,  # t
     phone = studio_page(375)
     phone.goto(f"{studio_page.base}/issues/{name}")
     assert no_horizontal_scroll(phone)
+    assert axe_violations(phone) == []
     screenshot(phone, "phone")
 
     # A test to myself: it lands in the outbox.
@@ -198,6 +200,8 @@ def test_a_comms_persons_week(studio_page, project: Path, article_url: str,  # t
     for label, value in [("Subject", "Solar panels and forced labour"), ("List", "weekly"),
                          ("Recipients", "25"), ("Transport", "sendgrid")]:
         assert summary.get_by_role("row", name=label).get_by_role("cell").inner_text() == value
+    warnings = page.get_by_role("region", name="Warnings")
+    assert warnings.get_by_text(f"issues/{name}.yaml:").first.inner_text().startswith("issues/")
     assert axe_violations(page) == []
     screenshot(page, "send")
     page.get_by_label("To send, type the list's name: weekly").fill("weekly")

@@ -49,7 +49,10 @@ def summarise(plan: SendPlan) -> Summary:
         rows.append(("Scheduled for", plan.schedule_note))
     if plan.resuming:
         rows.append(("Resuming", f"{plan.already_accepted:,} already accepted; sending the rest"))
-    return Summary(rows, list(plan.warnings), plan.list_slug, plan.options.at is not None)
+    # Warnings name the file as the CLI does, but from the project's folder.
+    folder = f"{plan.project.root}/"
+    warnings = [warning.replace(folder, "") for warning in plan.warnings]
+    return Summary(rows, warnings, plan.list_slug, plan.options.at is not None)
 
 
 def split_addresses(text: str) -> tuple[str, ...]:
