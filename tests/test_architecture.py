@@ -164,6 +164,7 @@ ALLOWED: dict[str, set[str]] = {
     "preview": {"errors", "pipeline", "project", "render"},
     "article": {"errors"},
     "issue_editor": {"errors", "files", "article", "issue", "issue_yaml"},
+    "issue_writer": {"errors", "files", "issue", "issue_editor"},
     "archive": {"errors", "files", "config", "issue", "project", "render"},
     "migrations": {"errors", "dbengine", "project"},
     "store": {"errors", "emails", "dbengine", "migrations", "project"},
@@ -172,6 +173,8 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"errors", "retry", "project", "store", "delivery"},
     "web": {"errors", "tokens", "project", "render", "store", "delivery"},
     "reports": FOUNDATIONS | {"config", "project", "issue", "store", "delivery", "render"},
+    "studio": {"errors", "tokens", "project", "render", "store", "delivery", "pipeline", "issue",
+               "issue_editor", "issue_writer", "article", "config", "files", "preview"},
 }
 
 
@@ -225,3 +228,20 @@ def test_migrations_form_one_numbered_chain() -> None:
         assert prefix == revision, f"{prefix}_*.py declares revision {revision}"
         expected = chain[index - 1][1] if index else None
         assert down == expected, f"revision {revision} follows {down}, expected {expected}"
+
+
+def test_package_data_ships_every_file_that_is_not_python() -> None:
+    """A wheel must carry the templates, static files and migrations the code reads."""
+    import tomllib
+
+    config = tomllib.loads((PACKAGE_DIR.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["newsletter"]
+    shipped = {path for pattern in patterns for path in PACKAGE_DIR.glob(pattern)}
+    needed = {
+        path for path in PACKAGE_DIR.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+        and "__pycache__" not in path.parts
+    }
+    assert needed, "no data files found"
+    missing = sorted(str(path.relative_to(PACKAGE_DIR)) for path in needed - shipped)
+    assert not missing, f"add these to [tool.setuptools.package-data]: {missing}"
