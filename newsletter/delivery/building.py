@@ -44,7 +44,8 @@ def _start(parent_engine: Engine, url: str, list_id: int, campaign_id: int,
     _exit_with_parent(os.getppid())
     # Never touch the parent's pooled connections from here.
     parent_engine.dispose(close=False)
-    _reader = RecipientReader(make_engine(url, pooled=False), list_id, campaign_id)
+    # One pooled connection per helper for all its batches, not one per batch.
+    _reader = RecipientReader(make_engine(url), list_id, campaign_id)
     _builder = builder
 
 

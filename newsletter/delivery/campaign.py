@@ -224,8 +224,12 @@ class RecipientReader:
         statement = self.statements.get(key)
         if statement is None:
             if self.postgres:
-                wanted = Subscriber.id == func.any(
-                    cast(bindparam("ids"), postgresql.ARRAY(BigInteger)))
+                ids = cast(bindparam("ids"), postgresql.ARRAY(BigInteger))
+                # The ids bound both tables, so each is read through its index whatever
+                # the list's size (without the second bound PostgreSQL may scan every
+                # membership of the list to hash-join it).
+                wanted = and_(Subscriber.id == func.any(ids),
+                              Membership.subscriber_id == func.any(ids))
             else:
                 wanted = Subscriber.id.in_([bindparam(f"i{n}") for n in range(count)])
             # No ORDER BY: SQLite would sort in a temporary tree; the order does not matter.
