@@ -37,8 +37,9 @@ SETTLED_DETAIL = "the sender stopped after handing it to the server, before the 
 
 def marks(bind: Connection, batch_id: int) -> dict[int, str]:
     """{subscriber id: state} of the messages a batch has records for."""
-    rows = bind.execute(select(deliveries.c.subscriber_id, deliveries.c.state)
-                        .where(deliveries.c.batch_id == batch_id)).all()
+    with bind.begin():
+        rows = bind.execute(select(deliveries.c.subscriber_id, deliveries.c.state)
+                            .where(deliveries.c.batch_id == batch_id)).all()
     return {int(sid): str(state) for sid, state in rows}
 
 
@@ -210,8 +211,9 @@ class MessageJournal:
 
     def ambiguous_count(self) -> int:
         """Messages of this batch now ambiguous (this attempt's and earlier ones)."""
-        return int(self.bind.execute(
-            select(func.count()).select_from(deliveries)
-            .where(deliveries.c.batch_id == self.batch_id,
-                   deliveries.c.state.in_([DeliveryState.AMBIGUOUS.value,
-                                           DeliveryState.SENDING.value]))).scalar_one())
+        with self.bind.begin():
+            return int(self.bind.execute(
+                select(func.count()).select_from(deliveries)
+                .where(deliveries.c.batch_id == self.batch_id,
+                       deliveries.c.state.in_([DeliveryState.AMBIGUOUS.value,
+                                               DeliveryState.SENDING.value]))).scalar_one())

@@ -236,7 +236,12 @@ class SmtpTransport:
                 outcome.skipped += 1
                 continue
             self.bucket.take(stop)
-            self._one(index, sender, email, message_bytes(message), journal, outcome)
+            try:
+                self._one(index, sender, email, message_bytes(message), journal, outcome)
+            except BaseException:
+                # Mid-message the session cannot be reused (nor politely ended).
+                self._drop()
+                raise
         if journal is None and outcome.bounced:
             raise Rejected("The SMTP server refused "
                            + "; ".join(f"{e} ({text})" for e, text in outcome.bounced),
@@ -344,6 +349,8 @@ def _quietly_close(smtp: smtplib.SMTP | None, quit_politely: bool = False) -> No
     if smtp is None:
         return
     try:
+        if smtp.sock is not None:
+            smtp.sock.settimeout(5)  # a server that does not answer QUIT must not hold us
         if quit_politely:
             smtp.quit()
     except (TimeoutError, smtplib.SMTPException, OSError):
