@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, and_, case, delete, func, select, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..store import Subscriber, SubscriberStatus, utcnow
+from ..store import Source, Subscriber, SubscriberStatus, utcnow
 from ..store.events import mark_status
 from .leases import live
 from .models import Batch, BatchDelivery, BatchState, DeliveryState
@@ -156,7 +156,9 @@ def sent_since(engine: Engine, since: datetime) -> int:
                    deliveries.c.state != DeliveryState.BOUNCED.value)).scalar_one())
 
 
-BOUNCE_SOURCE = "smtp"  # the history's Source for bounces the SMTP server reported
+# The history's Source for bounces the SMTP server reported: `newsletter send` did it
+# (the detail names the server and carries its words).
+BOUNCE_SOURCE = Source.COMMAND
 
 
 class MessageJournal:
@@ -173,6 +175,7 @@ class MessageJournal:
         self.batch_id = batch_id
         self.people = people
         self.retry_ambiguous = retry_ambiguous
+        self.accepted_count = self.bounced_count = 0
         settle(bind, batch_id)
         self.before = marks(bind, batch_id)
 
@@ -196,6 +199,7 @@ class MessageJournal:
 
     def accepted(self, index: int) -> None:
         write(self.bind, self.batch_id, self.people[index][0], DeliveryState.ACCEPTED)
+        self.accepted_count += 1
 
     def ambiguous(self, index: int, detail: str) -> None:
         write(self.bind, self.batch_id, self.people[index][0], DeliveryState.AMBIGUOUS, detail)
@@ -204,10 +208,10 @@ class MessageJournal:
         subscriber_id, email, _name = self.people[index]
         with self.bind.begin(), Session(bind=self.bind) as session:
             mark_status(session, email, SubscriberStatus.BOUNCED,
-                        source=BOUNCE_SOURCE,  # type: ignore[arg-type]
-                        detail=detail)
+                        source=BOUNCE_SOURCE, detail=f"newsletter send over SMTP: {detail}")
             session.flush()
         write(self.bind, self.batch_id, subscriber_id, DeliveryState.BOUNCED, detail)
+        self.bounced_count += 1
 
     def ambiguous_count(self) -> int:
         """Messages of this batch now ambiguous (this attempt's and earlier ones)."""

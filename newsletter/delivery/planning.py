@@ -304,6 +304,15 @@ def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
                 hint=f"Let it finish; `newsletter status {plan.options.issue_path}` shows "
                 "its progress.",
             )
+        if plan.ambiguous and plan.transport == "smtp":
+            raise NewsletterError(
+                f"{plan.issue.name} went to {plan.list_slug!r} except {plan.ambiguous} "
+                "message(s) whose connection broke after they were sent, before the SMTP "
+                "server answered: they may or may not have been delivered.",
+                hint=f"`newsletter status {plan.options.issue_path}` names them; check the "
+                "service's logs, and to send them again (some may get it twice) add "
+                "--retry-ambiguous.",
+            )
         if plan.ambiguous:
             raise NewsletterError(
                 f"{plan.issue.name} went to {plan.list_slug!r} except {plan.ambiguous_batches} "

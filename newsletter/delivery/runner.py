@@ -494,12 +494,13 @@ class _Campaign:
         finish the batch: accepted, or ambiguous if some messages got no answer."""
         journal = MessageJournal(connection, item.batch.id, item.people,
                                  self.plan.options.retry_ambiguous)
-        outcome = self.transport.send(item.body, item.payload, journal=journal)
-        assert outcome is not None
+        try:
+            self.transport.send(item.body, item.payload, journal=journal)
+        finally:  # a 4xx or a lost connection may stop the batch after some messages
+            with self.lock:
+                self.report.recipients_accepted += journal.accepted_count
+                self.report.bounced += journal.bounced_count
         ambiguous = journal.ambiguous_count()
-        with self.lock:
-            self.report.recipients_accepted += outcome.accepted
-            self.report.bounced += len(outcome.bounced)
         if ambiguous:
             message = (f"{ambiguous} message(s) got no answer from the SMTP server (see "
                        "`newsletter status`)")

@@ -187,14 +187,19 @@ class SmtpServer:
         return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
-    """A running test SMTP server (STARTTLS, AUTH) on 127.0.0.1."""
-    server = SmtpServer(tmp_path / "smtp-tls").start()
+def running(folder: Path) -> Iterator[SmtpServer]:
+    """A running test SMTP server (STARTTLS, AUTH) on 127.0.0.1, stopped afterwards."""
+    server = SmtpServer(folder).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
+    """A running test SMTP server (for conftest's pytest_plugins)."""
+    yield from running(tmp_path / "smtp-tls")
 
 
 def _main() -> None:  # pragma: no cover - for bench/send.py
