@@ -123,7 +123,7 @@ BAD_VALUES = [
         'transport = "outbox"',
         'transport = "carrier-pigeon"',
         "[delivery] transport",
-        'write \"outbox\", \"sendgrid\" or \"smtp\"',
+        'write "outbox", "sendgrid" or "smtp"',
     ),
     ("concurrency = 4", 'concurrency = "4"', "[delivery] concurrency", 'it says "4"'),
     ("timeout = 30", "timeout = true", "[delivery] timeout", "a number of seconds"),

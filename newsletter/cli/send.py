@@ -272,16 +272,16 @@ def status_command(issue_file: Path | None) -> None:
         status = c.status
         if c.send_at is not None and status != "cancelled":
             status += f", scheduled {c.send_at:%Y-%m-%d %H:%M} UTC"
-        shown = {key: f"{counts[key].recipients:,}" for key in columns}
+        cells = {key: f"{counts[key].recipients:,}" for key in columns}
         if item.messages is not None:  # SMTP: the server answered message by message
             m = item.messages
-            shown.update({BatchState.ACCEPTED: f"{m.accepted:,}", IN_FLIGHT: f"{m.in_flight:,}",
+            cells.update({BatchState.ACCEPTED: f"{m.accepted:,}", IN_FLIGHT: f"{m.in_flight:,}",
                           BatchState.SUBMITTING: f"{m.ambiguous:,}",
                           BatchState.PENDING: f"{m.unsent:,}", BatchState.FAILED: "–"})
             if m.bounced:
                 status += f", {m.bounced:,} bounced"
         table.add_row(escape(c.issue_name), escape(c.list_slug), c.transport, status,
-                      *(shown[key] for key in columns))
+                      *(cells[key] for key in columns))
     console.print(table)
     _ambiguous_messages(found)
     stats = engagement(project, [item.campaign.id for item in found])
