@@ -17,6 +17,12 @@ record) and reports:
 
 Prints a Markdown table (median of the runs) for docs/performance.md.
 
+The SMTP row (``--smtp``): the same send through the smtp transport to a local
+aiosmtpd (tests/plugins/smtp_server.py, STARTTLS and AUTH) in its own process,
+which discards the messages; ``--connections`` sets [smtp] connections::
+
+    .venv/bin/python bench/send.py --smtp --sizes 100000 --runs 1 --connections 4 8
+
 Several senders sharing one campaign (PostgreSQL only: NEWSLETTER_BENCH_POSTGRES_URL,
 else NEWSLETTER_TEST_POSTGRES_URL; the subscribers go into its schema bench_send)::
 
@@ -227,6 +233,83 @@ def one_run(root: Path) -> dict[str, float]:
     }
 
 
+def smtp_run(root: Path) -> dict[str, float]:
+    """Plan and run one send through the smtp transport in this process; its figures."""
+    sys.path.insert(0, str(REPO))
+    from newsletter.delivery.planning import SendOptions, plan_send
+    from newsletter.delivery.send import run_send
+    from newsletter.project import Project
+
+    project = Project(root)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
+    plan = plan_send(project, SendOptions(root / "issues" / "2021-02-01.yaml",
+                                          list_slug="weekly", transport="smtp"))
+    planned = time.perf_counter()
+    report = run_send(plan)
+    finished = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    assert report.complete, report
+    return {"recipients": report.recipients_accepted, "send_s": finished - planned,
+            "rate": report.recipients_accepted / (finished - planned),
+            "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
+            "peak_mb": usage.ru_maxrss / 1024}
+
+
+def main_smtp(sizes: list[int], runs: int, connections: list[int]) -> None:
+    """The SMTP row: sends to a local aiosmtpd that discards the messages."""
+    server = subprocess.Popen([sys.executable, "-m", "tests.plugins.smtp_server", "--discard"],
+                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    _word, port, cert = server.stdout.readline().split()
+    env = dict(os.environ, NEWSLETTER_SECRET=SECRET,
+               NEWSLETTER_SMTP_PASSWORD="smtp-test-password-not-real")
+    env.pop("NEWSLETTER_DATABASE_URL", None)
+    rows = []
+    try:
+        for size in sizes:
+            root = project_for(size)
+            config = root / "newsletter.toml"
+            base = config.read_text(encoding="utf-8").split("\n[smtp]\n")[0]
+            for count in connections:
+                config.write_text(
+                    base + f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = '
+                    f'"starttls"\nusername = "news@example.org"\nca_file = "{cert}"\n'
+                    f"connections = {count}\nmessages_per_connection = 1000\n",
+                    encoding="utf-8")
+                results = []
+                for run in range(runs):
+                    reset_campaigns(root)
+                    server_before = process_cpu(server.pid)
+                    out = subprocess.run([sys.executable, __file__, "--smtp-run", str(root)],
+                                         env=env, cwd=REPO, capture_output=True, text=True,
+                                         check=False)
+                    if out.returncode:
+                        raise SystemExit(out.stderr)
+                    figures = json.loads(out.stdout.strip().splitlines()[-1])
+                    figures["server_cpu_s"] = process_cpu(server.pid) - server_before
+                    results.append(figures)
+                    print(f"{size:>9,} x{count} run {run + 1}: {figures['send_s']:.1f} s, "
+                          f"{figures['rate']:,.0f}/s, CPU {figures['cpu_s']:.1f} s, server "
+                          f"CPU {figures['server_cpu_s']:.1f} s, peak "
+                          f"{figures['peak_mb']:.0f} MB", flush=True)
+                rows.append((size, count, {k: statistics.median(r[k] for r in results)
+                                           for k in results[0]}))
+            config.write_text(base, encoding="utf-8")
+    finally:
+        server.terminate()
+        server.wait()
+    print()
+    print(f"Machine: {machine()}; median of {runs} runs")
+    print()
+    print("| messages | connections | send (s) | messages/s | sender CPU (s) | server CPU (s) "
+          "| peak RSS |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for size, count, m in rows:
+        print(f"| {size:,} | {count} | {m['send_s']:.1f} | {m['rate']:,.0f} | "
+              f"{m['cpu_s']:.1f} | {m['server_cpu_s']:.1f} | {m['peak_mb']:.0f} MB |")
+
+
 def postgres_url() -> str:
     """The benchmark's PostgreSQL URL, with search_path set to the schema bench_send."""
     from sqlalchemy import create_engine, text
@@ -320,7 +403,16 @@ def main() -> None:
     parser.add_argument("--one-run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--senders", type=int, nargs="+",
                         help="sender processes sharing one campaign, on PostgreSQL, e.g. 1 3")
+    parser.add_argument("--smtp", action="store_true", help="the SMTP row (local aiosmtpd)")
+    parser.add_argument("--connections", type=int, nargs="+", default=[4])
+    parser.add_argument("--smtp-run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smtp_run:
+        print(json.dumps(smtp_run(args.smtp_run)))
+        return
+    if args.smtp:
+        main_smtp(args.sizes, args.runs, args.connections)
+        return
     if args.senders:
         main_senders(args.sizes, args.senders, args.runs)
         return

@@ -16,7 +16,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .emails import InvalidEmail, normalise_email
 from .errors import ConfigError
@@ -151,8 +159,8 @@ class Sender(_Table):
 class Delivery(_Table):
     """How messages leave: the transport and its settings."""
 
-    transport: Literal["outbox", "sendgrid"] = Field(
-        default="outbox", description='write "outbox" or "sendgrid"'
+    transport: Literal["outbox", "sendgrid", "smtp"] = Field(
+        default="outbox", description='write "outbox", "sendgrid" or "smtp"'
     )
     outbox_dir: Text = Field(default="outbox", description='write a folder name, like "outbox"')
     default_list: str = Field(
@@ -183,6 +191,52 @@ class Delivery(_Table):
         le=20,
         description="write how many times to try again, from 0 to 20, like 5",
     )
+
+
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class Smtp(_Table):
+    """The [smtp] table: an SMTP server for ``transport = "smtp"``.
+
+    The password is never in the file: it comes from NEWSLETTER_SMTP_PASSWORD.
+    """
+
+    host: str = Field(default="", description='write the server\'s name, like "smtp.example.org"')
+    port: int = Field(default=587, ge=1, le=65535,
+                      description="write a port number: 587 for starttls, 465 for tls")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description='write "starttls" (port 587), "tls" (port 465), or "none" (only for a '
+        "server on this computer, 127.0.0.1)",
+    )
+    username: str = Field(default="", description='write the login name in quotes, like '
+                          '"news@example.org" (the password goes in NEWSLETTER_SMTP_PASSWORD)')
+    connections: int = Field(default=4, ge=1, le=32,
+                             description="write how many connections at once, from 1 to 32, "
+                             "like 4")
+    messages_per_connection: int = Field(
+        default=100, ge=1, le=100_000,
+        description="write how many messages to send before reconnecting, like 100")
+    per_second: float = Field(default=0.0, ge=0, le=10_000,
+                              description="write the most messages per second the service "
+                              "allows, like 10 (0: no limit)")
+    per_day: int = Field(default=0, ge=0,
+                         description="write the most messages per day the service allows, "
+                         "like 10000 (0: no limit)")
+    ca_file: str = Field(default="", description="write the path of a file of trusted "
+                         "certificates (PEM), or leave it out to use the system's")
+    timeout: float = Field(default=60.0, gt=0, le=600,
+                           description="write a number of seconds from 1 to 600, like 60")
+
+    @field_validator("security")
+    @classmethod
+    def _plain_only_here(cls, value: str, info: ValidationInfo) -> str:
+        host = info.data.get("host", "")
+        if value == "none" and host not in _LOCAL_HOSTS:
+            raise ValueError(f"a password and every message would cross the network "
+                             f"unencrypted to {host or 'the server'}; use starttls or tls")
+        return value
 
 
 class Settings(_Table):
@@ -232,6 +286,7 @@ class Config(Settings):
     sender: Sender
     brand: Brand = Brand()
     delivery: Delivery = Delivery()
+    smtp: Smtp = Smtp()
     database_url: str = ""
 
     @cached_property
@@ -261,6 +316,7 @@ class _File(_Table):
     sender: Sender
     brand: Brand = Brand()
     delivery: Delivery = Delivery()
+    smtp: Smtp = Smtp()
     database: Database = Database()
 
 
@@ -271,6 +327,7 @@ _TABLES: dict[str, type[_Table]] = {
     "sender": Sender,
     "brand": Brand,
     "delivery": Delivery,
+    "smtp": Smtp,
     "database": Database,
 }
 
@@ -364,6 +421,7 @@ def parse_config(text: str, path: Path) -> Config:
         sender=file.sender,
         brand=file.brand,
         delivery=file.delivery,
+        smtp=file.smtp,
         database_url=file.database.url,
     )
 

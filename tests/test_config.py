@@ -121,9 +121,9 @@ BAD_VALUES = [
     ),
     (
         'transport = "outbox"',
-        'transport = "smtp"',
+        'transport = "carrier-pigeon"',
         "[delivery] transport",
-        'write "outbox" or "sendgrid"',
+        'write "outbox", "sendgrid" or "smtp"',
     ),
     ("concurrency = 4", 'concurrency = "4"', "[delivery] concurrency", 'it says "4"'),
     ("timeout = 30", "timeout = true", "[delivery] timeout", "a number of seconds"),

@@ -19,7 +19,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
-from ..delivery.campaign import IN_FLIGHT
+from ..delivery.campaign import IN_FLIGHT, CampaignOverview
 from ..delivery.models import BatchState
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
 from ..delivery.runner import Progress, SendReport
@@ -87,6 +87,8 @@ def _summary(plan: SendPlan) -> Table:
     ]
     if plan.schedule_note:
         rows.append(("Scheduled for", plan.schedule_note))
+    if plan.daily_note:
+        rows.append(("Daily cap", plan.daily_note))
     if plan.resuming:
         rows.append(("Resuming", f"{plan.already_accepted:,} already accepted; sending the rest"))
     if plan.in_flight:
@@ -94,8 +96,10 @@ def _summary(plan: SendPlan) -> Table:
                      "`newsletter send` right now; this one joins it"))
     if plan.ambiguous:
         action = "sending again" if plan.options.retry_ambiguous else "left alone"
-        rows.append(("Ambiguous", f"{plan.ambiguous:,} recipients in {plan.ambiguous_batches} "
-                     f"batch(es) got no answer last time ({action})"))
+        where = ("" if plan.transport == "smtp"
+                 else f" in {plan.ambiguous_batches} batch(es)")
+        rows.append(("Ambiguous", f"{plan.ambiguous:,} recipients{where} got no answer last "
+                     f"time ({action})"))
     if plan.secret_source and plan.secret_source != "NEWSLETTER_SECRET":
         rows.append(("Links signed with", f"{plan.secret_source} (outbox only; set "
                      "NEWSLETTER_SECRET for real sends)"))
@@ -116,6 +120,9 @@ def _report(report: SendReport) -> None:
     if report.mode in ("dry-run", "sandbox"):
         table.add_row("Request size", f"{report.bytes_built / 1e6:.1f} MB in total, largest "
                       f"{report.largest_request / 1e6:.2f} MB (limit 30 MB)")
+    if report.bounced:
+        table.add_row("Bounced", f"{report.bounced:,} addresses the SMTP server refused; they "
+                      "are marked bounced and get nothing more")
     if report.skipped_unsubscribed:
         table.add_row("Left out", f"{report.skipped_unsubscribed:,} who unsubscribed or bounced "
                       "since the send started")
@@ -136,7 +143,8 @@ def _report(report: SendReport) -> None:
 @click.option("--list", "-l", "list_slug", metavar="SLUG",
               help="The list to send to (default: [delivery] default_list).")
 @click.option("--transport", type=click.Choice(TRANSPORTS),
-              help="outbox (write .eml files) or sendgrid (default: [delivery] transport).")
+              help="outbox (write .eml files), sendgrid, or smtp (the [smtp] server) "
+              "(default: [delivery] transport).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--test", "test_addresses", multiple=True, metavar="ADDRESS",
               help="Send only to this address (repeat, or separate with commas), with "
@@ -210,7 +218,11 @@ def send_command(
         return
     if report.mode == "send" and not report.complete:
         hint = f"Run `newsletter send {issue_file} --list {plan.list_slug}` again to resume."
-        if report.total_ambiguous:
+        if report.total_ambiguous and plan.transport == "smtp":
+            hint += (f" {report.total_ambiguous:,} messages got no answer from the SMTP "
+                     "server (`newsletter status` names them); add --retry-ambiguous only "
+                     "after checking the service's logs.")
+        elif report.total_ambiguous:
             hint += (f" {report.total_ambiguous:,} recipients are in ambiguous batches; add "
                      "--retry-ambiguous only after checking SendGrid's Activity feed.")
         if report.elsewhere.batches:
@@ -260,11 +272,18 @@ def status_command(issue_file: Path | None) -> None:
         status = c.status
         if c.send_at is not None and status != "cancelled":
             status += f", scheduled {c.send_at:%Y-%m-%d %H:%M} UTC"
-        table.add_row(
-            escape(c.issue_name), escape(c.list_slug), c.transport, status,
-            *(f"{counts[key].recipients:,}" for key in columns),
-        )
+        cells = {key: f"{counts[key].recipients:,}" for key in columns}
+        if item.messages is not None:  # SMTP: the server answered message by message
+            m = item.messages
+            cells.update({BatchState.ACCEPTED: f"{m.accepted:,}", IN_FLIGHT: f"{m.in_flight:,}",
+                          BatchState.SUBMITTING: f"{m.ambiguous:,}",
+                          BatchState.PENDING: f"{m.unsent:,}", BatchState.FAILED: "–"})
+            if m.bounced:
+                status += f", {m.bounced:,} bounced"
+        table.add_row(escape(c.issue_name), escape(c.list_slug), c.transport, status,
+                      *(cells[key] for key in columns))
     console.print(table)
+    _ambiguous_messages(found)
     stats = engagement(project, [item.campaign.id for item in found])
     if stats:
         seen = Table(title="What readers did (from SendGrid's event webhook)",
@@ -294,6 +313,23 @@ def status_command(issue_file: Path | None) -> None:
         console.print(detail)
         if len(problems) > 50:
             console.print(f"… and {len(problems) - 50} more.")
+
+
+def _ambiguous_messages(found: list[CampaignOverview]) -> None:
+    """SMTP sends: the messages that got no answer, by address."""
+    rows = [(item.campaign, row) for item in found for row in item.ambiguous_messages]
+    if not rows:
+        return
+    detail = Table(title="Messages that got no answer (maybe delivered)", box=box.SIMPLE_HEAD,
+                   pad_edge=False)
+    for column in ("Issue", "List", "Batch", "Address", "What happened"):
+        detail.add_column(column)
+    for c, (number, email, what) in rows:
+        detail.add_row(escape(c.issue_name), escape(c.list_slug), str(number), escape(email),
+                       escape(what[:200]))
+    console.print(detail)
+    console.print("Check the SMTP service's logs for them; `newsletter send ... "
+                  "--retry-ambiguous` sends them again.")
 
 
 @click.command("cancel")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +42,11 @@ from ..store import (
     utcnow,
 )
 from .leases import live, until_expr
+from .messages import MessageCounts, ambiguous_messages
+from .messages import counts as message_counts
 from .models import (
     Batch,
+    BatchDelivery,
     BatchRecipients,
     BatchState,
     Campaign,
@@ -55,6 +58,7 @@ from .models import (
 batches = Batch.__table__
 frozen = BatchRecipients.__table__
 campaigns = Campaign.__table__
+deliveries = BatchDelivery.__table__
 # The key of state_counts for batches in submitting that a live sender is waiting on.
 IN_FLIGHT = "in flight"
 
@@ -342,6 +346,8 @@ def set_status(engine: Engine, campaign_id: int, status: CampaignStatus) -> None
 def delete_campaign(engine: Engine, campaign_id: int) -> None:
     """Remove a campaign and its batches (only for cancelled ones, before sending again)."""
     with engine.begin() as connection:
+        connection.execute(delete(deliveries).where(deliveries.c.batch_id.in_(
+            select(batches.c.id).where(batches.c.campaign_id == campaign_id))))
         connection.execute(delete(frozen).where(frozen.c.campaign_id == campaign_id))
         connection.execute(delete(batches).where(batches.c.campaign_id == campaign_id))
         connection.execute(delete(campaigns).where(campaigns.c.id == campaign_id))
@@ -378,6 +384,9 @@ class CampaignOverview:
     campaign: Campaign
     counts: dict[str, StateCount]
     problems: list[Batch]  # failed and ambiguous batches (not those in flight)
+    # SMTP sends: messages by outcome, and the ambiguous ones by address.
+    messages: MessageCounts | None = None
+    ambiguous_messages: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def ambiguous(self) -> StateCount:
@@ -399,4 +408,13 @@ def overview(engine: Engine, issue_name: str | None = None) -> list[CampaignOver
             for c in found
         }
         session.expunge_all()
-    return [CampaignOverview(c, state_counts(engine, c.id), problems[c.id]) for c in found]
+    out = []
+    for c in found:
+        item = CampaignOverview(c, state_counts(engine, c.id), problems[c.id])
+        if c.transport == "smtp":
+            # Its ambiguous batches are named message by message instead.
+            item = CampaignOverview(
+                c, item.counts, [b for b in item.problems if b.state == BatchState.FAILED],
+                message_counts(engine, c.id), ambiguous_messages(engine, c.id))
+        out.append(item)
+    return out

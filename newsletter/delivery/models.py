@@ -101,6 +101,30 @@ class Batch(Base):
         return f"<Batch {self.campaign_id}/{self.number} {self.state} {self.recipient_count}>"
 
 
+class DeliveryState(StrEnum):
+    """One message of a batch sent over SMTP, which answers each message on its own."""
+
+    SENDING = "sending"  # its final dot is about to go, or went and no answer is written
+    ACCEPTED = "accepted"  # the server said 250 after the final dot
+    AMBIGUOUS = "ambiguous"  # the connection broke after the final dot: maybe delivered
+    BOUNCED = "bounced"  # the server refused the recipient (5xx to RCPT TO)
+
+
+class BatchDelivery(Base):
+    """The outcome of one recipient's message in a batch (SMTP only; SendGrid answers
+    for a whole batch)."""
+
+    __tablename__ = "batch_deliveries"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(12))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
 class BatchRecipients(Base):
     """The frozen subscriber ids of one batch (see :func:`unpack_ids`)."""
 

@@ -25,9 +25,12 @@ from ..store import Database, count_recipients, get_list, open_project_database
 from ..tokens import SECRET_ENV, secret_from_env
 from . import campaign as state
 from .leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, end_dead_leases, lease_settings
+from .messages import counts as message_counts
+from .messages import sent_since
 from .models import BatchState, CampaignStatus
 from .requests import MAX_PERSONALIZATIONS, TEST_PREFIX, RequestBuilder, Schedule
 from .schedule import check_schedule
+from .smtp import password_from_env as smtp_password
 from .transports import api_key_from_env, transport_name
 
 Mode = Literal["send", "test", "dry-run", "sandbox"]
@@ -110,6 +113,7 @@ class SendPlan:
     ambiguous_batches: int = 0
     in_flight: int = 0  # recipients in requests another live sender is waiting on
     schedule_note: str = ""
+    daily_note: str = ""  # SMTP: how the send fits [smtp] per_day
     warnings: list[str] = field(default_factory=list)
     database: Database | None = field(default=None, repr=False)
 
@@ -161,6 +165,7 @@ def plan_send(
     Raises NewsletterError if the issue has errors, the list is unknown or empty,
     the issue was already sent to the list, or a secret or key is missing.
     """
+    explicit_settings = settings
     settings = settings or SendSettings.from_project(project)
     config = project.config
     # One parse and one render serve both the check and the send.
@@ -175,6 +180,11 @@ def plan_send(
     transport = transport_name(project, options.transport)
     if transport == "sendgrid" and not options.dry_run:
         api_key_from_env()  # fail now, before the question, if the key is missing
+    if transport == "smtp":
+        if not options.dry_run:
+            smtp_password(config.smtp)  # fail now if the host or password is missing
+        if explicit_settings is None:
+            settings = replace(settings, concurrency=config.smtp.connections)
     mode: Mode = (
         "test" if options.test_addresses
         else "dry-run" if options.dry_run
@@ -210,6 +220,13 @@ def plan_send(
         if mode == "test":
             raise NewsletterError("--at cannot be used with --test.", hint="Leave out --at.")
         check_schedule(options.at)
+        if transport == "smtp":
+            raise NewsletterError(
+                "Scheduling (--at) needs the sendgrid transport; an SMTP server has no "
+                "scheduling service, so the smtp transport sends at once.",
+                hint="Leave out --at and run the command at the time you want (cron or a "
+                "scheduled task can), or use --transport sendgrid.",
+            )
         if transport != "sendgrid":
             raise NewsletterError(
                 "Scheduling (--at) needs the sendgrid transport; the outbox writes at once.",
@@ -243,8 +260,8 @@ def plan_send(
                     hint="Add some with `newsletter subscribers import FILE --list "
                     f"{plan.list_slug}`, or check `newsletter lists`.",
                 )
-            return plan
-        return _plan_resume(plan, existing)
+            return _check_daily_cap(plan)
+        return _check_daily_cap(_plan_resume(plan, existing))
     except BaseException:
         database.dispose()
         raise
@@ -272,6 +289,12 @@ def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
     if when is not None:
         plan.schedule_note = f"{when:%Y-%m-%d %H:%M} UTC (as first scheduled)"
     plan.in_flight = counts[state.IN_FLIGHT].recipients
+    if plan.transport == "smtp":  # the server answered each message: count messages
+        messages = message_counts(plan.database.engine, existing.id)
+        plan.already_accepted = messages.accepted
+        plan.ambiguous = messages.ambiguous
+        plan.in_flight = messages.in_flight
+        todo = plan.recipient_count = messages.todo(plan.options.retry_ambiguous)
     if todo == 0:
         if plan.in_flight:
             raise NewsletterError(
@@ -280,6 +303,15 @@ def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
                 "SendGrid's answer, and nothing is left for a second sender.",
                 hint=f"Let it finish; `newsletter status {plan.options.issue_path}` shows "
                 "its progress.",
+            )
+        if plan.ambiguous and plan.transport == "smtp":
+            raise NewsletterError(
+                f"{plan.issue.name} went to {plan.list_slug!r} except {plan.ambiguous} "
+                "message(s) whose connection broke after they were sent, before the SMTP "
+                "server answered: they may or may not have been delivered.",
+                hint=f"`newsletter status {plan.options.issue_path}` names them; check the "
+                "service's logs, and to send them again (some may get it twice) add "
+                "--retry-ambiguous.",
             )
         if plan.ambiguous:
             raise NewsletterError(
@@ -293,6 +325,32 @@ def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
             f"{plan.issue.name} was already sent to {plan.list_slug!r} "
             f"({plan.already_accepted} recipients, via {plan.transport}); not sending it twice.",
             hint=f"See `newsletter status {plan.options.issue_path}`.",
+        )
+    return plan
+
+
+def _check_daily_cap(plan: SendPlan) -> SendPlan:
+    """SMTP with [smtp] per_day: say how the send fits the cap; refuse one that does not.
+
+    The cap counts the last 24 hours (the services' own caps mostly roll), from the
+    messages recorded for every SMTP send of this project.
+    """
+    cap = plan.project.config.smtp.per_day
+    if plan.transport != "smtp" or not cap or plan.mode != "send" or plan.database is None:
+        return plan
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=24)
+    used = sent_since(plan.database.engine, since)
+    left = max(0, cap - used)
+    plan.daily_note = (f"{plan.recipient_count:,} of the {left:,} messages [smtp] per_day "
+                       f"({cap:,}) still allows in the last 24 hours")
+    if plan.recipient_count > left:
+        raise NewsletterError(
+            f"This send has {plan.recipient_count:,} recipients, but [smtp] per_day allows "
+            f"{cap:,} messages in 24 hours and {used:,} went out in the last 24 hours: only "
+            f"{left:,} can go now. SMTP cannot schedule the rest for later.",
+            hint="Send to a smaller list (move some members to a second list and send each "
+            "on its own day), raise [smtp] per_day if your plan allows more, or use "
+            "--transport sendgrid.",
         )
     return plan
 

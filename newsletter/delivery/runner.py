@@ -40,6 +40,8 @@ from .leases import (
     release_all,
     reserve,
 )
+from .messages import MessageJournal
+from .messages import counts as message_counts
 from .models import BatchState, CampaignStatus
 from .planning import Mode, SendPlan
 from .requests import RequestBuilder, Schedule
@@ -88,6 +90,7 @@ class SendReport:
     # Unfinished batches other live senders hold, and recipients nobody holds yet.
     elsewhere: HeldElsewhere = field(default_factory=HeldElsewhere)
     left_over: int = 0
+    bounced: int = 0  # recipients an SMTP server refused (marked bounced in the store)
 
     @property
     def rate(self) -> float:
@@ -152,6 +155,7 @@ class _Work:
     body: dict[str, Any] | None
     payload: bytes
     from_states: tuple[str, ...]
+    people: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 class _Campaign:
@@ -177,6 +181,8 @@ class _Campaign:
         self.owner = new_sender_id()
         self.lease = self.settings.lease_seconds
         self.handed: deque[Reserved] = deque()  # batches given to the helpers, in order
+        # SMTP answers each message: the runner then records each (see .messages).
+        self.per_recipient = bool(getattr(transport, "per_recipient", False))
 
     # -- setup --
 
@@ -233,7 +239,8 @@ class _Campaign:
             )
         builder = plan.request_builder(campaign_id, schedule)
         wanted = [BatchState.PENDING.value, BatchState.FAILED.value]
-        if plan.options.retry_ambiguous:
+        if plan.options.retry_ambiguous or self.per_recipient:
+            # Per-recipient records say which messages of a broken-off batch went out.
             wanted.append(BatchState.SUBMITTING.value)
         end_dead_leases(self.engine, campaign_id)
         available, recipients = count_free(self.engine, campaign_id, wanted)
@@ -314,27 +321,37 @@ class _Campaign:
 
     def _built(self, todo: Iterator[Reserved], builder: RequestBuilder, list_id: int,
                helpers: ParallelBuilder | None,
-               ) -> Iterator[tuple[Reserved, int, int, dict[str, Any] | None, bytes]]:
-        """(batch, frozen count, recipients, body, JSON) for each batch, in order."""
+               ) -> Iterator[tuple[Reserved, int, list[tuple[int, str, str]],
+                                   dict[str, Any] | None, bytes]]:
+        """(batch, frozen count, recipients, body, JSON) for each batch, in order.
+
+        From the helper processes, the recipients are placeholders (only their number
+        is known).
+        """
         if helpers is not None:
             # The helpers build in the order the batches were handed to them.
             for frozen, sent, payload in helpers:
-                yield self.handed.popleft(), frozen, sent, None, payload
+                yield self.handed.popleft(), frozen, [(0, "", "")] * sent, None, payload
             return
         reader = state.RecipientReader(self.engine, list_id, self.report.campaign_id or 0)
         for batch in todo:
             frozen, recipients = reader.read(batch.number)
             if not recipients:
-                yield batch, frozen, 0, None, b""
+                yield batch, frozen, [], None, b""
+                continue
+            if self.per_recipient:  # the transport builds from the dict: skip the JSON
+                yield batch, frozen, recipients, builder.body(recipients, batch.number), b""
                 continue
             body, payload = builder.payload(recipients, batch.number)
-            yield batch, frozen, len(recipients), body, payload
+            yield batch, frozen, recipients, body, payload
 
     def _produce(self, todo: Iterator[Reserved], builder: RequestBuilder, list_id: int,
                  helpers: ParallelBuilder | None) -> None:
-        for batch, frozen, sent, body, payload in self._built(todo, builder, list_id, helpers):
+        for batch, frozen, people, body, payload in self._built(todo, builder, list_id,
+                                                                helpers):
             if self.stop.is_set():
                 return
+            sent = len(people)
             skipped = frozen - sent
             if skipped:
                 with self.lock:
@@ -345,7 +362,7 @@ class _Campaign:
                     state.finish(self.engine, batch.id, BatchState.ACCEPTED)
                 self.progress.advance(batch.recipient_count)
                 continue
-            item = _Work(batch, sent, body, payload, from_states)
+            item = _Work(batch, sent, body, payload, from_states, people)
             while not self.stop.is_set():
                 try:
                     self.work.put(item, timeout=0.2)
@@ -415,6 +432,9 @@ class _Campaign:
             with self.lock:
                 self.report.requests += 1
             try:
+                if self.per_recipient:
+                    self._send_each(item, engine)
+                    return
                 self.transport.send(item.body, item.payload)
             except AuthProblem as problem:
                 state.finish(engine, batch_id, BatchState.FAILED, problem.message)
@@ -469,6 +489,31 @@ class _Campaign:
             self.progress.advance(item.batch.recipient_count)
             return
 
+    def _send_each(self, item: _Work, connection: Connection) -> None:
+        """Send a batch message by message, each one's fate written as it happens; then
+        finish the batch: accepted, or ambiguous if some messages got no answer."""
+        journal = MessageJournal(connection, item.batch.id, item.people,
+                                 self.plan.options.retry_ambiguous)
+        try:
+            self.transport.send(item.body, item.payload, journal=journal)
+        finally:  # a 4xx or a lost connection may stop the batch after some messages
+            with self.lock:
+                self.report.recipients_accepted += journal.accepted_count
+                self.report.bounced += journal.bounced_count
+        ambiguous = journal.ambiguous_count()
+        if ambiguous:
+            message = (f"{ambiguous} message(s) got no answer from the SMTP server (see "
+                       "`newsletter status`)")
+            state.finish(connection, item.batch.id, None, message)
+            with self.lock:
+                self.report.ambiguous.append(BatchProblem(item.batch.number, ambiguous,
+                                                          message))
+        else:
+            state.finish(connection, item.batch.id, BatchState.ACCEPTED)
+            with self.lock:
+                self.report.batches_accepted += 1
+        self.progress.advance(item.batch.recipient_count)
+
     def _finish_report(self, campaign_id: int) -> None:
         report = self.report
         report.complete = state.mark_sent_if_complete(self.engine, campaign_id)
@@ -480,6 +525,10 @@ class _Campaign:
                                                          BatchState.SUBMITTING))
         unfinished += counts[state.IN_FLIGHT].recipients
         report.left_over = max(0, unfinished - report.elsewhere.recipients)
+        if self.per_recipient:  # count messages, not the batches holding them
+            messages = message_counts(self.engine, campaign_id)
+            report.total_ambiguous = messages.ambiguous
+            report.left_over = max(0, messages.unsent - report.elsewhere.recipients)
         if self.fatal is not None and not report.stopped:
             report.stopped = self.fatal.message
 

@@ -12,17 +12,14 @@ import datetime as dt
 import re
 import threading
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.policy import SMTP
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import NewsletterError
 from ..files import atomic_write
-from ..mime import build_message, message_id
 from ..project import Project
-from ..render import personalize
 from . import _json
+from .personal import DeliveryOutcome, Journal, message_bytes, personal_messages
 from .problems import (
     Ambiguous,
     AuthProblem,
@@ -39,14 +36,17 @@ from .sendgrid_client import (
     SendGridClient,
     api_key_from_env,
 )
+from .smtp import SmtpTransport, password_from_env
 
-TRANSPORTS = ("outbox", "sendgrid")
+TRANSPORTS = ("outbox", "sendgrid", "smtp")
 # Re-exported: callers import the problems and the key helper from here.
 __all__ = [
     "API_HOST_ENV", "API_KEY_ENV", "DEFAULT_API_HOST", "TRANSPORTS", "Ambiguous",
-    "AuthProblem", "DeliveryProblem", "OutboxTransport", "RateLimited", "Rejected",
+    "AuthProblem", "DeliveryOutcome", "DeliveryProblem", "Journal", "OutboxTransport",
+    "RateLimited", "Rejected",
     "Retryable", "SendGridTransport", "Transport", "api_key_from_env", "describe_errors",
-    "open_transport", "safe_filename", "transport_name",
+    "message_bytes", "open_transport", "personal_messages", "safe_filename",
+    "transport_name",
 ]
 
 
@@ -54,11 +54,17 @@ __all__ = [
 
 
 class Transport(Protocol):
-    """Something that delivers Mail Send bodies. Thread-safe: the sender calls it from workers."""
+    """Something that delivers Mail Send bodies. Thread-safe: the sender calls it from workers.
+
+    A transport whose ``per_recipient`` attribute is True (SMTP) takes a
+    :class:`Journal` and returns a :class:`DeliveryOutcome`; the others ignore
+    the journal and return None.
+    """
 
     name: str
 
-    def send(self, body: dict[str, Any] | None, payload: bytes | None = None) -> None:
+    def send(self, body: dict[str, Any] | None, payload: bytes | None = None,
+             journal: Journal | None = None) -> DeliveryOutcome | None:
         """Deliver one Mail Send body, given as a dict, as its JSON ``payload``, or both;
         raise a :class:`DeliveryProblem` unless it was accepted."""
 
@@ -76,9 +82,6 @@ class Transport(Protocol):
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
-# Long List-Unsubscribe URLs must stay plain text: with the default 78-character
-# limit, the email package would wrap them in =?utf-8?q?...?= encoded words.
-_EML_POLICY = SMTP.clone(max_line_length=998)
 
 
 def safe_filename(email: str) -> str:
@@ -102,37 +105,19 @@ class OutboxTransport:
     written: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def send(self, body: dict[str, Any] | None, payload: bytes | None = None) -> None:
+    def send(self, body: dict[str, Any] | None, payload: bytes | None = None,
+             journal: Journal | None = None) -> None:
         if body is None:
             body = _json.loads(payload or b"{}")
-        config = self.project.config
         self.folder.mkdir(parents=True, exist_ok=True)
-        contents = {part["type"]: part["value"] for part in body.get("content", [])}
-        html, text = contents.get("text/html", ""), contents.get("text/plain", "")
         now = dt.datetime.now(dt.UTC)
-        common_headers = dict(body.get("headers") or {})
-        for person in body["personalizations"]:
-            values = person.get("substitutions") or {}
-            subject = personalize(person.get("subject") or body.get("subject", ""), values)
-            recipient = person["to"][0]
-            to = str(Address(display_name=recipient.get("name", ""),
-                             addr_spec=recipient["email"]))
-            headers = {**common_headers, **(person.get("headers") or {})}
-            message = build_message(
-                config,
-                subject=subject,
-                text=personalize(text, values),
-                html=personalize(html, values),
-                to=to,
-                date=now,
-                msg_id=message_id(config, self.folder.name, recipient["email"], now.isoformat()),
-                headers=headers,
-            )
-            stem = safe_filename(recipient["email"])
+        for email, message in personal_messages(self.project.config, body, self.folder.name,
+                                                now):
+            stem = safe_filename(email)
             if self.timestamped:
                 stem = f"{now:%Y%m%dT%H%M%S%f}-{stem}"
             target = self.folder / f"{stem}.eml"
-            atomic_write(target, message.as_bytes(policy=_EML_POLICY), durable=False)
+            atomic_write(target, message_bytes(message), durable=False)
             with self._lock:
                 self.written += 1
 
@@ -164,7 +149,8 @@ class SendGridTransport:
     def __repr__(self) -> str:  # never show the key
         return f"SendGridTransport(host={self.host!r}, timeout={self.timeout:g})"
 
-    def send(self, body: dict[str, Any] | None, payload: bytes | None = None) -> None:
+    def send(self, body: dict[str, Any] | None, payload: bytes | None = None,
+             journal: Journal | None = None) -> None:
         if body is None:
             # Built in a helper process, which hands over only the JSON.
             body = _json.loads(payload or b"{}")
@@ -188,8 +174,8 @@ def transport_name(project: Project, override: str | None = None) -> str:
     name = override or project.config.delivery.transport
     if name not in TRANSPORTS:
         raise NewsletterError(
-            f"Unknown transport {name!r}; expected 'outbox' or 'sendgrid'.",
-            hint="Use --transport outbox or --transport sendgrid.",
+            f"Unknown transport {name!r}; expected 'outbox', 'sendgrid' or 'smtp'.",
+            hint="Use --transport outbox, --transport sendgrid or --transport smtp.",
         )
     return name
 
@@ -203,10 +189,14 @@ def open_transport(
 ) -> Transport:
     """The transport ``name`` (default: newsletter.toml's) for ``project``.
 
-    ``folder`` is the outbox sub-folder the messages go to. The sendgrid
-    transport needs SENDGRID_API_KEY: without it this raises NewsletterError.
+    ``folder`` is the outbox sub-folder the messages go to (for SMTP: what the
+    Message-IDs are made from). The sendgrid transport needs SENDGRID_API_KEY,
+    the smtp transport an [smtp] host: without them this raises NewsletterError.
     """
     chosen = transport_name(project, name)
+    if chosen == "smtp":
+        return SmtpTransport(project.config, password_from_env(project.config.smtp),
+                             seed=folder, root=project.root)
     if chosen == "outbox":
         return OutboxTransport(
             project, project.outbox_dir / folder, timestamped=folder == "transactional"

@@ -1,0 +1,98 @@
+"""One message per recipient: a Mail Send body turned into complete messages, and the
+record a per-recipient transport (SMTP) keeps of each one.
+
+The outbox and the SMTP transport both build their messages here, so an SMTP
+message is byte for byte the outbox's .eml (apart from Date and Message-ID).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any, Protocol
+
+from ..config import Config
+from ..mime import build_message, message_id
+from ..render import personalize
+
+# Long List-Unsubscribe URLs must stay plain text: with the default 78-character
+# limit, the email package would wrap them in =?utf-8?q?...?= encoded words.
+_EML_POLICY = SMTP.clone(max_line_length=998)
+
+
+class Journal(Protocol):
+    """Where a per-recipient transport writes each message's fate, as it happens.
+
+    ``index`` is the position of the recipient in the body's personalizations.
+    Each call returns once the record is durable.
+    """
+
+    def skip(self, index: int) -> bool:
+        """True if this recipient's message must not be sent (accepted earlier, say)."""
+
+    def sending(self, index: int) -> None:
+        """The message's final dot is about to leave."""
+
+    def unsent(self, index: int) -> None:
+        """The message did not leave after all (the dot was never sent, or a 4xx came)."""
+
+    def accepted(self, index: int) -> None:
+        """The server answered 250 to the final dot."""
+
+    def ambiguous(self, index: int, detail: str) -> None:
+        """The connection broke after the final dot, before the answer."""
+
+    def bounced(self, index: int, detail: str) -> None:
+        """The server refused the recipient for good (5xx to RCPT TO)."""
+
+
+@dataclass
+class DeliveryOutcome:
+    """What a per-recipient transport (SMTP) did with one body's messages.
+
+    SendGrid and the outbox answer for the whole body and return None instead.
+    """
+
+    accepted: int = 0
+    skipped: int = 0
+    ambiguous: list[tuple[str, str]] = field(default_factory=list)  # (email, detail)
+    bounced: list[tuple[str, str]] = field(default_factory=list)  # (email, server's text)
+
+
+def personal_messages(
+    config: Config, body: dict[str, Any], seed: str, now: dt.datetime
+) -> Iterator[tuple[str, EmailMessage]]:
+    """(recipient email, complete message) for each personalization of a Mail Send body,
+    the substitutions applied exactly as SendGrid would. ``seed`` makes the Message-IDs."""
+    contents = {part["type"]: part["value"] for part in body.get("content", [])}
+    html, text = contents.get("text/html", ""), contents.get("text/plain", "")
+    common_headers = dict(body.get("headers") or {})
+    for person in body["personalizations"]:
+        values = person.get("substitutions") or {}
+        subject = personalize(person.get("subject") or body.get("subject", ""), values)
+        recipient = person["to"][0]
+        to = str(Address(display_name=recipient.get("name", ""),
+                         addr_spec=recipient["email"]))
+        headers = {**common_headers, **(person.get("headers") or {})}
+        message = build_message(
+            config,
+            subject=subject,
+            text=personalize(text, values),
+            html=personalize(html, values),
+            to=to,
+            date=now,
+            msg_id=message_id(config, seed, recipient["email"], now.isoformat()),
+            headers=headers,
+        )
+        yield recipient["email"], message
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """The message as written to an .eml file and sent over SMTP (CRLF line ends)."""
+    return message.as_bytes(policy=_EML_POLICY)
+
+
