@@ -13,7 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import NewsletterError
-from . import archive, compose, issue_commands, report, send, subscribers, web
+from . import archive, compose, issue_commands, preflight, report, send, subscribers, web
 from ._common import print_error
 
 
@@ -52,6 +52,6 @@ def main(ctx: click.Context, project: Path | None) -> None:
     ctx.obj = {"project_dir": project}
 
 
-for _module in (issue_commands, subscribers, send, archive, web, compose, report):
+for _module in (issue_commands, subscribers, send, archive, web, compose, report, preflight):
     for _command in _module.COMMANDS:
         main.add_command(_command)

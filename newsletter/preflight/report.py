@@ -77,6 +77,11 @@ class Report:
             return "all checks passed"
         return f"{errors} error(s), {warnings} warning(s)"
 
+    def refusal(self) -> str:
+        """Why a send is refused: every error, one a line."""
+        lines = [f"  {f.item or f.field}: {f.message}" for f in self.errors]
+        return f"Preflight found {len(lines)} error(s) in the email:\n" + "\n".join(lines)
+
     def to_json(self) -> dict[str, Any]:
         """The report as plain data (for --json and the preview panel)."""
         return {
