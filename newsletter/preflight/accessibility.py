@@ -12,7 +12,7 @@ from lxml.cssselect import CSSSelector
 from ..render import WCAG_AA, contrast
 from .images import alt_problem
 from .message import Subject
-from .parse import document, images, links, style_value
+from .parse import document, images, line_of, links, style_value, words_of
 from .report import CheckResult, Severity
 
 LARGE_TEXT_AA = 3.0  # WCAG 1.4.3: 24 px, or 18.66 px bold, needs only 3:1
@@ -67,7 +67,9 @@ def dark_overrides(root: etree._Element) -> Overrides:
                         matched = CSSSelector(selector.strip())(root)
                     except (SelectorError, SyntaxError, etree.XPathError):
                         continue
-                    for element in matched:
+                    for element in matched if isinstance(matched, list) else []:
+                        if not isinstance(element, etree._Element):
+                            continue
                         found.setdefault(element, {}).update(declared)
     return found
 
@@ -125,7 +127,7 @@ def contrast_pairs(root: etree._Element, overrides: Overrides, page: str) -> lis
         needed = LARGE_TEXT_AA if large else WCAG_AA
         ratio = contrast(fg, bg)
         if ratio < needed and (fg, bg) not in failing:
-            failing[(fg, bg)] = Pair(fg, bg, ratio, needed, words[:40], element.sourceline or 0)
+            failing[(fg, bg)] = Pair(fg, bg, ratio, needed, words[:40], line_of(element))
     return list(failing.values())
 
 
@@ -159,15 +161,15 @@ def check_accessibility(subject: Subject) -> CheckResult:
     elif not direction:
         result.add("info", "<html>", "dir", "no dir attribute (left to right is assumed)",
                    "Add dir=\"ltr\" to the template's <mjml> tag if you like.")
-    level_before = 0
+    before = 0
     for heading in root.iter("h1", "h2", "h3", "h4", "h5", "h6"):
-        level = int(str(heading.tag)[1])
-        if level > level_before + 1:
-            text = " ".join(heading.text_content().split())[:40]
-            result.add("warning", f"<{heading.tag}> “{text}”", f"HTML line {heading.sourceline}",
-                       f"heading level {level} follows level {level_before or 'none'}: screen "
+        rank = int(str(heading.tag)[1])
+        if rank > before + 1:
+            text = words_of(heading)[:40]
+            result.add("warning", f"<{heading.tag}> “{text}”", f"HTML line {line_of(heading)}",
+                       f"heading level {rank} follows level {before or 'none'}: screen "
                        "reader users lose their place", "Use headings in order (h1, h2, h3).")
-        level_before = level
+        before = rank
     for link in links(root):
         cleaned = link.text.strip().strip("→»>.:").strip().lower()
         if not link.text.strip():

@@ -27,6 +27,17 @@ class Image:
     line: int
 
 
+def line_of(element: etree._Element) -> int:
+    """The element's line in the HTML (0 when unknown)."""
+    line = getattr(element, "sourceline", None)
+    return line if isinstance(line, int) else 0
+
+
+def words_of(element: etree._Element) -> str:
+    """The element's text, its children's included, with spaces collapsed."""
+    return " ".join("".join(str(part) for part in element.itertext()).split())
+
+
 def document(html: str) -> etree._Element:
     """The parsed HTML (lxml)."""
     return lxml.html.document_fromstring(html.encode("utf-8"))
@@ -38,11 +49,11 @@ def links(root: etree._Element) -> list[Link]:
     for element in root.iter("a"):
         href = (element.get("href") or "").strip()
         if href.startswith(("http://", "https://")):
-            text = " ".join(element.text_content().split())
+            text = words_of(element)
             words = bool(text)
             if not text:  # a linked picture: its alt text is the link text
                 text = " ".join(img.get("alt") or "" for img in element.iter("img")).strip()
-            found.append(Link(href, text, element.sourceline or 0, words))
+            found.append(Link(href, text, line_of(element), words))
     return found
 
 
@@ -77,5 +88,5 @@ def images(root: etree._Element) -> list[Image]:
             continue
         width = _pixels(element.get("width")) or _pixels(
             style_value(element.get("style") or "", "width"))
-        found.append(Image(src, element.get("alt"), width, element.sourceline or 0))
+        found.append(Image(src, element.get("alt"), width, line_of(element)))
     return found

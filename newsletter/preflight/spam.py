@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 
 from .message import Subject
-from .report import CheckResult
+from .report import CheckResult, Severity
 
 SPAMD_ENV = "NEWSLETTER_SPAMD"  # "host:port" of a running spamd: use the faster spamc
 TIME_LIMIT = 60.0
@@ -106,7 +106,7 @@ def check_spam(subject: Subject) -> CheckResult:
         result.add("warning", f"{score:g} points", "", f"{score:g} points: over half way to "
                    f"spam ({required:g})", "Change what the rules below point at.")
     for rule in rules:
-        severity = "warning" if rule.points >= 1.0 else "info"
+        severity: Severity = "warning" if rule.points >= 1.0 else "info"
         result.add(severity, rule.name, f"{rule.points:+g} points", rule.description,
                    ADVICE.get(rule.name, ""))
     return result
