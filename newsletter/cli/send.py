@@ -85,6 +85,11 @@ def _summary(plan: SendPlan) -> Table:
         ("Transport", plan.transport),
         ("Mode", mode),
     ]
+    if plan.preflight is not None:
+        forced = " (sending anyway: --force)" if plan.preflight.errors and plan.mode == "send" \
+            else ""
+        rows.append(("Preflight", f"{plan.preflight.summary_line()}{forced}; details: "
+                     f"`newsletter preflight {plan.options.issue_path}`"))
     if plan.schedule_note:
         rows.append(("Scheduled for", plan.schedule_note))
     if plan.daily_note:
@@ -159,6 +164,9 @@ def _report(report: SendReport) -> None:
 @click.option("--retry-ambiguous", is_flag=True,
               help="Also send batches whose earlier request got no answer (they may have been "
               "delivered: some people may get the issue twice).")
+@click.option("--force", is_flag=True, help="Send even when preflight finds errors.")
+@click.option("--offline-preflight", is_flag=True,
+              help="Run preflight without the network checks (links, images, sender domain).")
 def send_command(
     issue_file: Path,
     list_slug: str | None,
@@ -169,13 +177,16 @@ def send_command(
     sandbox: bool,
     at: str | None,
     retry_ambiguous: bool,
+    force: bool,
+    offline_preflight: bool,
 ) -> None:
     """Send ISSUE_FILE to every subscribed member of a list.
 
     \b
-    Checks and renders the issue, counts the recipients, shows a summary and
-    asks before sending. Safe to run again: an interrupted send resumes where
-    it stopped, and an issue is never sent twice to the same list.
+    Checks and renders the issue, runs preflight (errors stop a send unless
+    --force), counts the recipients, shows a summary and asks before sending.
+    Safe to run again: an interrupted send resumes where it stopped, and an
+    issue is never sent twice to the same list.
     \b
     Examples:
       newsletter send issues/2026-12-01.yaml --test me@example.org
@@ -188,6 +199,7 @@ def send_command(
         issue_path=issue_file, list_slug=list_slug, transport=transport,
         test_addresses=_addresses(test_addresses), dry_run=dry_run, sandbox=sandbox,
         at=when, retry_ambiguous=retry_ambiguous,
+        preflight="offline" if offline_preflight else "full", force=force,
     )
     plan = plan_send(project, options)
     for warning in plan.warnings:

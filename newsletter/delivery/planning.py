@@ -18,6 +18,7 @@ from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
 from ..issue import Issue
 from ..pipeline import check_and_render
+from ..preflight import Report, run_preflight
 from ..project import Project
 from ..render import RenderedEmail
 from ..retry import RetryPolicy
@@ -88,6 +89,8 @@ class SendOptions:
     sandbox: bool = False
     at: dt.datetime | None = None
     retry_ambiguous: bool = False
+    preflight: Literal["skip", "offline", "full"] = "skip"  # the CLI asks for "full"
+    force: bool = False  # send even when preflight finds errors
 
 
 @dataclass
@@ -116,6 +119,7 @@ class SendPlan:
     daily_note: str = ""  # SMTP: how the send fits [smtp] per_day
     warnings: list[str] = field(default_factory=list)
     database: Database | None = field(default=None, repr=False)
+    preflight: Report | None = None
 
     @property
     def resuming(self) -> bool:
@@ -210,6 +214,12 @@ def plan_send(
         recipient_count=0,
     )
     plan.warnings = [str(d) for d in result.warnings]
+    if options.preflight != "skip":
+        plan.preflight = run_preflight(project, options.issue_path, issue=issue, rendered=rendered,
+                                       offline=options.preflight == "offline")
+        if plan.preflight.errors and mode == "send" and not options.force:
+            raise NewsletterError(plan.preflight.refusal(), hint="Fix them (`newsletter preflight "
+                                  f"{options.issue_path}` shows details), or add --force.")
     if transport == "sendgrid" and not config.service_url.startswith("https://"):
         plan.warnings.append(
             f"newsletter.toml: web_url {config.service_url!r} is not https; Gmail and Yahoo "

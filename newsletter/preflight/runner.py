@@ -1,0 +1,119 @@
+"""Running preflight: the offline checks here, the slow ones (network, SpamAssassin) alongside."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from ..errors import NewsletterError
+from ..issue import Issue
+from ..pipeline import check_and_render
+from ..project import Project
+from ..render import RenderedEmail
+from .accessibility import check_accessibility
+from .clients import check_clients
+from .domain import check_domain
+from .fetch import Fetcher
+from .images import check_images
+from .links import check_links
+from .message import Subject, subscriber_message
+from .report import CheckResult, Report
+from .size import check_size
+from .spam import check_spam
+
+ORDER = ("links", "images", "spam", "clients", "accessibility", "size", "domain")
+TITLES = {
+    "links": "Links", "images": "Images", "spam": "Spam score (SpamAssassin)",
+    "clients": "Email-client support (caniemail)", "accessibility": "Accessibility",
+    "size": "Size and truncation", "domain": "Sender domain (SPF, DKIM, DMARC)",
+}
+NETWORK = ("links", "images", "domain")
+
+
+def _timed(name: str, check: Callable[[], CheckResult]) -> CheckResult:
+    """Run one check; a failure inside it becomes its result, never a traceback."""
+    started = time.perf_counter()
+    try:
+        result = check()
+    except Exception as exc:  # one broken check must not hide the others' findings
+        result = CheckResult(name, TITLES[name],
+                             skipped=f"the check could not run ({type(exc).__name__}: {exc})")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def _network(subject: Subject, timeout: float | None,
+                   use_cache: bool) -> tuple[CheckResult, CheckResult]:
+    async with Fetcher(timeout) as fetcher:
+        started = time.perf_counter()
+        links, images = await asyncio.gather(check_links(subject, fetcher, use_cache=use_cache),
+                                             check_images(subject, fetcher))
+        links.seconds = images.seconds = time.perf_counter() - started
+        return links, images
+
+
+def _network_checks(subject: Subject, timeout: float | None,
+                    use_cache: bool) -> tuple[CheckResult, CheckResult]:
+    try:
+        return asyncio.run(_network(subject, timeout, use_cache))
+    except Exception as exc:
+        why = f"the check could not run ({type(exc).__name__}: {exc})"
+        return (CheckResult("links", TITLES["links"], skipped=why),
+                CheckResult("images", TITLES["images"], skipped=why))
+
+
+def prepare(project: Project, issue_path: Path, issue: Issue | None = None,
+            rendered: RenderedEmail | None = None) -> Subject:
+    """The subscriber's message for ``issue_path`` (rendering it unless given)."""
+    if issue is None or rendered is None:
+        result, rendered = check_and_render(project, issue_path)
+        if result.errors or result.issue is None or rendered is None:
+            raise NewsletterError(
+                f"{issue_path} has {len(result.errors)} error(s):\n  "
+                + "\n  ".join(str(d) for d in result.errors),
+                hint=f"Fix them, then run `newsletter check {issue_path}`.",
+            )
+        issue = result.issue
+    return subscriber_message(project, issue_path, issue, rendered)
+
+
+def run_preflight(
+    project: Project,
+    issue_path: Path,
+    *,
+    offline: bool = False,
+    issue: Issue | None = None,
+    rendered: RenderedEmail | None = None,
+    timeout: float | None = None,
+    use_cache: bool = True,
+) -> Report:
+    """Every check on the email ``issue_path`` makes; ``offline`` skips links, images, domain.
+
+    Pass ``issue`` and ``rendered`` when they are at hand (a send has rendered it already).
+    Raises NewsletterError only when the issue itself has errors.
+    """
+    started = time.perf_counter()
+    subject = prepare(project, issue_path, issue, rendered)
+    results: dict[str, CheckResult] = {}
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight") as pool:
+        spam = pool.submit(_timed, "spam", lambda: check_spam(subject))
+        network: Future[tuple[CheckResult, CheckResult]] | None = None
+        domain: Future[CheckResult] | None = None
+        if not offline:
+            network = pool.submit(_network_checks, subject, timeout, use_cache)
+            domain = pool.submit(_timed, "domain", lambda: check_domain(subject))
+        results["clients"] = _timed("clients", lambda: check_clients(subject))
+        results["accessibility"] = _timed("accessibility", lambda: check_accessibility(subject))
+        results["size"] = _timed("size", lambda: check_size(subject))
+        results["spam"] = spam.result()
+        if network is not None and domain is not None:
+            results["links"], results["images"] = network.result()
+            results["domain"] = domain.result()
+    for name in NETWORK:
+        results.setdefault(name, CheckResult(name, TITLES[name],
+                                             skipped="skipped: --offline (needs the network)"))
+    return Report([results[name] for name in ORDER], offline=offline,
+                  seconds=time.perf_counter() - started)
