@@ -170,7 +170,7 @@ ALLOWED: dict[str, set[str]] = {
     "delivery": FOUNDATIONS | {"config", "issue", "mime", "pipeline", "project", "render",
                                "store"},
     "sync": {"errors", "retry", "project", "store", "delivery"},
-    "web": {"errors", "tokens", "project", "render", "store", "delivery"},
+    "web": {"errors", "retry", "tokens", "project", "render", "store", "delivery"},
     "reports": FOUNDATIONS | {"config", "project", "issue", "store", "delivery", "render"},
 }
 

@@ -42,13 +42,12 @@ def take_turn(session: Session, name: str, holder: str, *, period: float,
     table = cast(Table, ChoreLease.__table__)
     created = session.execute(
         insert(table).values(name=name, holder=holder[:200], due_at=due)
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    if created.rowcount == 1:  # type: ignore[attr-defined]
+        .on_conflict_do_nothing(index_elements=["name"]).returning(table.c.name)
+    ).scalar()
+    if created is not None:
         return True
     taken = session.execute(
-        update(ChoreLease).where(ChoreLease.name == name, ChoreLease.due_at <= now)
-        .values(holder=holder[:200], due_at=due)
-        .execution_options(synchronize_session=False)
-    )
-    return taken.rowcount == 1  # type: ignore[attr-defined]
+        update(table).where(table.c.name == name, table.c.due_at <= now)
+        .values(holder=holder[:200], due_at=due).returning(table.c.name)
+    ).scalar()
+    return taken is not None
