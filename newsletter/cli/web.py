@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import logging.config
 import os
 
 import click
 
-from ._common import console, current_project, err_console
+from ._common import current_project
 
 FACTORY = "newsletter.web.app:app_from_env"
 
@@ -50,18 +52,21 @@ def serve_command(host: str, port: int, workers: int, welcome: bool, log_format:
     """
     # Imported here, not at the top: the web stack is slow to load and only serve needs it.
     from ..web.app import PROJECT_ENV, WELCOME_ENV, create_app, run_app
+    from ..web.logs import log_config
     from ..web.proxy import TRUSTED_PROXIES_ENV
 
+    logging.config.dictConfig(log_config(log_format))  # every line from here on is a log line
+    log = logging.getLogger("newsletter.web")
     project = current_project()
     if trusted_proxies is not None:
         os.environ[TRUSTED_PROXIES_ENV] = trusted_proxies  # read by every worker
     app = create_app(project, welcome=welcome)  # checks secrets, config and the database
     ctx = app.state.web
     if ctx.verifier is None:
-        err_console.print("[yellow]SENDGRID_WEBHOOK_PUBLIC_KEY is not set: /webhooks/sendgrid "
-                          "will answer 503 until it is.[/]")
-    console.print(f"Serving [bold]{project.config.name}[/] on http://{host}:{port}/ "
-                  f"with {workers} worker{'s' if workers > 1 else ''} (Ctrl-C stops)")
+        log.warning("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: /webhooks/sendgrid will answer "
+                    "503 until it is")
+    log.info("serving %s on http://%s:%d/ with %d worker(s) (Ctrl-C stops)",
+             project.config.name, host, port, workers)
     if workers == 1:
         run_app(app, host, port, log_format=log_format)
         return
