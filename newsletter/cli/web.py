@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import logging.config
 import os
 
 import click
@@ -51,15 +50,11 @@ def serve_command(host: str, port: int, workers: int, welcome: bool, log_format:
       newsletter serve --port 8080 --workers 2
     """
     # Imported here, not at the top: the web stack is slow to load and only serve needs it.
-    from ..web.app import PROJECT_ENV, WELCOME_ENV, create_app, run_app
-    from ..web.logs import log_config
-    from ..web.proxy import TRUSTED_PROXIES_ENV
+    from ..web.app import PROJECT_ENV, WELCOME_ENV, create_app, prepare_serving, run_app
 
-    logging.config.dictConfig(log_config(log_format))  # every line from here on is a log line
+    prepare_serving(log_format, trusted_proxies)  # every line from here on is a log line
     log = logging.getLogger("newsletter.web")
     project = current_project()
-    if trusted_proxies is not None:
-        os.environ[TRUSTED_PROXIES_ENV] = trusted_proxies  # read by every worker
     app = create_app(project, welcome=welcome)  # checks secrets, config and the database
     ctx = app.state.web
     if ctx.verifier is None:

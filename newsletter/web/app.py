@@ -17,6 +17,8 @@ GET /...                  the built archive site (the project's site/ folder)
 from __future__ import annotations
 
 import contextlib
+import logging
+import logging.config
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -44,7 +46,7 @@ from . import background
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
 from .logs import log_config
 from .mailing import MailQueue, transport_attempt
-from .proxy import ProxyHeadersMiddleware, trusted_from_env
+from .proxy import TRUSTED_PROXIES_ENV, ProxyHeadersMiddleware, trusted_from_env
 from .security import HTTPMiddleware, SecurityHeadersMiddleware, redact_tokens
 from .signup import confirmation, subscribe_form, subscribe_post
 from .unsubscribe import unsubscribe_page, unsubscribe_post
@@ -319,6 +321,13 @@ def app_from_env() -> Starlette:
     folder = os.environ.get(PROJECT_ENV)
     project = find_project(Path(folder) if folder else None)
     return create_app(project, welcome=os.environ.get(WELCOME_ENV, "1") != "0")
+
+
+def prepare_serving(log_format: str = "text", trusted_proxies: str | None = None) -> None:
+    """Before :func:`create_app` in `newsletter serve`: log lines, and proxies for every worker."""
+    logging.config.dictConfig(log_config(log_format))
+    if trusted_proxies is not None:
+        os.environ[TRUSTED_PROXIES_ENV] = trusted_proxies  # worker processes inherit it
 
 
 def run_app(app: Starlette | str, host: str = "127.0.0.1", port: int = 8000, *,
