@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 
 import httpx
@@ -34,7 +35,10 @@ def _get(trusted: list[str], peer: str, headers: dict[str, str]) -> httpx.Respon
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.get("/", headers=headers)
 
-    return asyncio.run(go())
+    # In a thread of its own: Playwright's sync API (browser tests) keeps an event loop
+    # running in the main thread, where asyncio.run() refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result(timeout=30)
 
 
 SPOOF = {"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}
