@@ -8,6 +8,7 @@ accepts, an https logo address ...).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from functools import cached_property
@@ -280,6 +281,25 @@ class Database(_Table):
     )
 
 
+def _networks(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f'"{value}" is not an address or network') from None
+    return [value.strip() for value in values]
+
+
+class Web(_Table):
+    """The [web] table: settings of `newsletter serve`."""
+
+    trusted_proxies: Annotated[list[str], AfterValidator(_networks)] = Field(
+        default_factory=list,
+        description='write the addresses of your reverse proxies in quotes, in brackets, '
+        'like ["127.0.0.1"] or ["10.0.0.0/8"]',
+    )
+
+
 class Config(Settings):
     """All of newsletter.toml, checked: [newsletter] settings plus one attribute per table."""
 
@@ -287,6 +307,7 @@ class Config(Settings):
     brand: Brand = Brand()
     delivery: Delivery = Delivery()
     smtp: Smtp = Smtp()
+    web: Web = Web()
     database_url: str = ""
 
     @cached_property
@@ -318,6 +339,7 @@ class _File(_Table):
     delivery: Delivery = Delivery()
     smtp: Smtp = Smtp()
     database: Database = Database()
+    web: Web = Web()
 
 
 # --- errors in plain words -----------------------------------------------------------------
@@ -329,6 +351,7 @@ _TABLES: dict[str, type[_Table]] = {
     "delivery": Delivery,
     "smtp": Smtp,
     "database": Database,
+    "web": Web,
 }
 
 
@@ -350,6 +373,9 @@ def _key_line(text: str, table: str | None, key: str) -> int:
 
 def _shown(value: Any) -> str:
     """A value as the person wrote it in the file, shortened."""
+    if isinstance(value, list):
+        value = "[" + ", ".join(_shown(item) for item in value) + "]"
+        return value if len(value) <= 60 else value[:57] + "..."
     shown = (
         f'"{value}"'
         if isinstance(value, str)
@@ -422,6 +448,7 @@ def parse_config(text: str, path: Path) -> Config:
         brand=file.brand,
         delivery=file.delivery,
         smtp=file.smtp,
+        web=file.web,
         database_url=file.database.url,
     )
 

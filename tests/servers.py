@@ -58,13 +58,16 @@ def wait_idle(base_url: str, timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def serve_asgi(app: object) -> Iterator[str]:
-    """Serve ``app`` in a thread; yield its base URL; stop it afterwards."""
+def serve_asgi(app: object, lifespan: str = "off") -> Iterator[str]:
+    """Serve ``app`` in a thread; yield its base URL; stop it afterwards.
+
+    ``lifespan="on"`` runs the app's start-up and shut-down (its background tasks).
+    """
     port = free_port()
     tracked = _Tracked(app)
     server = uvicorn.Server(
         uvicorn.Config(tracked, host="127.0.0.1", port=port, log_level="warning",
-                       lifespan="off")
+                       lifespan=lifespan)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -443,8 +443,12 @@ def test_errors_show_no_traceback_or_secret(service: Service, monkeypatch) -> No
     assert "RuntimeError" not in answer.text
 
 
+HEALTHY = {"status": "ok", "database": "ok", "webhook": "not configured", "mail": "ok",
+           "mail_queue": {"waiting": 0, "failed": 0}}
+
+
 def test_healthz_and_database_outage_answers_503(service: Service, tmp_path: Path) -> None:
-    assert service.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    assert service.client.get("/healthz").json() == HEALTHY
     database_file = Path(service.db.engine.url.database)
     service.db.engine.dispose()
     database_file.rename(tmp_path / "moved.db")
@@ -487,7 +491,7 @@ def test_newsletter_serve_runs_the_app_under_uvicorn(sample_project: Path) -> No
             except httpx.TransportError:
                 assert process.poll() is None and time.monotonic() < deadline
                 time.sleep(0.1)
-        assert answer.json() == {"status": "ok", "database": "ok"}
+        assert answer.json() == HEALTHY
         assert "server" not in answer.headers
         assert httpx.get(f"http://127.0.0.1:{port}/unsubscribe/abc.def").status_code == 400
     finally:

@@ -29,6 +29,7 @@ from ..delivery.status import campaigns_status, cancel_send
 from ..delivery.transports import TRANSPORTS
 from ..errors import NewsletterError
 from ..store.events import ENGAGEMENT, engagement
+from ..store.mailqueue import queue_counts
 from ._common import console, current_project, err_console
 
 ISSUE_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -261,6 +262,11 @@ def status_command(issue_file: Path | None) -> None:
                 `newsletter send --retry-ambiguous`
     """
     project = current_project()
+    waiting = queue_counts(project)
+    if any(waiting.values()):
+        console.print(f"Sign-up emails (confirm, welcome): {waiting['waiting']:,} waiting to be "
+                      f"sent again by `newsletter serve`, {waiting['failed']:,} failed "
+                      "(see docs/operations.md).")
     found = campaigns_status(project, issue_file)
     if not found:
         console.print("No sends yet." if issue_file is None

@@ -8,11 +8,13 @@ sequential (each in versions/ names its one predecessor):
 - "0004" batch leases (owner, lease_expires_at);
 - "0005" repairs double-encoded subscriber attributes;
 - "0006" rate limits shared by web workers;
-- "0007" per-reader opens and clicks.
+- "0007" per-reader opens and clicks;
+- "0008" per-message records of SMTP batches;
+- "0009" the web service's queue of transactional emails, and its chore leases.
 
 For developers: ``python -m newsletter.migrations <alembic command>`` runs any
 Alembic command (``current``, ``history``, ``downgrade base``, ``revision -m MSG
---rev-id 0009``) against NEWSLETTER_DATABASE_URL or the current project's database.
+--rev-id 0012``) against NEWSLETTER_DATABASE_URL or the current project's database.
 """
 
 from __future__ import annotations

@@ -21,8 +21,10 @@ active receive mail. Every change is kept in the history with its Source.
 """
 
 from ..emails import InvalidEmail, ascii_email, normalise_email
+from .chores import ChoreLease
 from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
+from .mailqueue import QueuedMail
 from .models import (
     Base,
     HistoryEntry,
@@ -68,6 +70,7 @@ from .subscribers import (
 
 __all__ = [
     "Base",
+    "ChoreLease",
     "ConsentRequired",
     "Database",
     "HistoryEntry",
@@ -79,6 +82,7 @@ __all__ = [
     "NotFound",
     "OptIn",
     "Outcome",
+    "QueuedMail",
     "RateLimitCount",
     "Recipient",
     "Refusal",

@@ -1,6 +1,7 @@
 """The web service as one Starlette app: sign-up, unsubscribe, SendGrid webhook, archive, health.
 
-``create_app(project)`` builds it; ``newsletter serve`` runs it under uvicorn.
+``create_app(project)`` builds it; ``newsletter serve`` runs it under uvicorn, in one
+process or as ``--workers N`` processes of the factory :func:`app_from_env`.
 Routes:
 
 =======================  =====================================================
@@ -8,7 +9,7 @@ GET/POST /subscribe/SLUG  sign-up form; POST takes the form or JSON
 GET/POST /confirm/TOKEN   double opt-in confirmation (page with a button / do it)
 GET/POST /unsubscribe/T   unsubscribe page / unsubscribe (also RFC 8058 one-click)
 POST /webhooks/sendgrid   SendGrid's signed Event Webhook
-GET /healthz              200 if the database answers, else 503
+GET /healthz              200 if the database answers, else 503 (JSON: webhook, mail)
 GET /...                  the built archive site (the project's site/ folder)
 =======================  =====================================================
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import logging.config
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -34,11 +36,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
-from ..project import Project
-from ..store import Database, open_project_database, ratelimits
-from ..store.events import apply_batch, prune_event_ids
+from ..delivery.transports import api_key_from_env, transport_name
+from ..project import Project, find_project
+from ..store import Database, open_project_database
+from ..store.events import apply_batch
+from ..store.mailqueue import counts as queue_counts
 from ..tokens import secret_from_env
+from . import background
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
+from .logs import log_config
+from .mailing import MailQueue, transport_attempt
+from .proxy import TRUSTED_PROXIES_ENV, ProxyHeadersMiddleware, trusted_from_env
 from .security import HTTPMiddleware, SecurityHeadersMiddleware, redact_tokens
 from .signup import confirmation, subscribe_form, subscribe_post
 from .unsubscribe import unsubscribe_page, unsubscribe_post
@@ -52,21 +60,14 @@ from .webhook import (
 )
 
 SITE_FOLDER = "site"
-EVENT_ID_DAYS = 30  # SendGrid retries for 72 hours; ids are kept far longer than that
+# `newsletter serve --workers N` tells its worker processes (app_from_env) these.
+PROJECT_ENV = "NEWSLETTER_PROJECT_DIR"
+WELCOME_ENV = "NEWSLETTER_WELCOME"
 
 
-def _send_one_mailer(project: Project) -> Mailer:
-    from ..delivery.transports import api_key_from_env, transport_name
-
+def _check_transport(project: Project) -> None:
     if transport_name(project, None) == "sendgrid":
-        api_key_from_env()  # no key: refuse to start, rather than drop every confirmation
-
-    def send(*, to: str, subject: str, html: str, text: str) -> None:
-        from ..delivery.single import send_one
-
-        send_one(project, to=to, subject=subject, html=html, text=text)
-
-    return send
+        api_key_from_env()  # no key: refuse to start, rather than queue every confirmation
 
 
 async def sendgrid_webhook(request: Request) -> Response:
@@ -97,32 +98,28 @@ async def sendgrid_webhook(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """GET /healthz: the database answers a query (200), or not (503)."""
+    """GET /healthz: 200 if the database answers a query, else 503.
+
+    The JSON body also says whether the webhook key is configured, whether mail can
+    be sent, and how many transactional emails wait in the queue or failed.
+    """
     ctx: WebContext = request.app.state.web
 
-    def check() -> None:
-        with ctx.db.engine.connect() as connection:
-            connection.execute(text("select 1"))
+    def check() -> dict[str, int]:
+        with ctx.db.session() as session:
+            session.execute(text("select 1"))
+            return queue_counts(session)
 
+    webhook = "configured" if ctx.verifier is not None else "not configured"
     try:
-        await ctx.run(check)
+        queue = await ctx.run(check)
     except ServiceUnavailable:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503,
-                            headers={"Retry-After": "30"})
-    return JSONResponse({"status": "ok", "database": "ok"},
+        return JSONResponse({"status": "unavailable", "database": "unreachable",
+                             "webhook": webhook, "mail": ctx.mail_status}, 503,
+                            headers={"Retry-After": "30", "cache-control": "no-store"})
+    return JSONResponse({"status": "ok", "database": "ok", "webhook": webhook,
+                         "mail": ctx.mail_status, "mail_queue": queue},
                         headers={"cache-control": "no-store"})
-
-
-def _forget_old_event_ids(ctx: WebContext) -> None:
-    """Drop webhook event ids older than SendGrid's retry window, and ended rate limits.
-
-    Run on start-up.
-    """
-    with ctx.db.transaction() as session:
-        forgotten = prune_event_ids(session, EVENT_ID_DAYS)
-        ratelimits.forget_old(session, older_than=int(ctx.clock()) - ctx.longest_window())
-    if forgotten:
-        log.info("forgot %d webhook event ids older than %d days", forgotten, EVENT_ID_DAYS)
 
 
 class SiteFiles(StaticFiles):
@@ -246,6 +243,7 @@ def create_app(
     limits: Limits | None = None,
     site_dir: Path | None = None,
     clock: Callable[[], float] | None = None,
+    trusted_proxies: list[str] | None = None,
 ) -> Starlette:
     """The web service for ``project`` as an ASGI app.
 
@@ -254,8 +252,14 @@ def create_app(
     the webhook off), transactional mail through :func:`newsletter.delivery.single.send_one`,
     and the archive from the project's site/ folder. ``clock`` replaces the webhook's
     time source (tests use it for SendGrid's published, old, test vector).
+    ``trusted_proxies`` default to NEWSLETTER_TRUSTED_PROXIES, else ``[web]
+    trusted_proxies`` in newsletter.toml (see :mod:`newsletter.web.proxy`).
+
+    The default mailer keeps every message in the database queue until the transport
+    took it (:class:`newsletter.web.mailing.MailQueue`); a ``send`` given here is used
+    as it is (tests).
     """
-    limits = limits or Limits()
+    limits = limits or Limits.from_env()
     secret = secret if secret is not None else secret_from_env()
     if verifier == "env":
         import time
@@ -264,14 +268,19 @@ def create_app(
                                      clock=clock or time.time)
     opened_here = database is None
     db = database or open_project_database(project)
+    if send is None:
+        _check_transport(project)
     ctx = WebContext(project, db, secret, verifier if not isinstance(verifier, str) else None,
-                     send or _send_one_mailer(project), welcome, limits)
+                     send or (lambda **_: None), welcome, limits)
+    if send is None:
+        ctx.send = MailQueue(db, transport_attempt(project), write_lock=ctx.write_lock)
+    trusted = trusted_from_env(project.config.web.trusted_proxies if trusted_proxies is None
+                               else trusted_proxies)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        with contextlib.suppress(ServiceUnavailable):  # housekeeping only: start anyway
-            await ctx.run(_forget_old_event_ids, ctx, write=True)
-        yield {}
+        async with background.running(ctx):
+            yield {}
         if opened_here:
             db.dispose()
 
@@ -289,7 +298,8 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(BodySizeMiddleware),
+        middleware=[Middleware(ProxyHeadersMiddleware, trusted=trusted),
+                    Middleware(SecurityHeadersMiddleware), Middleware(BodySizeMiddleware),
                     Middleware(ErrorPageMiddleware)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
@@ -299,26 +309,38 @@ def create_app(
     return app
 
 
-class RedactTokens(logging.Filter):
-    """Hides unsubscribe and confirmation tokens in uvicorn's access log lines."""
+def app_from_env() -> Starlette:
+    """The app of the project in NEWSLETTER_PROJECT_DIR (or found from the current folder).
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args and isinstance(record.args, tuple):
-            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a
-                                for a in record.args)
-        return True
+    An app factory for uvicorn's worker processes::
+
+        uvicorn --factory newsletter.web.app:app_from_env --workers 2
+
+    NEWSLETTER_WELCOME=0 turns the welcome email off.
+    """
+    folder = os.environ.get(PROJECT_ENV)
+    project = find_project(Path(folder) if folder else None)
+    return create_app(project, welcome=os.environ.get(WELCOME_ENV, "1") != "0")
 
 
-def run_app(app: Starlette, host: str = "127.0.0.1", port: int = 8000, *,
-            forwarded_allow_ips: str | None = None) -> None:
-    """Serve ``app`` under uvicorn until interrupted (``newsletter serve``)."""
-    import uvicorn
+def prepare_serving(log_format: str = "text", trusted_proxies: str | None = None) -> None:
+    """Before :func:`create_app` in `newsletter serve`: log lines, and proxies for every worker."""
+    logging.config.dictConfig(log_config(log_format))
+    if trusted_proxies is not None:
+        os.environ[TRUSTED_PROXIES_ENV] = trusted_proxies  # worker processes inherit it
 
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
-    config = uvicorn.Config(
-        app, host=host, port=port, proxy_headers=True, server_header=False,
-        forwarded_allow_ips=forwarded_allow_ips or os.environ.get("FORWARDED_ALLOW_IPS",
-                                                                   "127.0.0.1"),
-        log_level="info",
-    )
-    uvicorn.Server(config).run()
+
+def run_app(app: Starlette | str, host: str = "127.0.0.1", port: int = 8000, *,
+            workers: int = 1, log_format: str = "text") -> None:
+    """Serve ``app`` (or, for several workers, an import string of a factory) until stopped.
+
+    uvicorn reads no forwarding headers itself: :class:`ProxyHeadersMiddleware` does,
+    from the trusted proxies only.
+    """
+    import uvicorn  # here, not at the top: only `serve` needs it, and it is slow to load
+
+    uvicorn.run(app, host=host, port=port, workers=workers if isinstance(app, str) else None,
+                factory=isinstance(app, str), proxy_headers=False, server_header=False,
+                log_config=log_config(log_format), log_level="info",
+                # A worker loads the whole app before it answers; give slow machines time.
+                timeout_worker_healthcheck=60)

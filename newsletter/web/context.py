@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,9 @@ T = TypeVar("T")
 # Every this many rate-limit hits, counters whose window has ended are deleted.
 FORGET_EVERY = 1000
 
+HOUSEKEEPING_ENV = "NEWSLETTER_HOUSEKEEPING_SECONDS"
+MAIL_POLL_ENV = "NEWSLETTER_MAIL_POLL_SECONDS"
+
 # send(to=, subject=, html=, text=): one transactional message.
 Mailer = Callable[..., None]
 
@@ -43,6 +47,14 @@ class Limits:
     address_window: float = 3600
     confirm_days: int = 7
     webhook_tolerance: int = 300
+    housekeeping: float = 3600  # seconds between runs of the shared housekeeping
+    mail_poll: float = 30  # seconds between looks at the queue of transactional email
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """The defaults, with the periods from the environment (tests shorten them)."""
+        return cls(housekeeping=float(os.environ.get(HOUSEKEEPING_ENV) or 3600),
+                   mail_poll=float(os.environ.get(MAIL_POLL_ENV) or 30))
 
 
 class ServiceUnavailable(HTTPException):
@@ -65,6 +77,7 @@ class WebContext:
     welcome: bool = True
     limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.time  # of the rate limits
+    mail_status: str = "ok"  # for /healthz: "ok", or why mail cannot be sent
     write_lock: Any = field(init=False)
     _hits: int = field(init=False, default=0)
 
