@@ -29,7 +29,7 @@ from ..store import (
     SubscriberStatus,
     add_subscriber,
     create_list,
-    find_list,
+    default_list,
     get_subscriber,
     history,
     list_summaries,
@@ -60,8 +60,7 @@ def _list_slug(project: Project, database: Database, slug: str | None) -> str:
         )
     if slug == project.config.delivery.default_list:
         with database.transaction() as session:
-            if find_list(session, slug) is None:
-                create_list(session, slug, project.config.name)
+            default_list(session, slug, project.config.name)  # the store decides how
     return slug
 
 

@@ -111,6 +111,18 @@ def get_or_create_list(
     )
 
 
+def default_list(session: Session, slug: str, name: str = "") -> MailingList:
+    """The project's default list (``[delivery] default_list``), created if missing.
+
+    Created as a double opt-in list: people who sign up through the form must confirm
+    their address first. (Staff adding or importing people they already have consent
+    from are not asked to confirm: that is a choice of those commands, not of the list.)
+    """
+    return find_list(session, slug) or create_list(
+        session, slug, name or slug, double_opt_in=True
+    )
+
+
 @dataclass(frozen=True)
 class ListSummary:
     """A list and how many people are on it, by status."""
