@@ -30,6 +30,7 @@ from ..store import (
     add_subscriber,
     create_list,
     default_list,
+    forget,
     get_subscriber,
     history,
     list_summaries,
@@ -37,6 +38,7 @@ from ..store import (
     open_project_database,
     set_subscriber_status,
     unsubscribe,
+    use_secret,
 )
 from ..store.export import export_csv, export_xlsx
 from ..store.importer import ImportReport, import_csv
@@ -47,7 +49,19 @@ _PROGRESS_FROM_BYTES = 512 * 1024  # smaller files import in well under a second
 
 def _database() -> tuple[Project, Database]:
     project = current_project()
-    return project, open_project_database(project)
+    database = open_project_database(project)
+    # Erased addresses are checked with the project's secret, looked up only when needed.
+    use_secret(database.engine, lambda: project_secret(project))
+    return project, database
+
+
+def project_secret(project: Project) -> bytes:
+    """The secret that signs this project's links (NEWSLETTER_SECRET, or the outbox's own)."""
+    # Imported here: the delivery package is slow to import, and rarely needed.
+    from ..delivery.planning import resolve_secret
+    from ..delivery.transports import transport_name
+
+    return resolve_secret(project, transport_name(project, None))[0]
 
 
 def _list_slug(project: Project, database: Database, slug: str | None) -> str:
@@ -141,6 +155,7 @@ def subscribers_group() -> None:
       newsletter subscribers import mailchimp-export.csv --list weekly --rejects rejects.csv
       newsletter subscribers show ann@example.org
       newsletter subscribers remove ann@example.org --reason "asked by phone"
+      newsletter subscribers forget ann@example.org
       newsletter subscribers export --list weekly -o weekly.csv
     """
 
@@ -187,6 +202,43 @@ def subscribers_remove(email: str, list_slug: str | None, reason: str) -> None:
     else:
         console.print(f"{escape(email)} was not subscribed" +
                       (f" to {list_slug}." if list_slug else " to any list."))
+
+
+@subscribers_group.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask before erasing (for scripts).")
+def subscribers_forget(email: str, yes: bool) -> None:
+    """Erase EMAIL for good, when a person asks you to forget them (GDPR article 17).
+
+    Deletes their name, details, lists, history and what they opened and clicked.
+    Only a keyed fingerprint of the address is kept (it cannot be read back), so
+    that no import, `subscribers add` or sign-up form can ever add them again. This
+    cannot be undone.
+
+    \b
+    Example:
+      newsletter subscribers forget ann@example.org
+    """
+    _project, database = _database()
+    if not yes:
+        try:
+            agreed = click.confirm(
+                f"Erase {email} for good? Their name, details and history are deleted, "
+                "and the address can never be added again", default=False)
+        except click.Abort:
+            agreed = False
+        if not agreed:
+            console.print("Nothing was erased. To erase without being asked, add --yes.")
+            raise SystemExit(1)
+    with database.transaction() as session:
+        done = forget(session, email)
+    if done.known:
+        console.print(
+            f"Erased {escape(email)}: left {done.lists} list(s); {done.history} history "
+            f"entries and {done.reader_events} open/click records deleted.")
+    else:
+        console.print(f"{escape(email)} was not stored; it is recorded all the same.")
+    console.print("Only a fingerprint of the address is kept, so it can never be added again.")
 
 
 @subscribers_group.command("set-status")

@@ -15,6 +15,9 @@ Consent: nobody who unsubscribed, bounced or complained is put back on a list
 without their explicit say-so (:mod:`newsletter.store.consent`); self-service
 sign-ups go through :func:`sign_up`, which asks leavers to confirm again.
 
+Erasure: :func:`forget` deletes a person for good and keeps only a keyed hash of the
+address, so nobody can add it back (:mod:`newsletter.store.erasure`).
+
 Statuses: a membership is unconfirmed, subscribed or unsubscribed; a subscriber
 is active, bounced, complained or blocklisted. Only subscribed members who are
 active receive mail. Every change is kept in the history with its Source.
@@ -23,6 +26,7 @@ active receive mail. Every change is kept in the history with its Source.
 from ..emails import InvalidEmail, ascii_email, normalise_email
 from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
+from .erasure import Erasure, Forgotten, forget, use_secret
 from .models import (
     Base,
     HistoryEntry,
@@ -71,6 +75,8 @@ __all__ = [
     "Base",
     "ConsentRequired",
     "Database",
+    "Erasure",
+    "Forgotten",
     "HistoryEntry",
     "InvalidEmail",
     "ListSummary",
@@ -97,6 +103,7 @@ __all__ = [
     "email_key",
     "find_list",
     "find_subscriber",
+    "forget",
     "get_list",
     "get_or_create_list",
     "get_subscriber",
@@ -116,5 +123,6 @@ __all__ = [
     "sign_up",
     "subscribe",
     "unsubscribe",
+    "use_secret",
     "utcnow",
 ]

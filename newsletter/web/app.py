@@ -35,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from ..project import Project
-from ..store import Database, open_project_database, ratelimits
+from ..store import Database, open_project_database, ratelimits, use_secret
 from ..store.events import apply_batch, prune_event_ids
 from ..tokens import secret_from_env
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
@@ -264,6 +264,7 @@ def create_app(
                                      clock=clock or time.time)
     opened_here = database is None
     db = database or open_project_database(project)
+    use_secret(db.engine, secret)  # the key of the erasure hashes (sign-ups check them)
     ctx = WebContext(project, db, secret, verifier if not isinstance(verifier, str) else None,
                      send or _send_one_mailer(project), welcome, limits)
 
