@@ -27,6 +27,7 @@ from ..emails import InvalidEmail, ascii_email, normalise_email
 from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
 from .erasure import Erasure, Forgotten, forget, use_secret
+from .leaving import REASONS, ReasonCount, reason_counts
 from .models import (
     Base,
     HistoryEntry,
@@ -86,7 +87,9 @@ __all__ = [
     "NotFound",
     "OptIn",
     "Outcome",
+    "REASONS",
     "RateLimitCount",
+    "ReasonCount",
     "Recipient",
     "Refusal",
     "SignUp",
@@ -117,6 +120,7 @@ __all__ = [
     "normalise_url",
     "open_database",
     "open_project_database",
+    "reason_counts",
     "recipients_query",
     "record",
     "set_subscriber_status",
