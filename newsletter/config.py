@@ -185,6 +185,30 @@ class Delivery(_Table):
     )
 
 
+def _origins(values: list[str]) -> list[str]:
+    """Web origins (scheme://host[:port], no path), lower-cased and without a final slash."""
+    cleaned = []
+    for value in values:
+        parts = urlsplit(value.strip())
+        if (parts.scheme not in ("http", "https") or not parts.netloc or " " in value
+                or parts.path.rstrip("/") or parts.query or parts.fragment):
+            raise ValueError(
+                f"{value!r} is not a website's address: write only https:// and the host, "
+                'like "https://www.example.org", without a path'
+            )
+        cleaned.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return cleaned
+
+
+class Web(_Table):
+    """The [web] table: settings of the web service (newsletter serve)."""
+
+    allowed_origins: Annotated[list[str], AfterValidator(_origins)] = Field(
+        default=[],
+        description='write a list of websites in quotes, like ["https://www.example.org"]',
+    )
+
+
 class Settings(_Table):
     """The [newsletter] table."""
 
@@ -232,6 +256,7 @@ class Config(Settings):
     sender: Sender
     brand: Brand = Brand()
     delivery: Delivery = Delivery()
+    web: Web = Web()
     database_url: str = ""
 
     @cached_property
@@ -262,6 +287,7 @@ class _File(_Table):
     brand: Brand = Brand()
     delivery: Delivery = Delivery()
     database: Database = Database()
+    web: Web = Web()
 
 
 # --- errors in plain words -----------------------------------------------------------------
@@ -272,6 +298,7 @@ _TABLES: dict[str, type[_Table]] = {
     "brand": Brand,
     "delivery": Delivery,
     "database": Database,
+    "web": Web,
 }
 
 
@@ -364,6 +391,7 @@ def parse_config(text: str, path: Path) -> Config:
         sender=file.sender,
         brand=file.brand,
         delivery=file.delivery,
+        web=file.web,
         database_url=file.database.url,
     )
 

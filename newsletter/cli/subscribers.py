@@ -31,6 +31,7 @@ from ..store import (
     create_list,
     default_list,
     forget,
+    get_list,
     get_subscriber,
     history,
     list_summaries,
@@ -140,6 +141,29 @@ def lists_create(slug: str, name: str, description: str, double_opt_in: bool) ->
     kind = "double opt-in" if double_opt_in else "single opt-in"
     console.print(f"Created the list [bold]{slug}[/] ({escape(name)}, {kind}).")
     console.print(f"Next: `newsletter subscribers import FILE.csv --list {slug}`.")
+
+
+@lists_group.command("embed")
+@click.argument("slug")
+def lists_embed(slug: str) -> None:
+    """Print an HTML sign-up form for SLUG to paste into your own website.
+
+    It posts to `newsletter serve` (web_url in newsletter.toml), from the websites
+    listed in allowed_origins in the [web] table; everyone who signs up through it
+    confirms by email first. It stays valid for a year: then run this again.
+    """
+    from ..web.embed import snippet  # imported here: the web package is slow to import
+
+    project, database = _database()
+    with database.transaction() as session:
+        name = get_list(session, slug).name
+    console.print(snippet(project.config.service_url, project_secret(project), slug, name),
+                  markup=False, highlight=False, soft_wrap=True)
+    if not project.config.web.allowed_origins:
+        err_console.print(
+            "[yellow]No website may use it yet:[/] add yours to newsletter.toml, e.g.\n"
+            '  [web]\n  allowed_origins = ["https://www.example.org"]\n'
+            "then restart `newsletter serve`.")
 
 
 # ---------------------------------------------------------------- subscribers

@@ -50,6 +50,7 @@ def sign_up(
     name: str = "",
     source: Source | str = Source.WEB_FORM,
     detail: str = "sign-up form",
+    double_opt_in: bool = False,
 ) -> SignUp:
     """Record that ``email`` asked to join ``list_slug`` (the caller commits).
 
@@ -70,7 +71,7 @@ def sign_up(
     if before == MembershipStatus.SUBSCRIBED:
         return SignUp(Outcome.UNCHANGED, existing, membership)
     came_back = before in (MembershipStatus.UNSUBSCRIBED, MembershipStatus.UNCONFIRMED)
-    if mailing_list.double_opt_in or came_back:
+    if mailing_list.double_opt_in or came_back or double_opt_in:
         status = MembershipStatus.UNCONFIRMED
     else:
         status = MembershipStatus.SUBSCRIBED

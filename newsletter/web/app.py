@@ -4,7 +4,8 @@
 Routes:
 
 =======================  =====================================================
-GET/POST /subscribe/SLUG  sign-up form; POST takes the form or JSON
+GET/POST /subscribe/SLUG  sign-up form; POST takes the form or JSON (OPTIONS: CORS)
+GET /subscribe/SLUG/embed the snippet for another website (:mod:`.embed`)
 GET/POST /confirm/TOKEN   double opt-in confirmation (page with a button / do it)
 GET/POST /unsubscribe/T   unsubscribe page / unsubscribe (also RFC 8058 one-click)
 POST /webhooks/sendgrid   SendGrid's signed Event Webhook
@@ -40,7 +41,13 @@ from ..store.events import apply_batch, prune_event_ids
 from ..tokens import secret_from_env
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
 from .security import HTTPMiddleware, SecurityHeadersMiddleware, redact_tokens
-from .signup import confirmation, subscribe_form, subscribe_post
+from .signup import (
+    confirmation,
+    embed_page,
+    subscribe_form,
+    subscribe_post,
+    subscribe_preflight,
+)
 from .unsubscribe import unsubscribe_page, unsubscribe_post
 from .webhook import (
     SIGNATURE_HEADER,
@@ -281,6 +288,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/subscribe/{slug}", subscribe_form, methods=["GET", "HEAD"]),
         Route("/subscribe/{slug}", subscribe_post, methods=["POST"]),
+        Route("/subscribe/{slug}", subscribe_preflight, methods=["OPTIONS"]),
+        Route("/subscribe/{slug}/embed", embed_page, methods=["GET", "HEAD"]),
         Route("/confirm/{token}", confirmation, methods=["GET", "HEAD", "POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "HEAD"]),
         Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
