@@ -107,7 +107,14 @@ def test_forget_erases_everything_and_keeps_only_a_keyed_hash(
 
 def test_an_erased_address_can_never_be_added_back(
         run, sample_project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from newsletter.store import ConsentRequired, Outcome, Refusal, add_subscriber, sign_up
+    from newsletter.store import (
+        ConsentRequired,
+        Outcome,
+        Refusal,
+        add_subscriber,
+        sign_up,
+        use_secret,
+    )
 
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
     run("subscribers", "import", "subscribers/sample.csv", "--list", "weekly")
@@ -122,6 +129,7 @@ def test_an_erased_address_can_never_be_added_back(
     assert added.exit_code != 0 and "Traceback" not in added.output
     assert "erased on request" in added.output
     db = _db(sample_project)
+    use_secret(db.engine, SECRET.encode())
     with db.transaction() as session:
         with pytest.raises(ConsentRequired) as refusal:
             add_subscriber(session, email, "weekly")

@@ -152,7 +152,7 @@ def lists_embed(slug: str) -> None:
     listed in allowed_origins in the [web] table; everyone who signs up through it
     confirms by email first. It stays valid for a year: then run this again.
     """
-    from ..web.embed import snippet  # imported here: the web package is slow to import
+    from ..web import snippet  # imported here: the web package is slow to import
 
     project, database = _database()
     with database.transaction() as session:

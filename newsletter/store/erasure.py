@@ -10,7 +10,7 @@ The consent rule (:mod:`.consent`) asks :func:`is_erased` before anyone new is s
 so no import, ``add`` or sign-up can ever add an erased address back.
 
 The key: the secret registered for the database's engine with :func:`use_secret` (the
-CLI and the web service register the project's secret), else ``NEWSLETTER_SECRET``.
+CLI and the web service register the project's secret; library users call it too).
 A database without erasures never needs it. One with erasures but no secret at hand
 refuses to add anyone new rather than risk adding an erased person back.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
-from ..tokens import SECRET_ENV, secret_from_env
 from .engagement import forget_reader_events
 from .models import (
     Base,
@@ -71,13 +69,12 @@ def _secret(bind: Session | Connection) -> bytes:
     source = _SECRETS.get(_engine(bind))
     if source is not None:
         return source()
-    if os.environ.get(SECRET_ENV):
-        return secret_from_env()
     raise NewsletterError(
         "This database holds addresses erased on request, and checking them needs the "
-        f"project's secret ({SECRET_ENV}), which is not set; nobody new was added.",
-        hint=f"Set {SECRET_ENV} to the secret your emails are sent with, then run the "
-        "command again.",
+        "project's secret (the one that signs unsubscribe links), which was not given; "
+        "nobody new was added.",
+        hint="Set NEWSLETTER_SECRET to the secret your emails are sent with and run the "
+        "command again (in code: newsletter.store.use_secret(engine, secret)).",
     )
 
 
