@@ -194,6 +194,21 @@ class Delivery(_Table):
     )
 
 
+def _origins(values: list[str]) -> list[str]:
+    """Web origins (scheme://host[:port], no path), lower-cased and without a final slash."""
+    cleaned = []
+    for value in values:
+        parts = urlsplit(value.strip())
+        if (parts.scheme not in ("http", "https") or not parts.netloc or " " in value
+                or parts.path.rstrip("/") or parts.query or parts.fragment):
+            raise ValueError(
+                f"{value!r} is not a website's address: write only https:// and the host, "
+                'like "https://www.example.org", without a path'
+            )
+        cleaned.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return cleaned
+
+
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -293,6 +308,10 @@ def _networks(values: list[str]) -> list[str]:
 class Web(_Table):
     """The [web] table: settings of `newsletter serve`."""
 
+    allowed_origins: Annotated[list[str], AfterValidator(_origins)] = Field(
+        default=[],
+        description='write a list of websites in quotes, like ["https://www.example.org"]',
+    )
     trusted_proxies: Annotated[list[str], AfterValidator(_networks)] = Field(
         default_factory=list,
         description='write the addresses of your reverse proxies in quotes, in brackets, '

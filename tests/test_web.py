@@ -535,3 +535,17 @@ def test_a_leaver_who_signs_up_again_on_a_single_opt_in_list_must_confirm(
     done = service.client.post(link_path(body_text(confirmation), "confirm"))
     assert done.status_code == 200 and "You are subscribed" in done.text
     assert service.status("back@example.org", "alerts") == "subscribed"
+
+
+def test_an_erased_address_signing_up_gets_the_usual_answer_and_no_email(
+        service: Service) -> None:
+    from newsletter.store import forget
+
+    with service.db.transaction() as session:
+        forget(session, "gone@example.org", secret=service.secret)
+    erased = service.client.post("/subscribe/weekly", json={"email": "Gone@example.org"})
+    stranger = service.client.post("/subscribe/weekly", json={"email": "new@example.org"})
+    assert erased.status_code == stranger.status_code == 200
+    assert erased.json() == stranger.json()  # reveals nothing
+    assert [m["To"] for m in service.settle()] == ["new@example.org"]
+    assert service.status("gone@example.org", "weekly") is None

@@ -28,7 +28,9 @@ from ..delivery.send import run_send
 from ..delivery.status import campaigns_status, cancel_send
 from ..delivery.transports import TRANSPORTS
 from ..errors import NewsletterError
+from ..project import Project
 from ..store.events import ENGAGEMENT, engagement
+from ..store.leaving import project_reason_counts
 from ..store.mailqueue import queue_counts
 from ._common import console, current_project, err_console
 
@@ -271,6 +273,7 @@ def status_command(issue_file: Path | None) -> None:
     if not found:
         console.print("No sends yet." if issue_file is None
                       else f"{issue_file.stem} has not been sent to any list yet.")
+        _print_reasons(project)
         return
     table = Table(title="Sends", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("Issue", no_wrap=True)
@@ -319,6 +322,7 @@ def status_command(issue_file: Path | None) -> None:
         console.print(seen)
         console.print("Machine opens are Apple Mail Privacy Protection fetching images; they "
                       "are not people reading.")
+    _print_reasons(project)
     problems = [(item.campaign, b) for item in found for b in item.problems]
     if problems:
         detail = Table(title="Batches needing attention", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -348,6 +352,21 @@ def _ambiguous_messages(found: list[CampaignOverview]) -> None:
     console.print(detail)
     console.print("Check the SMTP service's logs for them; `newsletter send ... "
                   "--retry-ambiguous` sends them again.")
+
+
+def _print_reasons(project: Project) -> None:
+    """Why readers left, as they said on the unsubscribe page (counted per list)."""
+    reasons = project_reason_counts(project)
+    if not reasons:
+        return
+    table = Table(title="Why readers left (unsubscribe page)", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    table.add_column("List", no_wrap=True)
+    table.add_column("Reason")
+    table.add_column("People", justify="right")
+    for item in reasons:
+        table.add_row(escape(item.list_slug), item.label, f"{item.count:,}")
+    console.print(table)
 
 
 @click.command("cancel")

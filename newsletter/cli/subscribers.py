@@ -29,7 +29,9 @@ from ..store import (
     SubscriberStatus,
     add_subscriber,
     create_list,
-    find_list,
+    default_list,
+    forget,
+    get_list,
     get_subscriber,
     history,
     list_summaries,
@@ -37,6 +39,7 @@ from ..store import (
     open_project_database,
     set_subscriber_status,
     unsubscribe,
+    use_secret,
 )
 from ..store.export import export_csv, export_xlsx
 from ..store.importer import ImportReport, import_csv
@@ -47,7 +50,19 @@ _PROGRESS_FROM_BYTES = 512 * 1024  # smaller files import in well under a second
 
 def _database() -> tuple[Project, Database]:
     project = current_project()
-    return project, open_project_database(project)
+    database = open_project_database(project)
+    # Erased addresses are checked with the project's secret, looked up only when needed.
+    use_secret(database.engine, lambda: project_secret(project))
+    return project, database
+
+
+def project_secret(project: Project) -> bytes:
+    """The secret that signs this project's links (NEWSLETTER_SECRET, or the outbox's own)."""
+    # Imported here: the delivery package is slow to import, and rarely needed.
+    from ..delivery.planning import resolve_secret
+    from ..delivery.transports import transport_name
+
+    return resolve_secret(project, transport_name(project, None))[0]
 
 
 def _list_slug(project: Project, database: Database, slug: str | None) -> str:
@@ -60,8 +75,7 @@ def _list_slug(project: Project, database: Database, slug: str | None) -> str:
         )
     if slug == project.config.delivery.default_list:
         with database.transaction() as session:
-            if find_list(session, slug) is None:
-                create_list(session, slug, project.config.name)
+            default_list(session, slug, project.config.name)  # the store decides how
     return slug
 
 
@@ -129,6 +143,29 @@ def lists_create(slug: str, name: str, description: str, double_opt_in: bool) ->
     console.print(f"Next: `newsletter subscribers import FILE.csv --list {slug}`.")
 
 
+@lists_group.command("embed")
+@click.argument("slug")
+def lists_embed(slug: str) -> None:
+    """Print an HTML sign-up form for SLUG to paste into your own website.
+
+    It posts to `newsletter serve` (web_url in newsletter.toml), from the websites
+    listed in allowed_origins in the [web] table; everyone who signs up through it
+    confirms by email first. It stays valid for a year: then run this again.
+    """
+    from ..web import snippet  # imported here: the web package is slow to import
+
+    project, database = _database()
+    with database.transaction() as session:
+        name = get_list(session, slug).name
+    console.print(snippet(project.config.service_url, project_secret(project), slug, name),
+                  markup=False, highlight=False, soft_wrap=True)
+    if not project.config.web.allowed_origins:
+        err_console.print(
+            "[yellow]No website may use it yet:[/] add yours to newsletter.toml, e.g.\n"
+            '  [web]\n  allowed_origins = ["https://www.example.org"]\n'
+            "then restart `newsletter serve`.")
+
+
 # ---------------------------------------------------------------- subscribers
 
 
@@ -142,6 +179,7 @@ def subscribers_group() -> None:
       newsletter subscribers import mailchimp-export.csv --list weekly --rejects rejects.csv
       newsletter subscribers show ann@example.org
       newsletter subscribers remove ann@example.org --reason "asked by phone"
+      newsletter subscribers forget ann@example.org
       newsletter subscribers export --list weekly -o weekly.csv
     """
 
@@ -188,6 +226,43 @@ def subscribers_remove(email: str, list_slug: str | None, reason: str) -> None:
     else:
         console.print(f"{escape(email)} was not subscribed" +
                       (f" to {list_slug}." if list_slug else " to any list."))
+
+
+@subscribers_group.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask before erasing (for scripts).")
+def subscribers_forget(email: str, yes: bool) -> None:
+    """Erase EMAIL for good, when a person asks you to forget them (GDPR article 17).
+
+    Deletes their name, details, lists, history and what they opened and clicked.
+    Only a keyed fingerprint of the address is kept (it cannot be read back), so
+    that no import, `subscribers add` or sign-up form can ever add them again. This
+    cannot be undone.
+
+    \b
+    Example:
+      newsletter subscribers forget ann@example.org
+    """
+    _project, database = _database()
+    if not yes:
+        try:
+            agreed = click.confirm(
+                f"Erase {email} for good? Their name, details and history are deleted, "
+                "and the address can never be added again", default=False)
+        except click.Abort:
+            agreed = False
+        if not agreed:
+            console.print("Nothing was erased. To erase without being asked, add --yes.")
+            raise SystemExit(1)
+    with database.transaction() as session:
+        done = forget(session, email)
+    if done.known:
+        console.print(
+            f"Erased {escape(email)}: left {done.lists} list(s); {done.history} history "
+            f"entries and {done.reader_events} open/click records deleted.")
+    else:
+        console.print(f"{escape(email)} was not stored; it is recorded all the same.")
+    console.print("Only a fingerprint of the address is kept, so it can never be added again.")
 
 
 @subscribers_group.command("set-status")

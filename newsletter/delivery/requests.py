@@ -5,7 +5,13 @@ gets a personalization carrying their address, their substitutions (name,
 greeting, signed unsubscribe URL, view-in-browser URL) and their own
 List-Unsubscribe headers (RFC 8058 one-click). Every message also carries List-Id
 (RFC 2919) and Feedback-ID (Gmail's campaign:list:sender form) in the body's
-``headers``, the same for all its recipients. Building is the hot path of a large send, so it
+``headers``, the same for all its recipients.
+
+With ``[delivery] sendgrid_unsubscribe_group`` set and no web service (no ``web_url``),
+nobody hosts our unsubscribe page: the footer's link is then SendGrid's own
+``<%asm_group_unsubscribe_raw_url%>`` (SendGrid fills it in per recipient, for the
+group in ``asm``), and List-Unsubscribe is the ``mailto:`` of ``unsubscribe_email``
+if one is set (else SendGrid's own header stays). Building is the hot path of a large send, so it
 avoids per-recipient objects beyond the dicts the JSON needs.
 """
 
@@ -17,7 +23,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formataddr
 from typing import Any
 
@@ -33,6 +39,8 @@ MAX_CATEGORIES = 10
 MAX_CATEGORY_CHARS = 255
 MAX_SCHEDULE_AHEAD = dt.timedelta(hours=72)
 ONE_CLICK = "List-Unsubscribe=One-Click"
+# SendGrid replaces this with the recipient's unsubscribe link for the message's asm group.
+ASM_UNSUBSCRIBE_URL = "<%asm_group_unsubscribe_raw_url%>"
 TEST_PREFIX = "[TEST] "
 _CATEGORY_UNSAFE = re.compile(r"[^a-z0-9:._-]+")
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
@@ -159,6 +167,14 @@ class RequestBuilder:
             f", <mailto:{unsubscribe_email}?subject=unsubscribe>" if unsubscribe_email else ""
         )
         self.asm_group = config.delivery.sendgrid_unsubscribe_group
+        # No web service to host /unsubscribe/: SendGrid's own unsubscribe page instead.
+        self.sendgrid_unsubscribe = bool(self.asm_group) and not config.web_url
+        if self.sendgrid_unsubscribe:
+            rendered = replace(
+                rendered,
+                text=rendered.text.replace(TEXT_TOKENS.unsubscribe_url, ASM_UNSUBSCRIBE_URL),
+                html=rendered.html.replace(HTML_TOKENS.unsubscribe_url, ASM_UNSUBSCRIBE_URL),
+            )
         custom_args = {"nl_list": list_slug, "nl_issue": issue_name}
         if campaign_id is not None:
             custom_args["nl_campaign"] = str(campaign_id)
@@ -201,6 +217,11 @@ class RequestBuilder:
         view_url = self.view_url
         mailto = self.mailto
         with_headers = not self.asm_group
+        # SendGrid's group mode: only a mailto: header of our own, and only if there is one.
+        mailto_only = (
+            {"List-Unsubscribe": mailto.removeprefix(", ")}
+            if self.sendgrid_unsubscribe and mailto else None
+        )
         name_token, html_name_token = TEXT_TOKENS.name, HTML_TOKENS.name
         greeting_token, html_greeting_token = TEXT_TOKENS.greeting, HTML_TOKENS.greeting
         greeting = self.config.greeting
@@ -230,6 +251,8 @@ class RequestBuilder:
                     "List-Unsubscribe": f"<{url}>{mailto}",
                     "List-Unsubscribe-Post": ONE_CLICK,
                 }
+            elif mailto_only is not None:
+                person["headers"] = dict(mailto_only)
             append(person)
         return out
 

@@ -10,7 +10,8 @@ sequential (each in versions/ names its one predecessor):
 - "0006" rate limits shared by web workers;
 - "0007" per-reader opens and clicks;
 - "0008" per-message records of SMTP batches;
-- "0009" the web service's queue of transactional emails, and its chore leases.
+- "0009" the web service's queue of transactional emails, and its chore leases;
+- "0010" erasures: keyed hashes of forgotten addresses.
 
 For developers: ``python -m newsletter.migrations <alembic command>`` runs any
 Alembic command (``current``, ``history``, ``downgrade base``, ``revision -m MSG

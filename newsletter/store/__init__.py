@@ -15,6 +15,9 @@ Consent: nobody who unsubscribed, bounced or complained is put back on a list
 without their explicit say-so (:mod:`newsletter.store.consent`); self-service
 sign-ups go through :func:`sign_up`, which asks leavers to confirm again.
 
+Erasure: :func:`forget` deletes a person for good and keeps only a keyed hash of the
+address, so nobody can add it back (:mod:`newsletter.store.erasure`).
+
 Statuses: a membership is unconfirmed, subscribed or unsubscribed; a subscriber
 is active, bounced, complained or blocklisted. Only subscribed members who are
 active receive mail. Every change is kept in the history with its Source.
@@ -24,6 +27,8 @@ from ..emails import InvalidEmail, ascii_email, normalise_email
 from .chores import ChoreLease
 from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
+from .erasure import Erasure, Forgotten, forget, use_secret
+from .leaving import REASONS, ReasonCount, reason_counts
 from .mailqueue import QueuedMail
 from .models import (
     Base,
@@ -54,6 +59,7 @@ from .subscribers import (
     add_subscriber,
     confirm,
     create_list,
+    default_list,
     find_list,
     find_subscriber,
     get_list,
@@ -73,6 +79,8 @@ __all__ = [
     "ChoreLease",
     "ConsentRequired",
     "Database",
+    "Erasure",
+    "Forgotten",
     "HistoryEntry",
     "InvalidEmail",
     "ListSummary",
@@ -83,7 +91,9 @@ __all__ = [
     "OptIn",
     "Outcome",
     "QueuedMail",
+    "REASONS",
     "RateLimitCount",
+    "ReasonCount",
     "Recipient",
     "Refusal",
     "SignUp",
@@ -96,9 +106,11 @@ __all__ = [
     "confirm",
     "count_recipients",
     "create_list",
+    "default_list",
     "email_key",
     "find_list",
     "find_subscriber",
+    "forget",
     "get_list",
     "get_or_create_list",
     "get_subscriber",
@@ -112,11 +124,13 @@ __all__ = [
     "normalise_url",
     "open_database",
     "open_project_database",
+    "reason_counts",
     "recipients_query",
     "record",
     "set_subscriber_status",
     "sign_up",
     "subscribe",
     "unsubscribe",
+    "use_secret",
     "utcnow",
 ]

@@ -8,6 +8,9 @@ sign-ups (:mod:`newsletter.store.signups`).
 - Someone who unsubscribed from a list comes back only with ``resubscribe`` (they asked).
 - A bounced, complained or blocklisted address is never put on a list, not even with
   ``resubscribe``: first set it back to active, once the address works and they asked.
+- An address erased on request (``newsletter subscribers forget``, :mod:`.erasure`) is
+  never stored again: an import rejects it ("erased on request"), ``add`` refuses it, and
+  a sign-up silently does nothing (with the same answer as a success).
 """
 
 from __future__ import annotations
@@ -15,8 +18,14 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
 from ..errors import NewsletterError
+from .erasure import is_erased
 from .models import MembershipStatus, SubscriberStatus
+
+ERASED_REASON = "erased on request"
 
 
 class Refusal(StrEnum):
@@ -24,6 +33,7 @@ class Refusal(StrEnum):
 
     LEFT = "left"  # unsubscribed from this list
     SUPPRESSED = "suppressed"  # bounced, complained or blocklisted: every list
+    ERASED = "erased"  # erased on request: never stored again
 
 
 class ConsentRequired(NewsletterError):
@@ -74,4 +84,20 @@ def consent_error(
         f"`newsletter subscribers set-status {email} active`, then add them again. "
         f"`newsletter subscribers show {email}` shows the history.",
         refusal=why,
+    )
+
+
+def erased(bind: Session | Connection, address: str) -> bool:
+    """True if the normalised ``address`` was erased on request: never store it again."""
+    return is_erased(bind, address)
+
+
+def erased_error(email: str) -> ConsentRequired:
+    """The error for adding an address that was erased on request."""
+    return ConsentRequired(
+        f"{email} was erased on request (`newsletter subscribers forget`); it cannot be "
+        "added to any list again.",
+        hint="Nothing to do: the person asked to be forgotten. Only a fingerprint of the "
+        "address is kept, so that no import, add or sign-up brings it back.",
+        refusal=Refusal.ERASED,
     )

@@ -27,8 +27,9 @@ from ..dbengine import make_engine
 from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
 from .cells import neutralise
-from .consent import Refusal, refusal
+from .consent import ERASED_REASON, Refusal, refusal
 from .csvfiles import NOT_SUBSCRIBED, Columns, open_csv
+from .erasure import erased_checker
 from .models import (
     HistoryEntry,
     Membership,
@@ -540,6 +541,7 @@ def import_csv(
     """
     with Session(engine) as session:
         list_id = get_list(session, list_slug).id
+        was_erased = erased_checker(session)  # the consent rule: never add them back
     total = path.stat().st_size if path.is_file() else 0
     on_bytes = (lambda done: progress(done, total)) if progress else None
     table, close = open_csv(path, on_bytes)
@@ -581,6 +583,9 @@ def import_csv(
                 run.reject(line, email, f"duplicate of line {first}", cells)
                 continue
             seen[key] = line
+            if was_erased is not None and was_erased(email):
+                run.reject(line, email, ERASED_REASON, cells)
+                continue
             if statuses and (status := _status_in_file(cells, statuses)):
                 run.skip(line, email, f"skipped: status in the file is {status!r}", cells)
                 continue

@@ -7,8 +7,8 @@ every front end, what such a request may do (the consent rule, :mod:`.consent`):
   membership: they receive nothing until they click a confirmation link;
 - a new person on a single opt-in list is subscribed at once;
 - someone already subscribed is left as they are;
-- a bounced, complained or blocklisted address is refused: nothing is recorded and
-  nothing may be sent to it.
+- a bounced, complained or blocklisted address, or one erased on request, is refused:
+  nothing is recorded and nothing may be sent to it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from ..emails import InvalidEmail, normalise_email
+from .consent import erased
 from .models import Membership, MembershipStatus, Source, Subscriber, SubscriberStatus
 from .subscribers import add_subscriber, find_subscriber, get_list
 
@@ -48,6 +50,7 @@ def sign_up(
     name: str = "",
     source: Source | str = Source.WEB_FORM,
     detail: str = "sign-up form",
+    double_opt_in: bool = False,
 ) -> SignUp:
     """Record that ``email`` asked to join ``list_slug`` (the caller commits).
 
@@ -57,6 +60,8 @@ def sign_up(
     """
     mailing_list = get_list(session, list_slug)
     existing = find_subscriber(session, email)
+    if existing is None and _erased(session, email):
+        return SignUp(Outcome.REFUSED, None, None)
     membership = (
         session.get(Membership, (existing.id, mailing_list.id)) if existing is not None else None
     )
@@ -66,7 +71,7 @@ def sign_up(
     if before == MembershipStatus.SUBSCRIBED:
         return SignUp(Outcome.UNCHANGED, existing, membership)
     came_back = before in (MembershipStatus.UNSUBSCRIBED, MembershipStatus.UNCONFIRMED)
-    if mailing_list.double_opt_in or came_back:
+    if mailing_list.double_opt_in or came_back or double_opt_in:
         status = MembershipStatus.UNCONFIRMED
     else:
         status = MembershipStatus.SUBSCRIBED
@@ -80,3 +85,10 @@ def sign_up(
     )
     outcome = Outcome.CONFIRM if status == MembershipStatus.UNCONFIRMED else Outcome.JOINED
     return SignUp(outcome, membership.subscriber, membership)
+
+
+def _erased(session: Session, email: str) -> bool:
+    try:
+        return erased(session, normalise_email(email))
+    except InvalidEmail:
+        return False  # add_subscriber explains what is wrong with the address

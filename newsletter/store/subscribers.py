@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
-from .consent import Refusal, consent_error, refusal
+from .consent import Refusal, consent_error, erased, erased_error, refusal
 from .models import (
     HistoryEntry,
     MailingList,
@@ -108,6 +108,18 @@ def get_or_create_list(
     """The list with this slug, created (single opt-in unless asked) if missing."""
     return find_list(session, slug) or create_list(
         session, slug, name or slug, double_opt_in=double_opt_in
+    )
+
+
+def default_list(session: Session, slug: str, name: str = "") -> MailingList:
+    """The project's default list (``[delivery] default_list``), created if missing.
+
+    Created as a double opt-in list: people who sign up through the form must confirm
+    their address first. (Staff adding or importing people they already have consent
+    from are not asked to confirm: that is a choice of those commands, not of the list.)
+    """
+    return find_list(session, slug) or create_list(
+        session, slug, name or slug, double_opt_in=True
     )
 
 
@@ -249,7 +261,7 @@ def add_subscriber(
     The consent rule (:mod:`newsletter.store.consent`) holds for every caller: raises
     :class:`~newsletter.store.consent.ConsentRequired` (changing nothing) for someone
     who unsubscribed from the list unless ``resubscribe`` (only if they asked), and
-    always for a bounced, complained or blocklisted address.
+    always for a bounced, complained or blocklisted address, or one erased on request.
     """
     mailing_list = get_list(session, list_slug)
     if status is None:
@@ -276,6 +288,8 @@ def add_subscriber(
                 how=left.how if left else "",
             )
     if subscriber is None:
+        if erased(session, address):
+            raise erased_error(address)
         subscriber = Subscriber(
             email=address,
             email_key=email_key(address),
@@ -391,7 +405,8 @@ def set_subscriber_status(
     """Set the subscriber-wide status: bounced, complained, blocklisted (or back to active).
 
     Non-active subscribers receive nothing from any list. An email address not yet
-    known is added (with no lists) so that later imports skip it too.
+    known is added (with no lists) so that later imports skip it too, unless it was
+    erased on request (then nothing is stored: it can never be added anyway).
     """
     status = SubscriberStatus(status)
     found = find_subscriber(session, subscriber)
@@ -400,6 +415,8 @@ def set_subscriber_status(
         if not isinstance(subscriber, str):
             get_subscriber(session, subscriber)  # raises NotFound
         address = _email(str(subscriber))
+        if erased(session, address):
+            raise erased_error(address)
         found = Subscriber(
             email=address, email_key=email_key(address), name="", attributes={},
             status=status.value, status_changed_at=now, created_at=now,

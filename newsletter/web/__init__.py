@@ -3,3 +3,7 @@
 ``create_app(project)`` (in :mod:`newsletter.web.app`) builds the ASGI app that
 ``newsletter serve`` runs under uvicorn; docs/web-service.md explains it for users.
 """
+
+from .embed import snippet
+
+__all__ = ["snippet"]  # for `newsletter lists embed`

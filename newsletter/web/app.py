@@ -5,7 +5,8 @@ process or as ``--workers N`` processes of the factory :func:`app_from_env`.
 Routes:
 
 =======================  =====================================================
-GET/POST /subscribe/SLUG  sign-up form; POST takes the form or JSON
+GET/POST /subscribe/SLUG  sign-up form; POST takes the form or JSON (OPTIONS: CORS)
+GET /subscribe/SLUG/embed the snippet for another website (:mod:`.embed`)
 GET/POST /confirm/TOKEN   double opt-in confirmation (page with a button / do it)
 GET/POST /unsubscribe/T   unsubscribe page / unsubscribe (also RFC 8058 one-click)
 POST /webhooks/sendgrid   SendGrid's signed Event Webhook
@@ -38,7 +39,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ..delivery.transports import api_key_from_env, transport_name
 from ..project import Project, find_project
-from ..store import Database, open_project_database
+from ..store import Database, open_project_database, use_secret
 from ..store.events import apply_batch
 from ..store.mailqueue import counts as queue_counts
 from ..tokens import secret_from_env
@@ -48,7 +49,13 @@ from .logs import log_config
 from .mailing import MailQueue, transport_attempt
 from .proxy import TRUSTED_PROXIES_ENV, ProxyHeadersMiddleware, trusted_from_env
 from .security import HTTPMiddleware, SecurityHeadersMiddleware, redact_tokens
-from .signup import confirmation, subscribe_form, subscribe_post
+from .signup import (
+    confirmation,
+    embed_page,
+    subscribe_form,
+    subscribe_post,
+    subscribe_preflight,
+)
 from .unsubscribe import unsubscribe_page, unsubscribe_post
 from .webhook import (
     SIGNATURE_HEADER,
@@ -270,6 +277,7 @@ def create_app(
     db = database or open_project_database(project)
     if send is None:
         _check_transport(project)
+    use_secret(db.engine, secret)  # the key of the erasure hashes (sign-ups check them)
     ctx = WebContext(project, db, secret, verifier if not isinstance(verifier, str) else None,
                      send or (lambda **_: None), welcome, limits)
     if send is None:
@@ -289,6 +297,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/subscribe/{slug}", subscribe_form, methods=["GET", "HEAD"]),
         Route("/subscribe/{slug}", subscribe_post, methods=["POST"]),
+        Route("/subscribe/{slug}", subscribe_preflight, methods=["OPTIONS"]),
+        Route("/subscribe/{slug}/embed", embed_page, methods=["GET", "HEAD"]),
         Route("/confirm/{token}", confirmation, methods=["GET", "HEAD", "POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET", "HEAD"]),
         Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),

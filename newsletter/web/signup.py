@@ -34,6 +34,14 @@ from ..store import (
 from ..store import sign_up as store_sign_up
 from ..tokens import BadToken, sign, unsubscribe_token, verify
 from .context import WebContext, log
+from .embed import (
+    EMBED_FIELD,
+    cors_headers,
+    embed_token_ok,
+    origin_allowed,
+    request_origin,
+    snippet,
+)
 from .jsonbody import BadJSON, load_json
 from .security import (
     CSRF_COOKIE,
@@ -108,7 +116,8 @@ def welcome_mail(ctx: WebContext, subscriber: Any, info: ListInfo, *,
     })
 
 
-def sign_up(ctx: WebContext, slug: str, email: str, name: str) -> tuple[ListInfo, Mail | None]:
+def sign_up(ctx: WebContext, slug: str, email: str, name: str, confirm_first: bool = False
+            ) -> tuple[ListInfo, Mail | None]:
     """Put ``email`` on list ``slug`` from the web form; the email to send, if any.
 
     Raises LookupError if there is no such list. What the request may do (confirm
@@ -120,7 +129,8 @@ def sign_up(ctx: WebContext, slug: str, email: str, name: str) -> tuple[ListInfo
             raise LookupError(slug)
         info = info_of(mailing_list)
         done = store_sign_up(session, email, slug, name=name, source=Source.WEB_FORM,
-                             detail="sign-up form")
+                             detail="embedded sign-up form" if confirm_first
+                             else "sign-up form", double_opt_in=confirm_first)
         subscriber = done.subscriber
         if done.outcome is Outcome.CONFIRM and subscriber is not None:
             token = confirm_token(ctx.secret, subscriber.id, slug, ctx.limits.confirm_days)
@@ -238,25 +248,43 @@ async def subscribe_post(request: Request) -> Response:
     else:
         data = dict(await request.form())
     fields = {key: str(data.get(key) or "")[:400] for key in ("email", "name", HONEYPOT_FIELD)}
+    cors = cors_headers(request)
+    # From another website: only from [web] allowed_origins, and always double opt-in.
+    elsewhere = bool(request_origin(request)) and not same_origin(request)
+    if elsewhere and not origin_allowed(request):
+        log.warning("sign-up refused: origin not in [web] allowed_origins")
+        message = ("Sign-ups from this website are not accepted. The website's owner can "
+                   "add it to allowed_origins in the [web] table of newsletter.toml.")
+        if as_json:
+            return JSONResponse({"error": message}, 403)
+        return ctx.error_page(403, "Not allowed", message)
 
     info = await ctx.run(list_info, ctx, slug)
     if info is None:
         if as_json:
-            return JSONResponse({"error": "There is no such list."}, 404)
+            return JSONResponse({"error": "There is no such list."}, 404, headers=cors)
         return ctx.error_page(404, "No such list", "There is no newsletter list at this address.")
-    if not as_json and (
+    embedded = not as_json and EMBED_FIELD in data
+    if embedded and not embed_token_ok(ctx.secret, str(data.get(EMBED_FIELD, "")), slug):
+        return ctx.error_page(
+            403, "This form is out of date",
+            "This sign-up form is out of date. Please tell the website's owner: they can "
+            f"make a new one with `newsletter lists embed {slug}`.")
+    if not as_json and not embedded and (
         not same_origin(request)
         or not csrf_ok(ctx.secret, request.cookies.get(CSRF_COOKIE), str(data.get(CSRF_FIELD, "")))
     ):
         return _form_page(ctx, request, info, 403, email=fields["email"], name=fields["name"],
                           error="The form had expired. Please send it again.")
+    confirm_first = embedded or elsewhere
 
     def done() -> Response:
         if as_json:
-            message = ("Check your inbox to confirm." if info.double_opt_in
+            message = ("Check your inbox to confirm." if info.double_opt_in or confirm_first
                        else "Subscribed.")
-            return JSONResponse({"ok": True, "message": message})
-        return ctx.page("check_inbox", list=info, confirm_days=ctx.limits.confirm_days)
+            return JSONResponse({"ok": True, "message": message}, headers=cors)
+        return ctx.page("check_inbox", list=info, confirm_days=ctx.limits.confirm_days,
+                        confirm_first=confirm_first)
 
     if fields[HONEYPOT_FIELD].strip():
         return done()  # a bot filled the hidden field: pretend all went well
@@ -265,7 +293,7 @@ async def subscribe_post(request: Request) -> Response:
         message = "Too many sign-ups from your network. Please try again later."
         headers = {"Retry-After": str(int(ctx.limits.ip_window))}
         if as_json:
-            return JSONResponse({"error": message}, 429, headers=headers)
+            return JSONResponse({"error": message}, 429, headers={**headers, **cors})
         return ctx.error_page(429, "Please wait a little", message, headers)
     try:
         if "\ufffd" in fields["email"]:  # what bytes that were not UTF-8 became
@@ -274,7 +302,9 @@ async def subscribe_post(request: Request) -> Response:
     except InvalidEmail:
         error = "That does not look like an email address. Please check it."
         if as_json:
-            return JSONResponse({"error": error}, 400)
+            return JSONResponse({"error": error}, 400, headers=cors)
+        if embedded:
+            return ctx.error_page(400, "Please check the address", error)
         return _form_page(ctx, request, info, 400, email=fields["email"], name=fields["name"],
                           error=error)
     if not await ctx.allow("mailbox", mailbox_key(email), limits.signups_per_address,
@@ -282,7 +312,7 @@ async def subscribe_post(request: Request) -> Response:
         return done()  # the same answer, but no more mail to that inbox for a while
     try:
         info, mail = await ctx.run(sign_up, ctx, slug, email, fields["name"].strip()[:200],
-                                   write=True)
+                                   confirm_first, write=True)
     except LookupError:
         return done()
     response = done()
@@ -310,3 +340,25 @@ async def confirmation(request: Request) -> Response:
     if mail is not None:  # the subscription stands even if the welcome email fails
         response.background = BackgroundTask(deliver, ctx, mail)
     return response
+
+
+async def subscribe_preflight(request: Request) -> Response:
+    """OPTIONS /subscribe/SLUG: CORS preflight of a JSON sign-up, for allowed origins only."""
+    headers = cors_headers(request)
+    if not headers:
+        return Response(status_code=403)
+    headers.update({"access-control-allow-methods": "POST",
+                    "access-control-allow-headers": "Content-Type",
+                    "access-control-max-age": "600"})
+    return Response(status_code=204, headers=headers)
+
+
+async def embed_page(request: Request) -> Response:
+    """GET /subscribe/SLUG/embed: the snippet to paste into another website."""
+    ctx: WebContext = request.app.state.web
+    info = await ctx.run(list_info, ctx, request.path_params["slug"])
+    if info is None:
+        return ctx.error_page(404, "No such list", "There is no newsletter list at this address.")
+    code = snippet(ctx.project.config.service_url, ctx.secret, info.slug, info.name)
+    return ctx.page("embed", list=info, snippet=code,
+                    allowed_origins=ctx.project.config.web.allowed_origins)

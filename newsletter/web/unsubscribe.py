@@ -1,8 +1,13 @@
 """Unsubscribing at /unsubscribe/TOKEN: a page with a button, and the POST that does it.
 
+The page offers leaving this list or every list, and an optional reason (a choice of
+:data:`newsletter.store.leaving.REASONS` and a few words), kept in the history and
+counted by ``newsletter status``.
+
 GET never unsubscribes (mail scanners fetch every link). POST does, idempotently,
 answering 200 both to the page's button and to the RFC 8058 one-click POST that
-mail clients send (body ``List-Unsubscribe=One-Click``, no cookies). The token,
+mail clients send (body ``List-Unsubscribe=One-Click``, no cookies: leaves the list,
+with no reason). The token,
 signed with NEWSLETTER_SECRET, names the subscriber and the list: it is the only
 authority needed, and changing either makes the signature fail.
 """
@@ -13,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ..store import Membership, MembershipStatus, Source, find_list, find_subscriber, unsubscribe
+from ..store.leaving import MAX_NOTE, REASONS, reason_detail
 from ..tokens import BadToken, read_unsubscribe_token
 from .context import WebContext
 from .signup import ListInfo, info_of
@@ -29,14 +35,18 @@ def describe(ctx: WebContext, subscriber_id: int, slug: str) -> tuple[ListInfo, 
         return info, subscriber.email if subscriber else ""
 
 
-def unsubscribe_member(ctx: WebContext, subscriber_id: int, slug: str, detail: str) -> bool:
-    """Unsubscribe one subscriber from one list; True if that changed anything.
+def unsubscribe_member(ctx: WebContext, subscriber_id: int, slug: str, detail: str,
+                       every_list: bool = False) -> bool:
+    """Unsubscribe one subscriber from one list (or every list); True if that changed anything.
 
     A person or list that no longer exists, or a membership already ended, is a no-op.
     """
     with ctx.db.transaction() as session:
         mailing_list = find_list(session, slug)
         subscriber = find_subscriber(session, subscriber_id)
+        if every_list and subscriber is not None:
+            return bool(unsubscribe(session, subscriber, None, source=Source.UNSUBSCRIBE_LINK,
+                                    detail=detail))
         if mailing_list is None or subscriber is None:
             return False
         membership = session.get(Membership, (subscriber.id, mailing_list.id))
@@ -68,7 +78,7 @@ async def unsubscribe_page(request: Request) -> Response:
     if ids is None:
         return _bad_link(ctx)
     info, email = await ctx.run(describe, ctx, *ids)
-    return ctx.page("unsubscribe", list=info, email=email)
+    return ctx.page("unsubscribe", list=info, email=email, reasons=REASONS, max_note=MAX_NOTE)
 
 
 async def unsubscribe_post(request: Request) -> Response:
@@ -79,14 +89,26 @@ async def unsubscribe_post(request: Request) -> Response:
         if await _is_one_click(request):
             return PlainTextResponse("Invalid unsubscribe link.", 400)
         return _bad_link(ctx)
-    one_click = await _is_one_click(request)
-    detail = "one-click (RFC 8058)" if one_click else "unsubscribe page"
-    await ctx.run(unsubscribe_member, ctx, *ids, detail, write=True)
-    if one_click:
+    if await _is_one_click(request):
+        await ctx.run(unsubscribe_member, ctx, *ids, "one-click (RFC 8058)", write=True)
         return PlainTextResponse("You are unsubscribed.", 200,
                                  headers={"cache-control": "no-store"})
+    form = await _form(request)
+    every_list = form.get("scope") == "all"
+    reason = str(form.get("reason") or "")
+    detail = reason_detail("unsubscribe page", reason, str(form.get("note") or ""))
+    await ctx.run(unsubscribe_member, ctx, *ids, detail, every_list, write=True)
     info, _email = await ctx.run(describe, ctx, *ids)
-    return ctx.page("unsubscribed", list=info)
+    return ctx.page("unsubscribed", list=info, every_list=every_list,
+                    reason_given=detail != "unsubscribe page")
+
+
+async def _form(request: Request) -> dict[str, object]:
+    """The page's form fields (empty for any other kind of body)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return {}
+    return dict(await request.form())
 
 
 async def _is_one_click(request: Request) -> bool:

@@ -1,0 +1,154 @@
+"""Erasure on request ("forget me", GDPR article 17): delete a person, remember only a hash.
+
+:func:`forget` deletes the subscriber's row, name, attributes, memberships, history and
+per-reader opens and clicks, and records one :class:`Erasure`: an HMAC-SHA256 of the
+address keyed with the project secret, and the time. Nothing else is kept, and the hash
+cannot be turned back into the address, nor checked against a guessed address without
+the secret (a copy of the database alone is not enough).
+
+The consent rule (:mod:`.consent`) asks :func:`is_erased` before anyone new is stored,
+so no import, ``add`` or sign-up can ever add an erased address back.
+
+The key: the secret registered for the database's engine with :func:`use_secret` (the
+CLI and the web service register the project's secret; library users call it too).
+A database without erasures never needs it. One with erasures but no secret at hand
+refuses to add anyone new rather than risk adding an erased person back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Engine, Integer, String, delete, exists, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ..emails import InvalidEmail, normalise_email
+from ..errors import NewsletterError
+from .engagement import forget_reader_events
+from .models import (
+    Base,
+    HistoryEntry,
+    Membership,
+    Subscriber,
+    UTCDateTime,
+    email_key,
+    utcnow,
+)
+
+SecretSource = Callable[[], bytes]
+_PURPOSE = b"erasure\0"
+_SECRETS: WeakKeyDictionary[Engine, SecretSource] = WeakKeyDictionary()
+
+
+class Erasure(Base):
+    """One address erased on request: its keyed hash and when. Migration "0010"."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def use_secret(engine: Engine, secret: bytes | SecretSource) -> None:
+    """Use ``secret`` (or call it, once needed) as the erasure key of ``engine``'s database."""
+    _SECRETS[engine] = (lambda: secret) if isinstance(secret, bytes) else secret
+
+
+def _engine(bind: Session | Connection) -> Engine:
+    found = bind.get_bind() if isinstance(bind, Session) else bind.engine
+    return found.engine if isinstance(found, Connection) else found
+
+
+def _secret(bind: Session | Connection) -> bytes:
+    source = _SECRETS.get(_engine(bind))
+    if source is not None:
+        return source()
+    raise NewsletterError(
+        "This database holds addresses erased on request, and checking them needs the "
+        "project's secret (the one that signs unsubscribe links), which was not given; "
+        "nobody new was added.",
+        hint="Set NEWSLETTER_SECRET to the secret your emails are sent with and run the "
+        "command again (in code: newsletter.store.use_secret(engine, secret)).",
+    )
+
+
+def digest(secret: bytes, email: str) -> str:
+    """The keyed hash kept of an erased address (letter case does not matter)."""
+    return hmac.new(secret, _PURPOSE + email_key(email).encode(), hashlib.sha256).hexdigest()
+
+
+def any_erasures(bind: Session | Connection) -> bool:
+    """True if any address was ever erased (then adding someone new needs a check)."""
+    return bool(bind.scalar(select(exists().where(Erasure.id.is_not(None)))))
+
+
+def erased_checker(bind: Session | Connection) -> Callable[[str], bool] | None:
+    """A test "was this normalised address erased?", or None if nothing ever was.
+
+    For bulk work (imports): the hashes are read once.
+    """
+    if not any_erasures(bind):
+        return None
+    secret = _secret(bind)
+    digests = set(bind.scalars(select(Erasure.digest)))
+    return lambda email: digest(secret, email) in digests
+
+
+def is_erased(bind: Session | Connection, email: str) -> bool:
+    """True if the (normalised) address ``email`` was erased on request."""
+    check = erased_checker(bind)
+    return check is not None and check(email)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What :func:`forget` deleted (counts only: the rest is gone)."""
+
+    known: bool  # False: the address was not stored; it is blocked all the same
+    lists: int
+    history: int
+    reader_events: int
+
+
+def forget(session: Session, email: str, *, secret: bytes | None = None) -> Forgotten:
+    """Erase ``email`` for good (the caller commits); see the module's description.
+
+    Also for an address never stored: it is recorded, so nobody can add it later.
+    Erasing twice is harmless. Raises NewsletterError if ``email`` is not an address.
+    """
+    try:
+        address = normalise_email(email)
+    except InvalidEmail as exc:
+        raise NewsletterError(
+            f"{email!r} is not a valid email address: {exc}",
+            hint="Copy the address exactly as it is stored: `newsletter subscribers show "
+            "EMAIL` finds it in any letter case.",
+        ) from None
+    key = secret if secret is not None else _secret(session)
+    found = session.scalars(
+        select(Subscriber).where(Subscriber.email_key == email_key(address))
+    ).one_or_none()
+    lists = entries = events = 0
+    if found is not None:
+        events = forget_reader_events(session, found.id)
+        entries = _count(session.execute(
+            delete(HistoryEntry).where(HistoryEntry.subscriber_id == found.id)))
+        lists = _count(session.execute(
+            delete(Membership).where(Membership.subscriber_id == found.id)))
+        session.expunge(found)
+        session.execute(delete(Subscriber).where(Subscriber.id == found.id))
+    value = digest(key, address)
+    if session.scalar(select(Erasure.id).where(Erasure.digest == value)) is None:
+        session.add(Erasure(digest=value, erased_at=utcnow()))
+    session.flush()
+    return Forgotten(found is not None, lists, entries, events)
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
