@@ -36,6 +36,7 @@ from .models import (
     email_key,
     utcnow,
 )
+from .audit import AuditEntry, audit_entries, record_action
 from .ratelimits import RateLimitCount
 from .recipients import (
     Recipient,
@@ -44,6 +45,8 @@ from .recipients import (
     last_recipient_id,
     recipients_query,
 )
+from .review import Review, add_review, reviews_for
+from .search import search_subscribers
 from .signups import Outcome, SignUp, sign_up
 from .subscribers import (
     ListSummary,
@@ -65,8 +68,12 @@ from .subscribers import (
     subscribe,
     unsubscribe,
 )
+from .users import ROLE_PERMISSIONS, ROLES, StudioUser
 
 __all__ = [
+    "ROLES",
+    "ROLE_PERMISSIONS",
+    "AuditEntry",
     "Base",
     "ConsentRequired",
     "Database",
@@ -82,13 +89,17 @@ __all__ = [
     "RateLimitCount",
     "Recipient",
     "Refusal",
+    "Review",
     "SignUp",
     "Source",
     "Subscriber",
     "SubscriberRef",
+    "StudioUser",
     "SubscriberStatus",
+    "add_review",
     "add_subscriber",
     "ascii_email",
+    "audit_entries",
     "confirm",
     "count_recipients",
     "create_list",
@@ -110,6 +121,9 @@ __all__ = [
     "open_project_database",
     "recipients_query",
     "record",
+    "record_action",
+    "reviews_for",
+    "search_subscribers",
     "set_subscriber_status",
     "sign_up",
     "subscribe",
