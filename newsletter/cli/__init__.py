@@ -13,7 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import NewsletterError
-from . import archive, compose, issue_commands, report, send, studio, subscribers, web
+from . import archive, compose, issue_commands, report, send, studio, subscribers, users, web
 from ._common import print_error
 
 
@@ -52,6 +52,7 @@ def main(ctx: click.Context, project: Path | None) -> None:
     ctx.obj = {"project_dir": project}
 
 
-for _module in (issue_commands, subscribers, send, archive, web, compose, report, studio):
+for _module in (issue_commands, subscribers, send, archive, web, compose, report, studio,
+                users):
     for _command in _module.COMMANDS:
         main.add_command(_command)

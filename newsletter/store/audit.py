@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from .models import Base, UTCDateTime, utcnow
 
 ACTIONS = ("login", "login failed", "logout", "saved", "created", "tested", "scheduled",
+           "password changed",
            "sent", "cancelled", "imported", "exported", "subscribed", "unsubscribed",
            "user added", "user removed", "role changed", "review link", "reviewed")
 
