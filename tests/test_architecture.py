@@ -171,10 +171,10 @@ ALLOWED: dict[str, set[str]] = {
     "delivery": FOUNDATIONS | {"config", "issue", "mime", "pipeline", "project", "render",
                                "store"},
     "sync": {"errors", "retry", "project", "store", "delivery"},
-    "web": {"errors", "tokens", "project", "render", "store", "delivery"},
+    "web": {"errors", "tokens", "project", "render", "store", "delivery", "studio"},
     "reports": FOUNDATIONS | {"config", "project", "issue", "store", "delivery", "render"},
     "studio": {"errors", "tokens", "project", "render", "store", "delivery", "pipeline", "issue",
-               "issue_editor", "issue_writer", "article", "config", "files", "preview"},
+               "issue_editor", "issue_writer", "article", "config", "files", "preview", "emails"},
 }
 
 

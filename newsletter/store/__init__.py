@@ -21,6 +21,7 @@ active receive mail. Every change is kept in the history with its Source.
 """
 
 from ..emails import InvalidEmail, ascii_email, normalise_email
+from .audit import AuditEntry, audit_entries, record_action
 from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
 from .models import (
@@ -36,7 +37,6 @@ from .models import (
     email_key,
     utcnow,
 )
-from .audit import AuditEntry, audit_entries, record_action
 from .ratelimits import RateLimitCount
 from .recipients import (
     Recipient,
@@ -68,7 +68,7 @@ from .subscribers import (
     subscribe,
     unsubscribe,
 )
-from .users import ROLE_PERMISSIONS, ROLES, StudioUser
+from .users import ROLE_PERMISSIONS, ROLES, StudioUser, list_users
 
 __all__ = [
     "ROLES",
@@ -112,6 +112,7 @@ __all__ = [
     "history",
     "iter_recipients",
     "last_recipient_id",
+    "list_users",
     "list_summaries",
     "make_engine",
     "memberships",

@@ -543,9 +543,9 @@ def import_csv(
     ``rejects`` (an open text file) receives every rejected and skipped row with
     its line number and reason. ``progress(bytes_read, bytes_total)`` is called
     as the file is read. With ``dry_run`` every chunk is written and then rolled
-    back: the report says what the import would do, and nothing is kept. Raises NewsletterError for an unknown list or an
-    unreadable file; rows saved before an error stay, and running the same
-    import again completes it.
+    back: the report says what the import would do, and nothing is kept. Raises
+    NewsletterError for an unknown list or an unreadable file; rows saved before an
+    error stay, and running the same import again completes it.
     """
     with Session(engine) as session:
         list_id = get_list(session, list_slug).id

@@ -7,6 +7,7 @@ rehashes a stored hash whose parameters are out of date. A role is one of
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -140,10 +141,8 @@ def verify_login(session: Session, email: str, password: str) -> StudioUser | No
     """
     user = find_user(session, email)
     if user is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return None
     try:
         _hasher.verify(user.password_hash, password)

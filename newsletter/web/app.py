@@ -37,6 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 from ..project import Project
 from ..store import Database, open_project_database, ratelimits
 from ..store.events import apply_batch, prune_event_ids
+from ..studio import hosted_app
 from ..tokens import secret_from_env
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
 from .security import HTTPMiddleware, SecurityHeadersMiddleware, redact_tokens
@@ -285,6 +286,9 @@ def create_app(
         Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
         Route("/webhooks/sendgrid", sendgrid_webhook, methods=["POST"],
               middleware=webhook_limit),
+        # [studio] hosted = true: the studio for a team, login required (docs/studio.md).
+        *([Mount("/studio", hosted_app(project, db, secret))] if project.config.studio.hosted
+          else []),
         Mount("/", SiteFiles(site_dir or project.root / SITE_FOLDER)),
     ]
     app = Starlette(
