@@ -111,7 +111,8 @@ templates = jinja2.Environment(
 
 def state(request: Request) -> StudioState:
     """The running studio's state."""
-    return request.app.state.studio  # type: ignore[no-any-return]
+    studio: StudioState = request.app.state.studio
+    return studio
 
 
 def root(request: Request) -> str:
