@@ -319,6 +319,29 @@ class Web(_Table):
     )
 
 
+class Studio(_Table):
+    """The [studio] table: the studio hosted for a team (see docs/studio.md)."""
+
+    hosted: bool = Field(
+        default=False,
+        description="write true to serve the studio under /studio in `newsletter serve` "
+        "(login required), or false",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description='write the host names the studio answers to, in a list, like '
+        '["news.example.org"] (the host of web_url is always allowed)',
+    )
+    session_hours: int = Field(
+        default=12, ge=1, le=24 * 30,
+        description="write how many hours a login lasts, from 1 to 720, like 12",
+    )
+    review_days: int = Field(
+        default=7, ge=1, le=90,
+        description="write how many days a review link works, from 1 to 90, like 7",
+    )
+
+
 class Config(Settings):
     """All of newsletter.toml, checked: [newsletter] settings plus one attribute per table."""
 
@@ -328,6 +351,7 @@ class Config(Settings):
     smtp: Smtp = Smtp()
     web: Web = Web()
     database_url: str = ""
+    studio: Studio = Studio()
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -359,6 +383,7 @@ class _File(_Table):
     smtp: Smtp = Smtp()
     database: Database = Database()
     web: Web = Web()
+    studio: Studio = Studio()
 
 
 # --- errors in plain words -----------------------------------------------------------------
@@ -371,6 +396,7 @@ _TABLES: dict[str, type[_Table]] = {
     "smtp": Smtp,
     "database": Database,
     "web": Web,
+    "studio": Studio,
 }
 
 
@@ -469,6 +495,7 @@ def parse_config(text: str, path: Path) -> Config:
         smtp=file.smtp,
         web=file.web,
         database_url=file.database.url,
+        studio=file.studio,
     )
 
 

@@ -173,10 +173,10 @@ ALLOWED: dict[str, set[str]] = {
     "preflight": {"errors", "files", "config", "project", "issue", "render", "mime", "pipeline",
                   "delivery"},
     "sync": {"errors", "retry", "project", "store", "delivery"},
-    "web": {"errors", "retry", "tokens", "project", "render", "store", "delivery"},
+    "web": {"errors", "retry", "tokens", "project", "render", "store", "delivery", "studio"},
     "reports": FOUNDATIONS | {"config", "project", "issue", "store", "delivery", "render"},
     "studio": {"errors", "tokens", "project", "render", "store", "delivery", "pipeline", "issue",
-               "issue_editor", "issue_writer", "article", "config", "files", "preview"},
+               "issue_editor", "issue_writer", "article", "config", "files", "preview", "emails"},
 }
 
 

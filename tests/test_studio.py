@@ -209,10 +209,17 @@ def test_the_preview_is_personalised_for_a_sample_subscriber(studio: Studio) -> 
     assert "Leaked Chinese Police Database" in text and "[[nl:" not in text
 
 
-def test_the_studio_refuses_to_listen_beyond_this_computer(sample_project: Path) -> None:
+def test_the_studio_beyond_this_computer_needs_a_secret_and_a_user(
+        sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
     result = CliRunner().invoke(main, ["studio", "--host", "0.0.0.0"])
     assert result.exit_code == 1
-    assert "hosted mode needs login" in result.output
+    assert "NEWSLETTER_SECRET is not set" in result.output
+    monkeypatch.setenv("NEWSLETTER_SECRET", "s" * 32)
+    result = CliRunner().invoke(main, ["studio", "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert "needs at least one user to log in" in result.output
+    assert "newsletter users add" in result.output
     assert "Traceback" not in result.output
 
 

@@ -227,3 +227,121 @@ def test_drag_a_story_to_reorder(studio_page, project: Path) -> None:  # type: i
     text = (project / "issues" / "2026-01-05.yaml").read_text(encoding="utf-8")
     assert text.index(f"title: {title}") < text.index("title: A story from a newspaper")
     assert not page.js_errors
+
+
+@pytest.fixture
+def hosted_page(browser, project: Path):  # type: ignore[no-untyped-def]
+    """Pages (of a width) on a hosted studio with an editor, a sender and an admin."""
+    from newsletter.store import open_project_database
+    from newsletter.store.users import add_user
+    from newsletter.studio import hosted_app
+
+    database = open_project_database(Project(project))
+    with database.transaction() as session:
+        for email, role in (("ed@example.org", "editor"), ("sam@example.org", "sender"),
+                            ("ada@example.org", "admin")):
+            add_user(session, email, "correct horse battery staple", role)
+    app = hosted_app(Project(project), database, SECRET.encode(), extra_hosts=("127.0.0.1",))
+    contexts = []
+    with serve_asgi(app) as url:
+
+        def make(width: int = 1280):  # type: ignore[no-untyped-def]
+            context = browser.new_context(viewport={"width": width, "height": 900},
+                                          bypass_csp=True)
+            contexts.append(context)
+            page = context.new_page()
+            page.route("**/*", lambda route: route.continue_()
+                       if route.request.url.startswith(LOCAL_PREFIXES) else route.abort())
+            return page
+
+        make.base = url
+        yield make
+        for context in contexts:
+            context.close()
+    database.dispose()
+
+
+def log_in(page, email: str) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log out").wait_for()
+
+
+def test_an_editor_and_a_sender_log_in(hosted_page) -> None:  # type: ignore[no-untyped-def]
+    page = hosted_page(375)
+    page.goto(hosted_page.base + "/issues/2026-01-05")
+    page.get_by_role("heading", name="Log in to the studio").wait_for()
+    assert no_horizontal_scroll(page)
+    assert axe_violations(page) == []
+    screenshot(page, "login")
+    page.get_by_label("Email").fill("ed@example.org")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("alert").filter(has_text="Wrong email or password.").wait_for()
+    log_in(page, "ed@example.org")
+    assert page.url.endswith("/issues/2026-01-05")  # back where they were going
+    assert page.get_by_role("button", name="Send test").count() == 1
+    assert page.get_by_role("button", name="Send to list").count() == 0
+    assert page.get_by_role("link", name="Subscribers").count() == 0
+    assert no_horizontal_scroll(page)
+    page.get_by_role("button", name="Make a review link").click()
+    link = page.get_by_role("status", name="Message").locator("p").last.inner_text()
+    assert "/review/" in link
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("heading", name="Log in to the studio").wait_for()
+
+    reviewer = hosted_page(375)
+    reviewer.goto(link)
+    reviewer.get_by_label("Your name").fill("Kim")
+    assert no_horizontal_scroll(reviewer) and axe_violations(reviewer) == []
+    screenshot(reviewer, "review")
+    reviewer.get_by_role("button", name="Approve").click()
+    reviewer.get_by_text("your approval is noted").wait_for()
+
+    sender = hosted_page()
+    sender.goto(hosted_page.base + "/")
+    log_in(sender, "sam@example.org")
+    sender.get_by_role("heading", name="Issues").wait_for()
+    sender.goto(hosted_page.base + "/issues/2026-01-05")
+    assert sender.get_by_role("button", name="Send to list").count() == 1
+    assert sender.get_by_role("region", name="Review").get_by_text("Kim").is_visible()
+    assert axe_violations(sender) == []
+
+
+def test_an_admin_s_subscribers_pages(hosted_page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    page = hosted_page(375)
+    page.goto(hosted_page.base + "/")
+    log_in(page, "ada@example.org")
+    page.get_by_role("link", name="Subscribers").click()
+    lists = page.get_by_role("region", name="Lists and counts")
+    assert lists.get_by_role("row", name=re.compile("^weekly")).get_by_role(
+        "cell").first.inner_text() == "25"
+    assert no_horizontal_scroll(page) and axe_violations(page) == []
+    screenshot(page, "subscribers")
+    people = tmp_path / "people.csv"
+    people.write_text("email,name\nnew@example.org,New Person\nbroken,X\n", encoding="utf-8")
+    page.get_by_role("link", name="Import a file").click()
+    page.get_by_label("CSV or Excel file").set_input_files(str(people))
+    page.get_by_role("button", name="Preview the import").click()
+    page.get_by_text("Nothing has been written yet.").wait_for()
+    assert page.get_by_role("row", name="Would be added").get_by_role("cell").inner_text() == "1"
+    page.get_by_text("Line 3: broken: invalid email address").wait_for()
+    assert no_horizontal_scroll(page) and axe_violations(page) == []
+    screenshot(page, "import")
+    page.get_by_role("button", name="Import these rows").click()
+    page.get_by_text("Imported people.csv into weekly: 1 added").wait_for()
+    page.get_by_label("Address or name").fill("new person")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="new@example.org").click()
+    page.get_by_role("heading", name="new@example.org").wait_for()
+    assert no_horizontal_scroll(page) and axe_violations(page) == []
+    page.get_by_label("Why (kept in the history)").fill("asked by phone")
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.get_by_text("Unsubscribed new@example.org from weekly.").wait_for()
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_role("cell", name="imported").wait_for()
+    assert no_horizontal_scroll(page) and axe_violations(page) == []
+    page.get_by_role("link", name="Users").click()
+    assert page.get_by_label("Role of ed@example.org").input_value() == "editor"
+    assert no_horizontal_scroll(page) and axe_violations(page) == []

@@ -13,7 +13,18 @@ import click
 
 from .. import __version__
 from ..errors import NewsletterError
-from . import archive, compose, issue_commands, preflight, report, send, studio, subscribers, web
+from . import (
+    archive,
+    compose,
+    issue_commands,
+    preflight,
+    report,
+    send,
+    studio,
+    subscribers,
+    users,
+    web,
+)
 from ._common import print_error
 
 
@@ -53,6 +64,6 @@ def main(ctx: click.Context, project: Path | None) -> None:
 
 
 for _module in (issue_commands, subscribers, send, archive, web, compose, report, studio,
-                preflight):
+                preflight, users):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -11,7 +11,8 @@ sequential (each in versions/ names its one predecessor):
 - "0007" per-reader opens and clicks;
 - "0008" per-message records of SMTP batches;
 - "0009" the web service's queue of transactional emails, and its chore leases;
-- "0010" erasures: keyed hashes of forgotten addresses.
+- "0010" erasures: keyed hashes of forgotten addresses;
+- "0011" the hosted studio's users, audit log and reviews.
 
 For developers: ``python -m newsletter.migrations <alembic command>`` runs any
 Alembic command (``current``, ``history``, ``downgrade base``, ``revision -m MSG

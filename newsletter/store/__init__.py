@@ -24,6 +24,7 @@ active receive mail. Every change is kept in the history with its Source.
 """
 
 from ..emails import InvalidEmail, ascii_email, normalise_email
+from .audit import AuditEntry, audit_entries, record_action
 from .chores import ChoreLease
 from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
@@ -51,6 +52,8 @@ from .recipients import (
     last_recipient_id,
     recipients_query,
 )
+from .review import Review, add_review, reviews_for
+from .search import search_subscribers
 from .signups import Outcome, SignUp, sign_up
 from .subscribers import (
     ListSummary,
@@ -73,8 +76,12 @@ from .subscribers import (
     subscribe,
     unsubscribe,
 )
+from .users import ROLE_PERMISSIONS, ROLES, StudioUser, list_users
 
 __all__ = [
+    "ROLES",
+    "ROLE_PERMISSIONS",
+    "AuditEntry",
     "Base",
     "ChoreLease",
     "ConsentRequired",
@@ -96,13 +103,17 @@ __all__ = [
     "ReasonCount",
     "Recipient",
     "Refusal",
+    "Review",
     "SignUp",
     "Source",
     "Subscriber",
     "SubscriberRef",
+    "StudioUser",
     "SubscriberStatus",
+    "add_review",
     "add_subscriber",
     "ascii_email",
+    "audit_entries",
     "confirm",
     "count_recipients",
     "create_list",
@@ -117,6 +128,7 @@ __all__ = [
     "history",
     "iter_recipients",
     "last_recipient_id",
+    "list_users",
     "list_summaries",
     "make_engine",
     "memberships",
@@ -127,6 +139,9 @@ __all__ = [
     "reason_counts",
     "recipients_query",
     "record",
+    "record_action",
+    "reviews_for",
+    "search_subscribers",
     "set_subscriber_status",
     "sign_up",
     "subscribe",

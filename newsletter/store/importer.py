@@ -427,8 +427,10 @@ class _Run:
     """
 
     def __init__(self, engine: Engine, list_id: int, report: ImportReport,
-                 rejects: _RejectsFile, *, resubscribe: bool, source: str) -> None:
+                 rejects: _RejectsFile, *, resubscribe: bool, source: str,
+                 dry_run: bool = False) -> None:
         self.engine = engine
+        self.dry_run = dry_run
         self.own_engine: Engine | None = None
         database = engine.url.database or ""
         if engine.dialect.name == "sqlite" and database not in ("", ":memory:") and (
@@ -464,12 +466,17 @@ class _Run:
     def _write(self, rows: list[_Row]) -> _ChunkResult:
         for attempt in range(_RETRIES):
             try:
-                with self.engine.begin() as conn:
-                    return _apply_chunk(
+                with self.engine.connect() as conn, conn.begin() as transaction:
+                    result = _apply_chunk(
                         conn, self.list_id, self.report.list_slug, rows,
                         resubscribe=self.resubscribe, source=self.source,
                         detail=self.report.path.name, now=utcnow(),
                     )
+                    if self.dry_run:
+                        # Each chunk is undone; addresses repeated across chunks were
+                        # already rejected as duplicates, so the counts stay right.
+                        transaction.rollback()
+                    return result
             except (IntegrityError, _ChangedMeanwhile):
                 if attempt == _RETRIES - 1:
                     raise
@@ -523,6 +530,7 @@ def import_csv(
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[int, int], None] | None = None,
     source: Source | str = Source.IMPORT,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import the subscribers in the CSV file ``path`` into the list ``list_slug``.
 
@@ -535,9 +543,10 @@ def import_csv(
 
     ``rejects`` (an open text file) receives every rejected and skipped row with
     its line number and reason. ``progress(bytes_read, bytes_total)`` is called
-    as the file is read. Raises NewsletterError for an unknown list or an
-    unreadable file; rows saved before an error stay, and running the same
-    import again completes it.
+    as the file is read. With ``dry_run`` every chunk is written and then rolled
+    back: the report says what the import would do, and nothing is kept. Raises
+    NewsletterError for an unknown list or an unreadable file; rows saved before an
+    error stay, and running the same import again completes it.
     """
     with Session(engine) as session:
         list_id = get_list(session, list_slug).id
@@ -550,7 +559,7 @@ def import_csv(
     try:
         run = _Run(engine, list_id, report,
                    _RejectsFile(rejects, table.header, columns.email + 1),
-                   resubscribe=resubscribe, source=Source(source).value)
+                   resubscribe=resubscribe, source=Source(source).value, dry_run=dry_run)
     except BaseException:
         close()
         raise

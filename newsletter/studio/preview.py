@@ -24,17 +24,21 @@ def sample_values(project: Project, name: str) -> dict[str, str]:
                          config.issue_url(name))
 
 
-def _local_media(project: Project, html: str) -> str:
+def _local_media(project: Project, html: str, root: str) -> str:
     # Uploaded pictures are published with the archive; until then the studio serves them.
-    return html.replace(media_base(project.config), f"/{MEDIA_PATH}/")
+    return html.replace(media_base(project.config), f"{root}/{MEDIA_PATH}/")
 
 
-def email_html(project: Project, checked: Checked, *, dark: bool = False) -> str | None:
-    """The HTML part for the sample subscriber (None while the issue has errors)."""
+def email_html(project: Project, checked: Checked, *, dark: bool = False,
+               root: str = "") -> str | None:
+    """The HTML part for the sample subscriber (None while the issue has errors).
+
+    ``root``: the path the studio is mounted at, for the pictures it serves.
+    """
     if checked.rendered is None:
         return None
     html = _local_media(project, personalize(checked.rendered.html,
-                                             sample_values(project, checked.path.stem)))
+                                             sample_values(project, checked.path.stem)), root)
     if dark:
         html = html.replace("</head>", DARK_STYLE + "</head>", 1)
     return html

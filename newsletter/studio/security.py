@@ -1,8 +1,9 @@
 """Who is using the studio and what they may do; Host-header and CSRF checks.
 
 Local mode has one user, the person at this computer, who may do everything. The
-hosted mode (login, roles) replaces :func:`current_user` through ``app.state.users``:
-every action asks :func:`require` for the permission it needs ("edit", "test", "send").
+hosted mode (login, roles: see ``accounts``) replaces :func:`current_user` through
+``app.state.users``: every action asks :func:`require` for the permission it needs
+("edit", "test", "send", "admin").
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..tokens import BadToken, sign, verify
 
-PERMISSIONS = ("edit", "test", "send")
+PERMISSIONS = ("edit", "test", "send", "admin")
 CSRF_COOKIE = "nl_studio_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -52,10 +53,15 @@ class User:
     email: str
     name: str
     permissions: frozenset[str] = field(default_factory=lambda: frozenset(PERMISSIONS))
+    role: str = ""
 
     def can(self, permission: str) -> bool:
-        """True if this user may do ``permission`` ("edit", "test" or "send")."""
+        """True if this user may do ``permission`` ("edit", "test", "send" or "admin")."""
         return permission in self.permissions
+
+
+class LoginRequired(Exception):
+    """Hosted mode: nobody is logged in on this request (or the login has ended)."""
 
 
 def local_user(email: str = "") -> User:
@@ -71,11 +77,29 @@ def current_user(request: Request) -> User:
     return request.app.state.studio.user
 
 
+def viewer(request: Request) -> User | None:
+    """The current user, or None when nobody is logged in (for error and login pages)."""
+    try:
+        return current_user(request)
+    except LoginRequired:
+        return None
+
+
+_NOT_ALLOWED = {
+    "edit": "write issues", "test": "send tests", "send": "send to lists",
+    "admin": "manage users and subscribers",
+}
+
+
 def require(request: Request, permission: str) -> User:
-    """The current user, if allowed ``permission``; else a 403 that says so."""
+    """The current user, if allowed ``permission``; else a 403 that says so.
+
+    Hosted mode, nobody logged in: LoginRequired (the login page, or a 401).
+    """
     user = current_user(request)
     if not user.can(permission):
-        raise HTTPException(403, f"You are not allowed to {permission} here; ask an admin.")
+        raise HTTPException(403, f"Your role ({user.role or 'none'}) may not "
+                            f"{_NOT_ALLOWED.get(permission, permission)}; ask an admin.")
     return user
 
 
@@ -129,9 +153,12 @@ class StudioGuard:
     """Refuses foreign Host headers (DNS rebinding), huge bodies and cross-site POSTs;
     adds the CSRF cookie and security headers to every response."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str] = LOOPBACK_HOSTS) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str] = LOOPBACK_HOSTS,
+                 refusal: str = "This address is not the studio. Open it at "
+                 "http://127.0.0.1 instead.") -> None:
         self.app = app
         self.allowed_hosts = allowed_hosts
+        self.refusal = refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -139,9 +166,7 @@ class StudioGuard:
             return
         request = Request(scope)
         if not host_allowed(request.headers.get("host", ""), self.allowed_hosts):
-            await PlainTextResponse(
-                "This address is not the studio. Open it at http://127.0.0.1 instead.",
-                status_code=421)(scope, receive, send)
+            await PlainTextResponse(self.refusal, status_code=421)(scope, receive, send)
             return
         length = request.headers.get("content-length", "0")
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
@@ -167,11 +192,18 @@ class StudioGuard:
                     headers.setdefault(name, value)
                 headers.setdefault("content-security-policy", PAGE_CSP)
                 if scope["state"].get("csrf_nonce_new"):
-                    headers.append("set-cookie", f"{CSRF_COOKIE}={nonce}; Path=/; HttpOnly; "
-                                   "SameSite=Strict")
+                    headers.append("set-cookie", f"{CSRF_COOKIE}={nonce}; "
+                                   f"{cookie_attributes(request)}; SameSite=Strict")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def cookie_attributes(request: Request) -> str:
+    """Path (the studio's mount), HttpOnly, and Secure when the request came by https."""
+    path = str(request.scope.get("root_path", "")).rstrip("/") or "/"
+    secure = "; Secure" if request.url.scheme == "https" else ""
+    return f"Path={path}; HttpOnly{secure}"
 
 
 def page_csrf_token(request: Request) -> str:

@@ -42,6 +42,8 @@ from ..project import Project, find_project
 from ..store import Database, open_project_database, use_secret
 from ..store.events import apply_batch
 from ..store.mailqueue import counts as queue_counts
+from ..studio import hosted_app
+from ..studio.security import MAX_BODY_BYTES as STUDIO_BODY
 from ..tokens import secret_from_env
 from . import background
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
@@ -187,8 +189,13 @@ class BodySizeMiddleware(HTTPMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx: WebContext = scope["app"].state.web
-        webhook = scope.get("path", "").startswith("/webhooks/")
-        limit = ctx.limits.webhook_body if webhook else ctx.limits.form_body
+        path = scope.get("path", "")
+        if path.startswith("/webhooks/"):
+            limit = ctx.limits.webhook_body
+        elif path.startswith("/studio/"):
+            limit = STUDIO_BODY  # photo uploads; the studio checks each part itself
+        else:
+            limit = ctx.limits.form_body
         length = Headers(scope=scope).get("content-length", "")
         if length.isdigit() and int(length) > limit:
             request = Request(scope)
@@ -304,6 +311,10 @@ def create_app(
         Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
         Route("/webhooks/sendgrid", sendgrid_webhook, methods=["POST"],
               middleware=webhook_limit),
+        # [studio] hosted = true: the studio for a team, login required (docs/studio.md).
+        *([Mount("/studio", hosted_app(project, db, secret), middleware=[
+            Middleware(RequestBodyLimitMiddleware, max_body_size=STUDIO_BODY)])]
+          if project.config.studio.hosted else []),
         Mount("/", SiteFiles(site_dir or project.root / SITE_FOLDER)),
     ]
     app = Starlette(
