@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from newsletter.delivery.models import Batch, BatchState
 from newsletter.project import Project
 from newsletter.store import Subscriber, open_project_database
 from tests.plugins.fake_sendgrid import SECRET, FakeSendGrid, populate
+from tests.plugins.waiting import wait_until
 
 ISSUE = "issues/2021-02-01.yaml"
 PEOPLE = 20_000
@@ -39,6 +41,27 @@ def _wait_for_accepted(fake: FakeSendGrid, process: subprocess.Popen, count: int
     while len(fake.accepted) < count and process.poll() is None:
         assert time.monotonic() < deadline, "the send never got going"
         time.sleep(0.005)
+
+
+def _wait(condition, message: str) -> None:  # type: ignore[no-untyped-def]
+    wait_until(condition, timeout=60, message=message)
+
+
+def _read_until(stream, text: str, limit: float = 60) -> str:  # type: ignore[no-untyped-def]
+    """Lines of ``stream`` (read in a thread) up to the one containing ``text``."""
+    seen: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in stream:
+            seen.append(line)
+            if text in line:
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert found.wait(limit), f"{text!r} never appeared in: {''.join(seen)[-2000:]}"
+    return "".join(seen)
 
 
 def _children(pid: int) -> list[int]:
@@ -146,13 +169,20 @@ def test_ctrl_c_finishes_requests_in_flight_and_the_same_command_resumes(
 ):
     project = Project(sample_project)
     populate(project, "weekly", 8_000)
-    fake_sendgrid.delay = 0.2
+    # Two requests are answered; the next ones wait at the gate until Ctrl-C was seen.
+    fake_sendgrid.gate, fake_sendgrid.gate_free = threading.Event(), 2
     env = _env(fake_sendgrid)
     process = subprocess.Popen(SEND, cwd=sample_project, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    _wait_for_accepted(fake_sendgrid, process, 2)
-    process.send_signal(signal.SIGINT)
-    _out, err = process.communicate(timeout=30)
+    try:
+        _wait_for_accepted(fake_sendgrid, process, 2)
+        _wait(lambda: fake_sendgrid.in_flight >= 1, "a request waits at the gate")
+        process.send_signal(signal.SIGINT)
+        seen = _read_until(process.stdout, "Stopping:")
+    finally:
+        fake_sendgrid.gate.set()
+    out, err = process.communicate(timeout=30)
+    assert "Stopping:" in seen + out
     assert process.returncode != 0
     assert "interrupted" in err and "again to resume" in err
     states = _states(project)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -69,24 +70,31 @@ def _ambiguous_emails(project: Project) -> set[str]:
 def test_retry_ambiguous_leaves_batches_in_flight_alone(sample_project: Path,
                                                         fake_sendgrid: FakeSendGrid):
     """The reproduction of issue 11: a second send with --retry-ambiguous while the
-    first one's requests are in flight (the fake answers after 1 s) sent 400 twice."""
+    first one's requests were in flight sent 400 people the issue twice.
+
+    The fake holds every request until the second command has finished, so the first
+    send is certainly still in flight while the second looks at the campaign.
+    """
     project = Project(sample_project)
-    populate(project, "weekly", 5_000)
-    fake_sendgrid.delay = 1.0
+    populate(project, "weekly", 4_000)  # 4 batches: the first sender reserves them all
+    fake_sendgrid.gate = threading.Event()
     env = _env(fake_sendgrid)
     first = subprocess.Popen(SEND, cwd=sample_project, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    _wait(lambda: fake_sendgrid.in_flight >= 1 or first.poll() is not None,
-          "the first send has a request in flight")
-    assert first.poll() is None, first.communicate()
-    second = subprocess.run([*SEND, "--retry-ambiguous"], cwd=sample_project, env=env,
-                            capture_output=True, text=True, timeout=120)
+    try:
+        _wait(lambda: fake_sendgrid.in_flight >= 1 or first.poll() is not None,
+              "the first send has a request in flight")
+        assert first.poll() is None, first.communicate()
+        second = subprocess.run([*SEND, "--retry-ambiguous"], cwd=sample_project, env=env,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        fake_sendgrid.gate.set()
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert "Traceback" not in second.stderr + second.stdout
     assert "another `newsletter send`" in second.stdout + second.stderr
     delivered = fake_sendgrid.delivered()
-    assert set(delivered) == {f"user{i}@example.org" for i in range(5_000)}
+    assert set(delivered) == {f"user{i}@example.org" for i in range(4_000)}
     assert sum(n - 1 for n in delivered.values()) == 0, "someone got the issue twice"
 
 

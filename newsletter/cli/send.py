@@ -56,6 +56,10 @@ class _Bar(Progress):
         if self.task is not None:
             self.bar.advance(self.task, recipients)
 
+    def stopping(self) -> None:
+        self.bar.console.print("Stopping: no new batches start; finishing the requests "
+                               "already sent, so their answers are recorded…")
+
 
 def _shown_path(path: Path) -> str:
     try:

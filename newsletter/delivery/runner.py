@@ -107,6 +107,9 @@ class Progress:
     def advance(self, recipients: int) -> None:  # noqa: B027 - optional hook
         """``recipients`` more were handed over (or given up on)."""
 
+    def stopping(self) -> None:  # noqa: B027 - optional hook
+        """Ctrl-C: no new requests start; those in flight are being finished."""
+
 
 def problem_error(problem: DeliveryProblem) -> NewsletterError:
     """The message (and what to do next) for a delivery problem that stops a send."""
@@ -292,6 +295,7 @@ class _Campaign:
             report.interrupted = True
             report.stopped = "interrupted (Ctrl-C); the requests in flight were finished"
             self.stop.set()
+            self.progress.stopping()
             self._join(workers)
         except BaseException:
             # Building failed (say, the database went away): finish what is in flight,

@@ -88,6 +88,10 @@ class FakeSendGrid:
     api_key: str = API_KEY
     validate: bool = True
     delay: float = 0.0
+    # When set to an Event, Mail Send requests wait (at most a minute) until it is set:
+    # a test holds requests in flight for exactly as long as it needs.
+    gate: threading.Event | None = None
+    gate_free: int = 0  # how many Mail Send requests pass before the gate applies
     hang_seconds: float = 5.0
     url: str = ""
     accepted: list[Accepted] = field(default_factory=list)
@@ -327,7 +331,10 @@ class _Handler(BaseHTTPRequestHandler):
             fake.recipients_seen += raw.count(b'"to":[')
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            held = fake.gate is not None and fake.requests_seen > fake.gate_free
         try:
+            if held and fake.gate is not None:
+                fake.gate.wait(timeout=60)
             self._mail_send_answer(raw)
         finally:
             with fake.lock:
