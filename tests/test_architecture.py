@@ -172,6 +172,7 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"errors", "retry", "project", "store", "delivery"},
     "web": {"errors", "tokens", "project", "render", "store", "delivery"},
     "reports": FOUNDATIONS | {"config", "project", "issue", "store", "delivery", "render"},
+    "dbcopy": {"errors", "dbengine", "migrations", "store", "delivery"},
 }
 
 

@@ -13,8 +13,9 @@ import click
 
 from .. import __version__
 from ..errors import NewsletterError
-from . import archive, compose, issue_commands, report, send, subscribers, web
-from ._common import print_error
+from ..store.database import announce_to
+from . import archive, compose, db, issue_commands, report, send, subscribers, web
+from ._common import err_console, print_error
 
 
 class _Group(click.Group):
@@ -50,8 +51,9 @@ def main(ctx: click.Context, project: Path | None) -> None:
       newsletter send issues/FILE.yaml --list weekly
     """
     ctx.obj = {"project_dir": project}
+    announce_to(lambda line: err_console.print(line, style="dim", soft_wrap=True, markup=False))
 
 
-for _module in (issue_commands, subscribers, send, archive, web, compose, report):
+for _module in (issue_commands, subscribers, send, archive, web, compose, report, db):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -85,6 +85,8 @@ def _summary(plan: SendPlan) -> Table:
         ("Transport", plan.transport),
         ("Mode", mode),
     ]
+    if plan.database is not None:
+        rows.append(("Database", plan.database.label))
     if plan.schedule_note:
         rows.append(("Scheduled for", plan.schedule_note))
     if plan.resuming:

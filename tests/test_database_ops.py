@@ -1,0 +1,159 @@
+"""Running on a named database: which one, explicit upgrades, and moving it (issue 14, 1-3)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from newsletter import migrations
+from newsletter.cli import main
+from newsletter.project import Project
+from newsletter.store import open_database
+from newsletter.store.database import PASSWORD_ENV, project_database
+from tests.plugins.fake_sendgrid import populate
+
+ISSUE = "issues/2021-02-01.yaml"
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def _set_database(root: Path, url: str) -> None:
+    with (root / "newsletter.toml").open("a", encoding="utf-8") as handle:
+        handle.write(f'\n[database]\nurl = "{url}"\n')
+
+
+def _without_password(url: str) -> tuple[str, str]:
+    parsed = make_url(url)
+    bare = parsed._replace(password=None).render_as_string(hide_password=False)
+    return bare, parsed.password or ""
+
+
+# ------------------------------------------------------------------ 1: the right database
+
+
+def test_the_database_named_in_newsletter_toml_is_used_with_the_password_from_the_env(
+    sample_project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, password = _without_password(database_url)
+    _set_database(sample_project, url)
+    if password:
+        monkeypatch.setenv(PASSWORD_ENV, password)
+    result = run("subscribers", "add", "ann@example.org", "--list", "weekly")
+    assert result.exit_code == 0, result.output
+    line = [x for x in result.output.splitlines() if x.startswith("Database: ")]
+    assert len(line) == 1, result.output
+    assert f":{password}@" not in result.output and "Database: " + ("PostgreSQL" if password
+                                                                   else "SQLite") in result.output
+    assert not (sample_project / "subscribers" / "subscribers.db").exists() or "sqlite" in url
+    db = open_database(project_database(Project(sample_project)).url)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("select count(*) from subscribers")).scalar_one() == 1
+    db.dispose()
+
+
+def test_a_password_in_newsletter_toml_is_refused_plainly(sample_project: Path) -> None:
+    _set_database(sample_project, "postgresql://news:hunter2-secret@db.example.org/news")
+    result = run("subscribers", "add", "ann@example.org", "--list", "weekly")
+    assert result.exit_code != 0
+    assert "password" in result.output and "NEWSLETTER_DATABASE_PASSWORD" in result.output
+    assert "hunter2-secret" not in result.output and "Traceback" not in result.output
+
+
+def test_a_relative_sqlite_path_in_newsletter_toml_is_the_projects(
+    sample_project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _set_database(sample_project, "sqlite:///data/list.db")
+    monkeypatch.chdir(tmp_path)  # like cron: started somewhere else
+    choice = project_database(Project(sample_project))
+    assert choice.url == f"sqlite:///{sample_project / 'data' / 'list.db'}"
+
+
+@pytest.mark.postgres
+def test_a_project_used_with_postgresql_never_falls_back_to_sqlite(
+    sample_project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", postgres_url)
+    assert run("subscribers", "add", "ann@example.org", "--list", "weekly").exit_code == 0
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL")  # cron: an empty environment
+    result = run("status")
+    assert result.exit_code != 0
+    assert "PostgreSQL" in result.output and "NEWSLETTER_DATABASE_URL" in result.output
+    assert "No sends yet" not in result.output
+    assert not (sample_project / "subscribers" / "subscribers.db").exists()
+
+
+def test_the_send_summary_shows_the_database(
+    sample_project: Path, project_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(Project(sample_project), "weekly", 2)
+    result = run("send", ISSUE, "--dry-run", input="n\n")
+    summary = result.output.split("About to send", 1)[-1]
+    assert "Database" in summary
+    parsed = make_url(project_database_url)
+    assert (parsed.host or "subscribers.db") in summary
+    assert f"{parsed.username}:{parsed.password}" not in result.output
+
+
+# ------------------------------------------------------------------ 3: explicit upgrades
+
+
+def test_an_older_schema_names_the_command_and_db_upgrade_fixes_it(
+    sample_project: Path, project_database_url: str
+) -> None:
+    migrations.upgrade(project_database_url, "0005")
+    result = run("status")
+    assert result.exit_code != 0
+    assert "newsletter db upgrade" in result.output and "Traceback" not in result.output
+    assert migrations.current(project_database_url) == "0005"
+    status = run("db", "status")
+    assert status.exit_code == 0 and "0005" in status.output and "db upgrade" in status.output
+    refused = run("db", "upgrade", input="n\n")
+    assert "backup" in refused.output and migrations.current(project_database_url) == "0005"
+    done = run("db", "upgrade", "--yes")
+    assert done.exit_code == 0, done.output
+    assert migrations.current(project_database_url) == migrations.head()
+    assert run("status").exit_code == 0
+
+
+def test_a_newer_schema_gets_a_clear_message(
+    sample_project: Path, project_database_url: str
+) -> None:
+    migrations.upgrade(project_database_url)
+    db = open_database(project_database_url)
+    with db.engine.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = '0999'"))
+    db.dispose()
+    for args in (("status",), ("db", "upgrade", "--yes"), ("db", "status")):
+        result = run(*args)
+        assert result.exit_code != 0
+        assert "newer" in result.output and "newsletter-toolkit" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_brand_new_database_is_created_without_a_step(database_url: str) -> None:
+    db = open_database(database_url)
+    db.dispose()
+    assert migrations.current(database_url) == migrations.head()
+
+
+def test_no_hint_names_the_unrelated_newsletter_package() -> None:
+    root = Path(__file__).resolve().parents[1]
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("newsletter", "docs")
+        for path in (root / folder).rglob("*")
+        if path.suffix in (".py", ".md") and (
+            "pip install -U newsletter\n" in path.read_text(encoding="utf-8")
+            or "pip install -U newsletter)" in path.read_text(encoding="utf-8")
+            or "pip install newsletter\n" in path.read_text(encoding="utf-8"))
+    ]
+    assert not offenders
+    assert "newsletter-toolkit" in (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert os.path.exists(root / "CHANGELOG.md")
