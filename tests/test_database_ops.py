@@ -157,3 +157,64 @@ def test_no_hint_names_the_unrelated_newsletter_package() -> None:
     assert not offenders
     assert "newsletter-toolkit" in (root / "pyproject.toml").read_text(encoding="utf-8")
     assert os.path.exists(root / "CHANGELOG.md")
+
+
+# ------------------------------------------------------------------ 2: moving the database
+
+
+def _counts(url: str) -> dict[str, int]:
+    from newsletter.dbcopy import tables
+
+    db = open_database(url)
+    try:
+        with db.engine.connect() as conn:
+            return {t.name: conn.execute(text(f'select count(*) from "{t.name}"')).scalar_one()
+                    for t in tables()}
+    finally:
+        db.dispose()
+
+
+def test_db_copy_moves_everything_with_the_same_ids(
+    sample_project: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    project = Project(sample_project)
+    populate(project, "weekly", 5)
+    assert run("send", ISSUE, "--yes").exit_code == 0  # a campaign, batches, recipients
+    assert run("subscribers", "remove", "user2@example.org", "--list", "weekly").exit_code == 0
+    source = project_database(project).url
+    before = _counts(source)
+    assert before["campaigns"] and before["campaign_batch_recipients"]
+    assert before["subscriber_history"] and before["memberships"] == 5
+
+    result = run("db", "copy", "--to", database_url)
+    assert result.exit_code == 0, result.output
+    assert "every count matches" in result.output
+    assert _counts(database_url) == before
+    db = open_database(database_url)
+    with db.engine.begin() as conn:
+        ids = dict(conn.execute(text("select email, id from subscribers")).all())
+        status = conn.execute(text(
+            "select m.status from memberships m join subscribers s on s.id = m.subscriber_id "
+            "where s.email = 'user2@example.org'")).scalar_one()
+    db.dispose()
+    old = open_database(source)
+    with old.engine.connect() as conn:
+        assert ids == dict(conn.execute(text("select email, id from subscribers")).all())
+    old.dispose()
+    assert status.lower() == "unsubscribed"
+
+    again = run("db", "copy", "--to", database_url)
+    assert again.exit_code != 0 and "not empty" in again.output
+    assert "Traceback" not in again.output
+
+    # The sequences moved on: the next subscriber gets a new id, not an old one.
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    assert run("subscribers", "add", "new@example.org", "--list", "weekly").exit_code == 0
+    db = open_database(database_url)
+    with db.engine.connect() as conn:
+        new_id = conn.execute(text(
+            "select id from subscribers where email = 'new@example.org'")).scalar_one()
+    db.dispose()
+    assert new_id > max(ids.values())
+

@@ -191,7 +191,7 @@ def _remember(project: Project, choice: DatabaseChoice) -> None:
             return
         if isinstance(known, dict) and known.get("backend") == "postgresql":
             raise NewsletterError(
-                f"This project uses the PostgreSQL database {known.get('shown', '')}, but "
+                f"This project uses the database {known.get('shown', 'on PostgreSQL')}, but "
                 f"neither {DATABASE_ENV} nor [database] url in newsletter.toml is set here, so "
                 "this command would use the SQLite file in subscribers/ instead; it does not.",
                 hint=f"Put [database] url in newsletter.toml (the password in {PASSWORD_ENV} "
