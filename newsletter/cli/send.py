@@ -99,8 +99,7 @@ def _summary(plan: SendPlan) -> Table:
         rows.append(("Ambiguous", f"{plan.ambiguous:,} recipients in {plan.ambiguous_batches} "
                      f"batch(es) got no answer last time ({action})"))
     if plan.secret_source and plan.secret_source != "NEWSLETTER_SECRET":
-        rows.append(("Links signed with", f"{plan.secret_source} (outbox only; set "
-                     "NEWSLETTER_SECRET for real sends)"))
+        rows.append(("Links signed with", plan.secret_source))
     for name, value in rows:
         table.add_row(name, escape(value))
     return table

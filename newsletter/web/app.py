@@ -37,7 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 from ..project import Project
 from ..store import Database, open_project_database, ratelimits
 from ..store.events import apply_batch, prune_event_ids
-from ..tokens import secret_from_env
+from ..tokens import project_secret
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
 from .security import HTTPMiddleware, SecurityHeadersMiddleware, redact_tokens
 from .signup import confirmation, subscribe_form, subscribe_post
@@ -249,14 +249,14 @@ def create_app(
 ) -> Starlette:
     """The web service for ``project`` as an ASGI app.
 
-    Defaults: the project's database (opened and migrated here), NEWSLETTER_SECRET,
+    Defaults: the project's database, its secret (NEWSLETTER_SECRET or subscribers/.secret),
     the webhook key from SENDGRID_WEBHOOK_PUBLIC_KEY (``verifier="env"``; None turns
     the webhook off), transactional mail through :func:`newsletter.delivery.single.send_one`,
     and the archive from the project's site/ folder. ``clock`` replaces the webhook's
     time source (tests use it for SendGrid's published, old, test vector).
     """
     limits = limits or Limits()
-    secret = secret if secret is not None else secret_from_env()
+    secret = secret if secret is not None else project_secret(project.root)
     if verifier == "env":
         import time
 
