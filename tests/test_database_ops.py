@@ -12,9 +12,21 @@ from sqlalchemy.engine import make_url
 
 from newsletter import migrations
 from newsletter.cli import main
+from newsletter.dbcopy import tables
 from newsletter.project import Project
-from newsletter.store import open_database
+from newsletter.store import (
+    Source,
+    count_recipients,
+    create_list,
+    find_subscriber,
+    memberships,
+    open_database,
+    set_subscriber_status,
+    unsubscribe,
+)
 from newsletter.store.database import PASSWORD_ENV, project_database
+from newsletter.store.export import export_csv
+from newsletter.store.importer import import_csv
 from tests.plugins.fake_sendgrid import populate
 
 ISSUE = "issues/2021-02-01.yaml"
@@ -163,8 +175,6 @@ def test_no_hint_names_the_unrelated_newsletter_package() -> None:
 
 
 def _counts(url: str) -> dict[str, int]:
-    from newsletter.dbcopy import tables
-
     db = open_database(url)
     try:
         with db.engine.connect() as conn:
@@ -218,3 +228,35 @@ def test_db_copy_moves_everything_with_the_same_ids(
     db.dispose()
     assert new_id > max(ids.values())
 
+
+
+def test_a_csv_round_trip_into_a_new_database_keeps_every_leaver_a_leaver(
+    database_url: str, tmp_path: Path
+) -> None:
+    old_file = Path(__file__).parent / "data" / "import" / "mailchimp_bom.csv"
+    before = open_database(f"sqlite:///{tmp_path / 'before.db'}")
+    with before.transaction() as session:
+        create_list(session, "weekly", "Weekly")
+    import_csv(before.engine, old_file, "weekly")
+    with before.transaction() as session:
+        unsubscribe(session, "carla@example.org", "weekly", source=Source.COMMAND)
+        set_subscriber_status(session, "dmitri@example.org", "bounced", source=Source.WEBHOOK)
+    exported = tmp_path / "weekly.csv"
+    with exported.open("w", newline="", encoding="utf-8") as handle:
+        export_csv(before.engine, "weekly", handle)
+    before.dispose()
+
+    after = open_database(database_url)  # the restore: a new, empty database
+    with after.transaction() as session:
+        create_list(session, "weekly", "Weekly")
+    report = import_csv(after.engine, exported, "weekly")
+    assert report.added == 4 and report.rejected == 0
+    assert {row.email for row in report.skips} == {"carla@example.org", "dmitri@example.org"}
+    # Later, someone imports the old file again: the leavers stay out.
+    again = import_csv(after.engine, old_file, "weekly")
+    assert again.added == 0
+    with after.transaction() as session:
+        assert [m.status for m in memberships(session, "carla@example.org")] == ["unsubscribed"]
+        assert find_subscriber(session, "dmitri@example.org").status == "bounced"
+        assert count_recipients(session, "weekly") == 4
+    after.dispose()
