@@ -52,6 +52,7 @@ def main(ctx: click.Context, project: Path | None) -> None:
     """
     ctx.obj = {"project_dir": project}
     announce_to(lambda line: err_console.print(line, style="dim", soft_wrap=True, markup=False))
+    ctx.call_on_close(lambda: announce_to(None))
 
 
 for _module in (issue_commands, subscribers, send, archive, web, compose, report, db):
