@@ -6,9 +6,9 @@ import logging
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
-from starlette.testclient import TestClient
 
 from newsletter.cli import main
 from newsletter.project import Project
@@ -22,6 +22,7 @@ from newsletter.tokens import (
 )
 from newsletter.web.app import create_app
 from tests.plugins.fake_sendgrid import populate
+from tests.servers import serve_asgi
 from tests.test_web import Service, start_service
 
 ISSUE = "issues/2021-02-01.yaml"
@@ -40,7 +41,7 @@ def test_serve_accepts_the_links_the_outbox_signed_without_any_setup(
     message = (sample_project / "outbox" / "2021-02-01" / "user1@example.org.eml").read_text()
     token = re.search(r"/unsubscribe/([A-Za-z0-9_.-]+)>", message).group(1)
     app = create_app(project, verifier=None)  # no secret given: the project's own
-    with TestClient(app) as client:
+    with serve_asgi(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         answer = client.post(f"/unsubscribe/{token}")
         assert answer.status_code == 200 and "You are unsubscribed" in answer.text
     again = project_secret(sample_project)
