@@ -1,3 +1,3 @@
 """newsletter: write, check, render, send and archive a weekly email newsletter."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -39,7 +39,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """``url`` as typed, but with anything that may be a password replaced by ***.
 
     It masks from ``scheme://user:`` up to the last ``@``: more than the password, at
@@ -59,19 +59,19 @@ def supported_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise NewsletterError(f"Not a database URL: {_shown(url)!r}.", hint=URL_HINT) from None
+        raise NewsletterError(f"Not a database URL: {shown_url(url)!r}.", hint=URL_HINT) from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_DRIVERS:
         raise NewsletterError(
-            f"The subscriber store cannot use a {backend!r} database: {_shown(url)!r}. "
+            f"The subscriber store cannot use a {backend!r} database: {shown_url(url)!r}. "
             "It works with SQLite and PostgreSQL.", hint=URL_HINT)
     if parsed.get_driver_name() != SUPPORTED_DRIVERS[backend]:
         raise NewsletterError(
             f"The database driver {parsed.get_driver_name()!r} is not available: "
-            f"{_shown(url)!r}.", hint=URL_HINT)
+            f"{shown_url(url)!r}.", hint=URL_HINT)
     if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise NewsletterError(
-            f"A SQLite database URL must name a file: {_shown(url)!r}.", hint=URL_HINT)
+            f"A SQLite database URL must name a file: {shown_url(url)!r}.", hint=URL_HINT)
     return parsed
 
 

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.archive import build_archive, item_anchors, serving, slugify
-from newsletter.archive.site import MANIFEST
+from newsletter.archive.site import MANIFEST, manifest_path
 from newsletter.cli import main
 from newsletter.errors import IssueFileError, NewsletterError
 from newsletter.issue import Item, load_issue
@@ -417,7 +417,7 @@ def test_deleted_output_page_is_written_again(project: Project) -> None:
 def test_an_invalid_issue_file_stops_the_build_before_writing(project: Project) -> None:
     build(project)
     site = project.root / "site"
-    manifest = (site / MANIFEST).read_bytes()
+    manifest = manifest_path(project, site).read_bytes()
     bad = project.root / "issues" / "2022-03-14.yaml"
     bad.write_text("date: 2022-03-14\nsubject: Broken\nitems: []\n", encoding="utf-8")
     write_issue(project.root, "2022-03-21", "Would be new")
@@ -426,14 +426,14 @@ def test_an_invalid_issue_file_stops_the_build_before_writing(project: Project) 
     assert "2022-03-14.yaml" in caught.value.message and "items" in caught.value.message
     assert caught.value.hint and "newsletter check" in caught.value.hint
     assert not (site / "issues" / "2022-03-21").exists()
-    assert (site / MANIFEST).read_bytes() == manifest
+    assert manifest_path(project, site).read_bytes() == manifest
     assert not [p for p in site.rglob("*") if p.name.endswith(".tmp")]
     assert not (site / ".archive-tmp").exists()
 
 
 def test_manifest_records_inputs(project: Project) -> None:
     build(project)
-    manifest = json.loads((project.root / "site" / MANIFEST).read_text("utf-8"))
+    manifest = json.loads(manifest_path(project, project.root / "site").read_text("utf-8"))
     assert set(manifest["files"]) == {f"{SAMPLE}.yaml", "2021-02-08.yaml", "2022-03-07.yaml"}
     assert re.fullmatch(r"[0-9a-f]{64}", manifest["site_key"])
     assert set(manifest["pages"]) == {SAMPLE, "2021-02-08", "2022-03-07"}
@@ -542,3 +542,24 @@ def test_issue_numbers_match_the_email(project: Project) -> None:
     }
     assert shown == expected
     assert shown["2022-03-21"] == "No.\xa05"
+
+
+def test_the_build_state_is_never_published(project: Project) -> None:
+    write_issue(project.root, "2022-03-21", "Secret merger plans", draft=True)
+    build(project)
+    site = project.root / "site"
+    assert not (site / MANIFEST).exists()
+    published = b"".join(p.read_bytes() for p in site.rglob("*") if p.is_file())
+    assert b"Secret merger plans" not in published
+    state = manifest_path(project, site)
+    assert state.is_relative_to(project.root / ".newsletter") and state.is_file()
+
+
+def test_an_old_manifest_in_site_moves_out_and_is_deleted(project: Project) -> None:
+    build(project)
+    site = project.root / "site"
+    state = manifest_path(project, site)
+    state.rename(site / MANIFEST)  # as a version before 0.2.0 left it
+    report = build(project)
+    assert not (site / MANIFEST).exists() and state.is_file()
+    assert not report.pages_written  # the moved manifest still lets it skip every page

@@ -24,7 +24,8 @@ from newsletter.tokens import unsubscribe_token
 def test_fast_signer_makes_the_same_tokens_as_tokens_module(secret, slug):
     signer = UnsubscribeSigner(secret, slug)
     for subscriber_id in (1, 7, 999, 123_456_789, 2**40):
-        assert signer.token(subscriber_id) == unsubscribe_token(secret, subscriber_id, slug)
+        assert signer.token(subscriber_id, "Ann@Example.org") == unsubscribe_token(
+            secret, subscriber_id, slug, "ann@example.org")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Build the web archive: one page per published issue, the index, 404, feed, sitemap, search.
 
-Builds are incremental. DIR/.archive-manifest.json records a hash of every input
+Builds are incremental. A manifest in the project's .newsletter/ folder (never in
+the published DIR: it names drafts) records a hash of every input
 (issue file bytes, templates, newsletter.toml, this code) and, per issue page, a key
 of everything that page shows; a rebuild re-renders only pages whose key changed
 (the edited issue, and its neighbours when their previous/next link text changed).
@@ -39,7 +40,7 @@ from . import feed as feed_module
 from . import search as search_module
 
 FORMAT = 1
-MANIFEST = ".archive-manifest.json"
+MANIFEST = ".archive-manifest.json"  # where versions before 0.2.0 kept it (public!)
 TEMPLATE_DIR = "archive"
 PARALLEL_PARSE_MIN = 48
 SEARCH_BLOCK_YEARS = 3
@@ -60,6 +61,7 @@ def _sha(*parts: bytes | str) -> str:
 
 
 SCRATCH = ".archive-tmp"
+STATE_DIR = ".newsletter"  # the project's build state: git-ignored, never published
 
 
 def write_if_changed(path: Path, data: bytes, scratch: Path | None = None) -> bool:
@@ -362,9 +364,25 @@ def describe(model: IssueModel, limit: int = 200) -> str:
 # --- the build ---------------------------------------------------------------------------
 
 
-def _load_manifest(out_dir: Path) -> dict[str, Any]:
+def manifest_path(project: Project, out_dir: Path) -> Path:
+    """Where the build state of ``out_dir`` lives: in .newsletter/, outside what is published."""
+    state = project.root / STATE_DIR
+    if out_dir.resolve() == (project.root / DEFAULT_OUT).resolve():
+        return state / "archive-manifest.json"
+    return state / f"archive-manifest-{_sha(str(out_dir.resolve()))[:12]}.json"
+
+
+def _load_manifest(path: Path, out_dir: Path) -> dict[str, Any]:
+    """The last build's state; one left in the published folder by an old version moves."""
+    stray = out_dir / MANIFEST
+    if stray.is_file():
+        if path.exists():
+            stray.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(stray, path)
     try:
-        data = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError, OSError):
         return {}
     return data if isinstance(data, dict) and data.get("format") == FORMAT else {}
@@ -435,7 +453,8 @@ def _build(
     report = BuildReport(out_dir)
     timer = _Timer(report)
     renderer = _Renderer(project)
-    old = _load_manifest(out_dir)
+    manifest_file = manifest_path(project, out_dir)
+    old = _load_manifest(manifest_file, out_dir)
     key = site_key(project)
     same_site = old.get("site_key") == key
     old_files: dict[str, Any] = old.get("files", {}) if same_site else {}
@@ -581,7 +600,7 @@ def _build(
         "feed": feed_cache,
     }
     manifest_data = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    atomic_write(out_dir / MANIFEST, manifest_data, temp_dir=scratch)
+    atomic_write(manifest_file, manifest_data)
     timer.lap("manifest")
     return report
 

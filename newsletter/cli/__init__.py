@@ -13,9 +13,11 @@ import click
 
 from .. import __version__
 from ..errors import NewsletterError
+from ..store.database import announce_to
 from . import (
     archive,
     compose,
+    db,
     issue_commands,
     preflight,
     report,
@@ -25,7 +27,7 @@ from . import (
     users,
     web,
 )
-from ._common import print_error
+from ._common import err_console, print_error
 
 
 class _Group(click.Group):
@@ -61,9 +63,11 @@ def main(ctx: click.Context, project: Path | None) -> None:
       newsletter send issues/FILE.yaml --list weekly
     """
     ctx.obj = {"project_dir": project}
+    announce_to(lambda line: err_console.print(line, style="dim", soft_wrap=True, markup=False))
+    ctx.call_on_close(lambda: announce_to(None))
 
 
 for _module in (issue_commands, subscribers, send, archive, web, compose, report, studio,
-                preflight, users):
+                preflight, users, db):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -92,6 +92,8 @@ def _summary(plan: SendPlan) -> Table:
         ("Transport", plan.transport),
         ("Mode", mode),
     ]
+    if plan.database is not None:
+        rows.append(("Database", plan.database.label))
     if plan.preflight is not None:
         forced = " (sending anyway: --force)" if plan.preflight.errors and plan.mode == "send" \
             else ""
@@ -113,8 +115,7 @@ def _summary(plan: SendPlan) -> Table:
         rows.append(("Ambiguous", f"{plan.ambiguous:,} recipients{where} got no answer last "
                      f"time ({action})"))
     if plan.secret_source and plan.secret_source != "NEWSLETTER_SECRET":
-        rows.append(("Links signed with", f"{plan.secret_source} (outbox only; set "
-                     "NEWSLETTER_SECRET for real sends)"))
+        rows.append(("Links signed with", plan.secret_source))
     for name, value in rows:
         table.add_row(name, escape(value))
     return table

@@ -8,8 +8,6 @@ resumes an earlier run of the same campaign.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +21,7 @@ from ..project import Project
 from ..render import RenderedEmail
 from ..retry import RetryPolicy
 from ..store import Database, count_recipients, get_list, open_project_database
-from ..tokens import SECRET_ENV, secret_from_env
+from ..tokens import project_secret
 from . import campaign as state
 from .leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, end_dead_leases, lease_settings
 from .messages import counts as message_counts
@@ -35,7 +33,6 @@ from .smtp import password_from_env as smtp_password
 from .transports import api_key_from_env, transport_name
 
 Mode = Literal["send", "test", "dry-run", "sandbox"]
-SECRET_FILE = ".secret"
 
 
 @dataclass(frozen=True)
@@ -137,28 +134,13 @@ class SendPlan:
 
 
 def resolve_secret(project: Project, transport: str) -> tuple[bytes, str]:
-    """(secret, where it came from) for signing unsubscribe links.
+    """(secret, where it came from) for signing links: :func:`newsletter.tokens.project_secret`.
 
-    NEWSLETTER_SECRET always wins. Only the outbox transport, which delivers
-    nothing, falls back to a per-project secret made once in subscribers/.secret,
-    so the sample project works without any setup.
+    The same secret for every transport and for `newsletter serve` (``transport`` is
+    kept for callers; it no longer changes the answer).
     """
-    if os.environ.get(SECRET_ENV) or transport != "outbox":
-        return secret_from_env(), SECRET_ENV
-    path = project.subscribers_dir / SECRET_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
-    value = path.read_text(encoding="utf-8").strip()
-    if len(value) < 16:
-        raise NewsletterError(
-            f"{path} is too short to sign links safely.",
-            hint=f"Delete it (a new one is made), or set {SECRET_ENV}.",
-        )
-    relative = path.relative_to(project.root) if path.is_relative_to(project.root) else path
-    return value.encode(), str(relative)
+    secret = project_secret(project.root)
+    return secret, secret.source
 
 
 def plan_send(

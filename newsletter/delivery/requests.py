@@ -32,6 +32,7 @@ from markupsafe import escape
 from ..config import Config
 from ..emails import ascii_email
 from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail, greeting_line
+from ..tokens import ADDRESS_PURPOSE
 from . import _json
 
 MAX_PERSONALIZATIONS = 1000
@@ -99,21 +100,28 @@ class UnsubscribeSigner:
     """
 
     def __init__(self, secret: bytes, list_slug: str) -> None:
-        # tokens.sign: json.dumps({"l": slug, "s": id}, separators=(",", ":"), sort_keys=True)
-        self._prefix = '{"l":' + json.dumps(list_slug) + ',"s":'
+        # tokens.sign: json.dumps({"a": tag, "l": slug, "s": id}, separators=(",", ":"),
+        # sort_keys=True); the tag is tokens.address_tag.
+        self._middle = '","l":' + json.dumps(list_slug) + ',"s":'
         key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
         key = key.ljust(64, b"\0")
         self._inner = hashlib.sha256(bytes(k ^ 0x36 for k in key))
-        self._inner.update(b"unsubscribe\0")  # tokens.sign's purpose + NUL
         self._outer = hashlib.sha256(bytes(k ^ 0x5C for k in key))
+        self._tag_inner = self._inner.copy()
+        self._tag_inner.update(ADDRESS_PURPOSE)
+        self._inner.update(b"unsubscribe\0")  # tokens.sign's purpose + NUL
 
-    def token(self, subscriber_id: int) -> str:
-        raw = f"{self._prefix}{subscriber_id}}}".encode()
-        inner = self._inner.copy()
-        inner.update(raw)
+    def _mac(self, inner_start: Any, message: bytes) -> bytes:
+        inner = inner_start.copy()
+        inner.update(message)
         outer = self._outer.copy()
         outer.update(inner.digest())
-        return _b64(raw) + "." + _b64(outer.digest()[:20])
+        return outer.digest()
+
+    def token(self, subscriber_id: int, email: str) -> str:
+        tag = _b64(self._mac(self._tag_inner, email.lower().encode())[:6])
+        raw = f'{{"a":"{tag}{self._middle}{subscriber_id}}}'.encode()
+        return _b64(raw) + "." + _b64(self._mac(self._inner, raw)[:20])
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -204,11 +212,11 @@ class RequestBuilder:
         if sandbox:
             self.common["mail_settings"] = {"sandbox_mode": {"enable": True}}
 
-    def unsubscribe_url(self, subscriber_id: int | None) -> str:
+    def unsubscribe_url(self, subscriber_id: int | None, email: str = "") -> str:
         """The signed one-click unsubscribe URL of one subscriber (a placeholder for tests)."""
         if self.signer is None or subscriber_id is None:
             return self.unsubscribe_base + "test"
-        return self.unsubscribe_base + self.signer.token(subscriber_id)
+        return self.unsubscribe_base + self.signer.token(subscriber_id, email)
 
     def personalizations(self, recipients: Iterable[Recipient]) -> list[dict[str, Any]]:
         """One personalization per (subscriber id, email, name[, first_name])."""
@@ -228,7 +236,7 @@ class RequestBuilder:
         unsub_token, view_token = TEXT_TOKENS.unsubscribe_url, TEXT_TOKENS.view_url
         unsubscribe_url = self.unsubscribe_url
         for subscriber_id, email, name, *given in recipients:
-            url = unsubscribe_url(subscriber_id)
+            url = unsubscribe_url(subscriber_id, email)
             line = greeting_line(greeting, name, given[0] if given else None)
             shown = name.strip() if name else ""
             if not email.isascii():  # SendGrid wants the xn-- form of international domains

@@ -1,8 +1,11 @@
 """Database migrations (Alembic), run from code: no alembic.ini needed.
 
-``upgrade(url)`` brings a fresh or older database to the newest schema; it is
-what :func:`newsletter.store.open_database` calls. Revision ids are explicit and
-sequential (each in versions/ names its one predecessor):
+Migrating is explicit: ``newsletter db upgrade`` calls :func:`upgrade` (after a
+backup, under a lock). :func:`require_current` is what
+:func:`newsletter.store.open_database` calls: it creates the tables of a brand-new,
+empty database, and otherwise refuses a schema older or newer than this code, naming
+the command that fixes it. Revision ids are explicit and sequential (each in
+versions/ names its one predecessor):
 
 - "0001" the store; "0002" campaigns and batches; "0003" webhook events;
 - "0004" batch leases (owner, lease_expires_at);
@@ -30,10 +33,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, inspect, text
 
 from ..dbengine import make_engine
 from ..errors import NewsletterError
+
+# The name on PyPI ("newsletter" there is an unrelated package); the command is `newsletter`.
+DISTRIBUTION = "newsletter-toolkit"
+UPGRADE_PACKAGE_HINT = f"pip install -U {DISTRIBUTION}"
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # Any fixed number: serialises concurrent upgrades of one PostgreSQL database.
@@ -61,27 +68,51 @@ def head() -> str:
 
 
 @contextmanager
-def _migration_connection(url: str) -> Iterator[Connection]:
+def _migration_connection(url: str, *, exclusive: bool = False) -> Iterator[Connection]:
     """A connection for migrating, in one transaction, with foreign keys off on SQLite.
 
     SQLite batch migrations copy and drop tables; with foreign keys on, dropping a
-    referenced table would cascade-delete rows.
+    referenced table would cascade-delete rows. With ``exclusive`` the database is
+    locked against every other writer and reader for the whole transaction: an
+    advisory lock on PostgreSQL, ``BEGIN EXCLUSIVE`` on SQLite.
     """
     engine = make_engine(url, foreign_keys=False, pooled=False)
+    if exclusive and engine.dialect.name == "sqlite":
+        # pysqlite begins transactions lazily and weakly; take over BEGIN ourselves
+        # (SQLAlchemy's documented recipe for SQLite locking modes).
+        @event.listens_for(engine, "connect")
+        def _no_implicit_begin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_exclusive(connection):  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN EXCLUSIVE")
     try:
         with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
+            if exclusive and connection.dialect.name == "postgresql":
                 connection.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             yield connection
     finally:
         engine.dispose()
 
 
+def _newer_schema(revision: str) -> NewsletterError:
+    return NewsletterError(
+        f"The database's schema (revision {revision}) is newer than this version of "
+        "newsletter knows: a newer version has upgraded it.",
+        hint=f"Upgrade this installation too ({UPGRADE_PACKAGE_HINT}) and run the command "
+        "again; do not downgrade the database.",
+    )
+
+
 def _run(url: str, action: str, revision: str) -> None:
     config = alembic_config(url)
     try:
-        with _migration_connection(url) as connection:
-            if action == "upgrade" and revision == "head" and current_on(connection) == head():
+        with _migration_connection(url, exclusive=True) as connection:
+            found = current_on(connection)
+            if found is not None and found not in known_revisions():
+                raise _newer_schema(found)
+            if action == "upgrade" and revision == "head" and found == head():
                 return
             config.attributes["connection"] = connection
             getattr(command, action)(config, revision)
@@ -89,7 +120,7 @@ def _run(url: str, action: str, revision: str) -> None:
         raise NewsletterError(
             f"Cannot migrate the database: {exc}. It may have been made by a newer version "
             "of newsletter.",
-            hint="Upgrade newsletter (pip install -U newsletter) and run the command again.",
+            hint=f"Upgrade newsletter ({UPGRADE_PACKAGE_HINT}) and run the command again.",
         ) from None
 
 
@@ -101,6 +132,49 @@ def upgrade(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str) -> None:
     """Migrate the database at ``url`` down to ``revision`` ("base" drops every table)."""
     _run(url, "downgrade", revision)
+
+
+def known_revisions() -> set[str]:
+    """Every revision id this version of the package knows."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def pending(url: str) -> list[str]:
+    """Revisions :func:`upgrade` would apply, oldest first (raises if the schema is newer)."""
+    found = current(url)
+    if found is not None and found not in known_revisions():
+        raise _newer_schema(found)
+    script = ScriptDirectory.from_config(alembic_config())
+    steps = [rev.revision for rev in script.iterate_revisions(head(), found)]
+    return list(reversed(steps))
+
+
+def require_current(url: str) -> None:
+    """Make sure the database at ``url`` has the schema this code expects.
+
+    A brand-new database (no tables at all) gets the newest schema here, so a first
+    run needs no setup step. An older schema raises NewsletterError naming
+    ``newsletter db upgrade``; a newer one asks to upgrade the package. Nothing
+    is ever migrated implicitly.
+    """
+    with _migration_connection(url) as connection:
+        found = current_on(connection)
+        empty = found is None and not inspect(connection).get_table_names()
+    if found == head():
+        return
+    if empty:
+        upgrade(url)
+        return
+    if found is not None and found not in known_revisions():
+        raise _newer_schema(found)
+    raise NewsletterError(
+        f"The database's schema is at revision {found or 'none'}; this version of "
+        f"newsletter needs {head()}, so the database must be upgraded with "
+        "`newsletter db upgrade`.",
+        hint="Take a backup of the database (see docs/operations.md), then run "
+        "`newsletter db upgrade`. Stop `newsletter serve` first if it runs an older version.",
+    )
 
 
 def check(url: str) -> None:

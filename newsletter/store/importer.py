@@ -28,8 +28,9 @@ from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
 from .cells import neutralise
 from .consent import ERASED_REASON, Refusal, refusal
-from .csvfiles import NOT_SUBSCRIBED, Columns, open_csv
+from .csvfiles import Columns, open_csv
 from .erasure import erased_checker
+from .leavers import Leaver, StatusReader, record_leavers
 from .models import (
     HistoryEntry,
     Membership,
@@ -141,14 +142,6 @@ def _name_reader(columns: Columns) -> Callable[[list[str]], str]:
         width = max(first, last)
         return first_last
     return read
-
-
-def _status_in_file(cells: list[str], statuses: tuple[int, ...]) -> str | None:
-    """A not-subscribed status given in the row itself (e.g. "unsubscribed"), if any."""
-    for index in statuses:
-        if index < len(cells) and (value := cells[index].strip().lower()) in NOT_SUBSCRIBED:
-            return value
-    return None
 
 
 def _attributes_reader(columns: Columns) -> Callable[[list[str]], dict[str, Any] | None]:
@@ -520,6 +513,21 @@ class _Run:
             self.own_engine.dispose()
 
 
+def _record(engine: Engine, list_slug: str, path: Path,
+            leavers: list[tuple[Leaver, list[str]]], run: _Run) -> None:
+    """Record the file's leavers the database does not know yet (see .leavers)."""
+    with Session(engine) as session, session.begin():
+        outcome = record_leavers(session, list_slug, [leaver for leaver, _ in leavers],
+                                 path.name)
+    for (leaver, recorded), (_, cells) in zip(outcome, leavers, strict=True):
+        reason = (
+            f"recorded as {leaver.said} (status in the file): never mailed, and later "
+            "imports skip them" if recorded
+            else f"skipped: status in the file is {leaver.said!r}")
+        run.skip(leaver.line, leaver.email, reason, cells)
+    run.collect(through=sys.maxsize)
+
+
 def import_csv(
     engine: Engine,
     path: Path,
@@ -539,7 +547,10 @@ def import_csv(
     New addresses are added as subscribed; a non-empty name in the file replaces
     the stored one and extra columns are merged into ``attributes``. People who
     unsubscribed from the list are skipped unless ``resubscribe``; bounced,
-    complained and blocklisted addresses are always skipped.
+    complained and blocklisted addresses are always skipped. A row whose status
+    columns say the person left (as :mod:`.export` writes them) is never mailed: if
+    the database does not know the person, they are recorded with that status
+    (:mod:`.leavers`), so a CSV round trip keeps every leaver a leaver.
 
     ``rejects`` (an open text file) receives every rejected and skipped row with
     its line number and reason. ``progress(bytes_read, bytes_total)`` is called
@@ -566,7 +577,8 @@ def import_csv(
     email_index, extra = columns.email, columns.extra
     name_of = _name_reader(columns)
     attributes_of = _attributes_reader(columns)
-    statuses = columns.statuses
+    statuses = StatusReader(table.header, columns.statuses) if columns.statuses else None
+    leavers: list[tuple[Leaver, list[str]]] = []
     with_attributes = bool(extra) or columns.attributes is not None
     seen: dict[str, int] = {}
     chunk: list[_Row] = []
@@ -595,8 +607,8 @@ def import_csv(
             if was_erased is not None and was_erased(email):
                 run.reject(line, email, ERASED_REASON, cells)
                 continue
-            if statuses and (status := _status_in_file(cells, statuses)):
-                run.skip(line, email, f"skipped: status in the file is {status!r}", cells)
+            if statuses and (leaver := statuses.leaver(line, email, name_of(cells), cells)):
+                leavers.append((leaver, cells))
                 continue
             try:
                 attributes = attributes_of(cells) if with_attributes else None
@@ -609,6 +621,8 @@ def import_csv(
                 chunk = []
         run.submit(chunk)
         run.collect(through=sys.maxsize)
+        if leavers:
+            _record(engine, list_slug, path, leavers, run)
         if table.encoding_of is not None:
             report.encoding = table.encoding_of()
         report.fallback_lines = table.fallback_lines

@@ -44,7 +44,7 @@ from ..store.events import apply_batch
 from ..store.mailqueue import counts as queue_counts
 from ..studio import hosted_app
 from ..studio.security import MAX_BODY_BYTES as STUDIO_BODY
-from ..tokens import secret_from_env
+from ..tokens import project_secret
 from . import background
 from .context import Limits, Mailer, ServiceUnavailable, WebContext, log
 from .logs import log_config
@@ -261,7 +261,7 @@ def create_app(
 ) -> Starlette:
     """The web service for ``project`` as an ASGI app.
 
-    Defaults: the project's database (opened and migrated here), NEWSLETTER_SECRET,
+    Defaults: the project's database, its secret (NEWSLETTER_SECRET or subscribers/.secret),
     the webhook key from SENDGRID_WEBHOOK_PUBLIC_KEY (``verifier="env"``; None turns
     the webhook off), transactional mail through :func:`newsletter.delivery.single.send_one`,
     and the archive from the project's site/ folder. ``clock`` replaces the webhook's
@@ -274,7 +274,7 @@ def create_app(
     as it is (tests).
     """
     limits = limits or Limits.from_env()
-    secret = secret if secret is not None else secret_from_env()
+    secret = secret if secret is not None else project_secret(project.root)
     if verifier == "env":
         import time
 

@@ -108,7 +108,7 @@ def welcome_mail(ctx: WebContext, subscriber: Any, info: ListInfo, *,
     """
     if not ctx.welcome or subscriber.status != SubscriberStatus.ACTIVE:
         return None
-    token = unsubscribe_token(ctx.secret, subscriber.id, info.slug)
+    token = unsubscribe_token(ctx.secret, subscriber.id, info.slug, subscriber.email)
     return Mail(subscriber.email, "welcome_email", {
         "list": info, "email": subscriber.email,
         "name": subscriber.name if confirmed else "",

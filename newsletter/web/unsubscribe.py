@@ -14,16 +14,19 @@ authority needed, and changing either makes the signature fail.
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ..store import Membership, MembershipStatus, Source, find_list, find_subscriber, unsubscribe
 from ..store.leaving import MAX_NOTE, REASONS, reason_detail
-from ..tokens import BadToken, read_unsubscribe_token
+from ..tokens import BadToken, LinkSubject, read_unsubscribe_link
 from .context import WebContext
 from .signup import ListInfo, info_of
 
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
+logger = logging.getLogger("newsletter.web.unsubscribe")
 
 
 def describe(ctx: WebContext, subscriber_id: int, slug: str) -> tuple[ListInfo, str]:
@@ -56,11 +59,23 @@ def unsubscribe_member(ctx: WebContext, subscriber_id: int, slug: str, detail: s
                                 detail=detail))
 
 
-def _ids(ctx: WebContext, request: Request) -> tuple[int, str] | None:
+def _subject_known(ctx: WebContext, subject: LinkSubject) -> bool:
+    """True if the link's subscriber exists and is the person the link was made for."""
+    with ctx.db.transaction() as session:
+        subscriber = find_subscriber(session, subject.subscriber_id)
+        return subscriber is not None and subject.is_for(ctx.secret, subscriber.email)
+
+
+async def _ids(ctx: WebContext, request: Request) -> tuple[int, str] | None:
+    """(subscriber id, list) of a valid link for a known person; None gets the error page."""
     try:
-        return read_unsubscribe_token(ctx.secret, request.path_params["token"])
+        subject = read_unsubscribe_link(ctx.secret, request.path_params["token"])
     except BadToken:
         return None
+    if not await ctx.run(_subject_known, ctx, subject):
+        logger.warning("Rejected an unsubscribe link: no such subscriber, or another address")
+        return None
+    return subject.subscriber_id, subject.list_slug
 
 
 def _bad_link(ctx: WebContext) -> Response:
@@ -74,7 +89,7 @@ def _bad_link(ctx: WebContext) -> Response:
 async def unsubscribe_page(request: Request) -> Response:
     """GET /unsubscribe/TOKEN: a page with a button; never unsubscribes by itself."""
     ctx: WebContext = request.app.state.web
-    ids = _ids(ctx, request)
+    ids = await _ids(ctx, request)
     if ids is None:
         return _bad_link(ctx)
     info, email = await ctx.run(describe, ctx, *ids)
@@ -84,7 +99,7 @@ async def unsubscribe_page(request: Request) -> Response:
 async def unsubscribe_post(request: Request) -> Response:
     """POST /unsubscribe/TOKEN: the page's button or RFC 8058 one-click; always 200 if valid."""
     ctx: WebContext = request.app.state.web
-    ids = _ids(ctx, request)
+    ids = await _ids(ctx, request)
     if ids is None:
         if await _is_one_click(request):
             return PlainTextResponse("Invalid unsubscribe link.", 400)
