@@ -51,8 +51,10 @@ $(MJML): bench/package.json
 test: setup system-deps $(MJML)
 	@eval "$$($(SUDO) .ci/postgres)" && $(BIN)/pytest
 
+# Style (ruff) and types (mypy, at the strictness set in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Each script prints its figures; docs/performance.md records them (see there).
 bench: setup $(MJML)

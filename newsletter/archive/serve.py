@@ -40,7 +40,8 @@ class _Handler(SimpleHTTPRequestHandler):
             return None
         return super().send_head()
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
         page = Path(self.directory) / "404.html"
         if code != HTTPStatus.NOT_FOUND or not page.is_file() or not self._inside(str(page)):
             return super().send_error(code, message, explain)

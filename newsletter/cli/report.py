@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -66,7 +67,7 @@ def _show_issue(report: IssueReport) -> None:
     _show_growth(report.weeks)
 
 
-def _show_growth(weeks: list) -> None:  # type: ignore[type-arg]
+def _show_growth(weeks: list[Any]) -> None:
     joined, left = sum(w.joined for w in weeks), sum(w.left for w in weeks)
     bounced = sum(w.bounced for w in weeks)
     console.print(f"List growth over {len(weeks)} weeks: {joined:,} joined, {left:,} left, "

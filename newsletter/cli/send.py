@@ -11,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -47,7 +48,8 @@ class _Rate(ProgressColumn):
 
 class _Bar(Progress):
     def __init__(self, bar: RichProgress, label: str) -> None:
-        self.bar, self.label, self.task = bar, label, None
+        self.bar, self.label = bar, label
+        self.task: TaskID | None = None
 
     def start(self, total: int) -> None:
         self.task = self.bar.add_task(self.label, total=total)
@@ -319,10 +321,10 @@ def status_command(issue_file: Path | None) -> None:
         for label in ENGAGEMENT:
             seen.add_column(label, justify="right")
         for item in found:
-            counts = stats.get(item.campaign.id)
-            if counts:
+            events = stats.get(item.campaign.id)
+            if events:
                 seen.add_row(escape(item.campaign.issue_name), escape(item.campaign.list_slug),
-                             *(f"{sum(counts.get(n, 0) for n in names):,}"
+                             *(f"{sum(events.get(n, 0) for n in names):,}"
                                for names in ENGAGEMENT.values()))
         console.print(seen)
         console.print("Machine opens are Apple Mail Privacy Protection fetching images; they "

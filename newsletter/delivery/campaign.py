@@ -41,6 +41,7 @@ from ..store import (
     recipients_query,
     utcnow,
 )
+from ..store.models import table
 from .leases import live, until_expr
 from .messages import MessageCounts, ambiguous_messages
 from .messages import counts as message_counts
@@ -55,10 +56,10 @@ from .models import (
     unpack_ids,
 )
 
-batches = Batch.__table__
-frozen = BatchRecipients.__table__
-campaigns = Campaign.__table__
-deliveries = BatchDelivery.__table__
+batches = table(Batch)
+frozen = table(BatchRecipients)
+campaigns = table(Campaign)
+deliveries = table(BatchDelivery)
 # The key of state_counts for batches in submitting that a live sender is waiting on.
 IN_FLIGHT = "in flight"
 
@@ -106,14 +107,16 @@ def create_campaign(
             with Session(connection) as session:
                 list_id = get_list(session, list_slug).id
             now = utcnow()
-            campaign_id = connection.execute(
+            inserted = connection.execute(
                 insert(campaigns).values(
                     issue_name=issue_name, list_slug=list_slug, transport=transport,
                     subject=subject, status=CampaignStatus.SENDING.value, recipient_count=0,
                     batch_count=0, send_at=send_at, sendgrid_batch_id=sendgrid_batch_id,
                     created_at=now,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None
+            campaign_id = inserted[0]
             ids_query = recipients_query(list_id).with_only_columns(Subscriber.id)
             cursor = _RawStatement.compile(ids_query, connection.dialect).execute(connection, {})
             rows: list[dict[str, object]] = []

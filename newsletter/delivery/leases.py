@@ -38,10 +38,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..store.models import UTCDateTime, utcnow
+from ..store.models import UTCDateTime, table, utcnow
 from .models import Batch, BatchState
 
-batches = Batch.__table__
+batches = table(Batch)
 log = logging.getLogger(__name__)
 
 # How long a lease lasts and how often the heartbeat renews it (seconds). The

@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 
 from ..store import Source, Subscriber, SubscriberStatus, utcnow
 from ..store.events import mark_status
+from ..store.models import table
 from .leases import live
 from .models import Batch, BatchDelivery, BatchState, DeliveryState
 
-deliveries = BatchDelivery.__table__
-batches = Batch.__table__
+deliveries = table(BatchDelivery)
+batches = table(Batch)
 TERMINAL = (DeliveryState.ACCEPTED.value, DeliveryState.BOUNCED.value)
 SETTLED_DETAIL = "the sender stopped after handing it to the server, before the answer came"
 

@@ -12,6 +12,7 @@ import html
 import io
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -23,7 +24,7 @@ from matplotlib.figure import Figure  # noqa: E402
 BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, GREY = (
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#666666")
 
-_STYLE = {
+_STYLE: Any = {  # matplotlib types rc keys as literals
     "svg.hashsalt": "newsletter-report",
     "svg.fonttype": "none",  # real text: smaller, selectable, read by screen readers
     "font.family": "sans-serif",

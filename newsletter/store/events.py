@@ -68,7 +68,7 @@ class BatchResult:
 
 
 def _campaign(event: dict[str, Any]) -> int | None:
-    value = event.get("nl_campaign")
+    value: Any = event.get("nl_campaign")
     try:
         number = int(value)  # custom_args arrive as strings
     except (TypeError, ValueError):

@@ -97,7 +97,8 @@ class WebContext:
                         return function(*args)
                 return function(*args)
             except (DBAPIError, PoolTimeout) as exc:
-                log.error("database unavailable: %s", type(exc.orig or exc).__name__)
+                cause = getattr(exc, "orig", None) or exc
+                log.error("database unavailable: %s", type(cause).__name__)
                 raise ServiceUnavailable() from None
 
         return await run_in_threadpool(call)

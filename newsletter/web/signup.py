@@ -277,13 +277,14 @@ async def subscribe_post(request: Request) -> Response:
         return _form_page(ctx, request, info, 403, email=fields["email"], name=fields["name"],
                           error="The form had expired. Please send it again.")
     confirm_first = embedded or elsewhere
+    found = info  # the list exists (checked above); named for the closure below
 
     def done() -> Response:
         if as_json:
-            message = ("Check your inbox to confirm." if info.double_opt_in or confirm_first
+            message = ("Check your inbox to confirm." if found.double_opt_in or confirm_first
                        else "Subscribed.")
             return JSONResponse({"ok": True, "message": message}, headers=cors)
-        return ctx.page("check_inbox", list=info, confirm_days=ctx.limits.confirm_days,
+        return ctx.page("check_inbox", list=found, confirm_days=ctx.limits.confirm_days,
                         confirm_first=confirm_first)
 
     if fields[HONEYPOT_FIELD].strip():
