@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
@@ -42,14 +41,6 @@ class Project:
     @property
     def outbox_dir(self) -> Path:
         return self.root / self.config.delivery.outbox_dir
-
-    @property
-    def database_url(self) -> str:
-        """NEWSLETTER_DATABASE_URL, else [database] url, else SQLite in subscribers/."""
-        url = os.environ.get(DATABASE_ENV) or self.config.database_url
-        if url:
-            return url
-        return f"sqlite:///{self.subscribers_dir / 'subscribers.db'}"
 
     def issue_files(self) -> list[Path]:
         """Every issue file, in name order (names start with the date, so oldest first)."""

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import main
 from newsletter.project import Project
-from newsletter.store import find_list, open_database
+from newsletter.store import find_list, open_project_database
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def run(project_database_url: str):
 
 
 def _db(root: Path):
-    return open_database(Project(root).database_url)
+    return open_project_database(Project(root))
 
 
 def test_the_default_list_is_created_by_the_store_as_double_opt_in(

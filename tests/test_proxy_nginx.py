@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from newsletter.project import Project
-from newsletter.store import create_list, memberships, open_database
+from newsletter.store import create_list, memberships, open_project_database
 from newsletter.store.ratelimits import RateLimitCount
 from newsletter.web.security import rate_key
 from tests.plugins.waiting import wait_until
@@ -133,7 +133,7 @@ def stack(sample_project: Path, tmp_path: Path) -> Iterator[Stack]:
     _need_nginx()
     config = sample_project / "newsletter.toml"
     config.write_text(config.read_text() + '\n[web]\ntrusted_proxies = ["127.0.0.1"]\n')
-    db = open_database(Project(sample_project).database_url)
+    db = open_project_database(Project(sample_project))
     with db.transaction() as session:
         create_list(session, "weekly", "Weekly Brief", double_opt_in=True)
     db.dispose()
@@ -178,7 +178,7 @@ def stack(sample_project: Path, tmp_path: Path) -> Iterator[Stack]:
 
 
 def _rate_keys(root: Path) -> set[str]:
-    db = open_database(Project(root).database_url)
+    db = open_project_database(Project(root))
     try:
         with db.session() as session:
             return set(session.scalars(select(RateLimitCount.key)))
@@ -268,7 +268,7 @@ def test_sign_up_confirm_and_unsubscribe_across_two_serve_processes(stack: Stack
     served = [log.read_text() for log in stack.logs]
     assert all('"GET /confirm/[token]' in text or '"POST /confirm/[token]' in text
                for text in served), "both serve processes should have answered"
-    db = open_database(Project(stack.root).database_url)
+    db = open_project_database(Project(stack.root))
     try:
         with db.session() as session:
             (membership,) = memberships(session, address)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from newsletter.project import Project
-from newsletter.store import create_list, open_database
+from newsletter.store import create_list, open_project_database
 from newsletter.web.logs import mask_emails, scrub
 from tests.plugins.waiting import wait_until
 from tests.servers import free_port
@@ -62,7 +62,7 @@ def _use(base: str, root: Path) -> None:
 
 @pytest.fixture
 def project(sample_project: Path) -> Path:
-    db = open_database(Project(sample_project).database_url)
+    db = open_project_database(Project(sample_project))
     with db.transaction() as session:
         create_list(session, "weekly", "Weekly Brief", double_opt_in=True)
     db.dispose()

@@ -25,7 +25,7 @@ from newsletter.store import (
     find_subscriber,
     history,
     memberships,
-    open_database,
+    open_project_database,
     unsubscribe,
 )
 from newsletter.tokens import sign, unsubscribe_token
@@ -93,7 +93,7 @@ class Service:
 def start_service(root: Path, monkeypatch: pytest.MonkeyPatch, **options) -> Iterator[Service]:
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
     project = Project(root)
-    db = open_database(project.database_url)
+    db = open_project_database(project)
     with db.transaction() as session:
         if find_list(session, "weekly") is None:
             create_list(session, "weekly", "Weekly Brief", "News every Monday.",

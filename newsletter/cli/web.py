@@ -41,7 +41,8 @@ def serve_command(host: str, port: int, workers: int, welcome: bool, log_format:
       /                      the archive built by `newsletter archive build`
 
     \b
-    Needs NEWSLETTER_SECRET (the same one used to send). For the webhook, set
+    Signs links with the project's secret (NEWSLETTER_SECRET, else subscribers/.secret:
+    the same one every send used). For the webhook, set
     SENDGRID_WEBHOOK_PUBLIC_KEY to the verification key from SendGrid. Behind nginx
     or Caddy, list the proxy in [web] trusted_proxies (docs/operations.md).
 

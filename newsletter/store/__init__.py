@@ -2,9 +2,9 @@
 
 Quick tour (every function is documented where it is defined)::
 
-    from newsletter.store import Source, add_subscriber, iter_recipients, open_database
+    from newsletter.store import Source, add_subscriber, iter_recipients, open_project_database
 
-    db = open_database(project.database_url)          # migrates to the newest schema
+    db = open_project_database(project)               # the project's database
     with db.transaction() as session:                  # commits on success
         add_subscriber(session, "ann@example.org", "weekly", name="Ann",
                        source=Source.WEB_FORM)

@@ -74,7 +74,7 @@ class Database:
 
     Typical use::
 
-        db = open_database(project.database_url)
+        db = open_project_database(project)
         with db.transaction() as session:
             add_subscriber(session, "ann@example.org", "weekly", source=Source.WEB_FORM)
     """
