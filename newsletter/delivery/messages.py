@@ -159,7 +159,7 @@ def sent_since(engine: Engine, since: datetime) -> int:
 
 # The history's Source for bounces the SMTP server reported: `newsletter send` did it
 # (the detail names the server and carries its words).
-BOUNCE_SOURCE = Source.COMMAND
+BOUNCE_SOURCE = Source.SMTP
 
 
 class MessageJournal:

@@ -61,6 +61,7 @@ class Source(StrEnum):
     UNSUBSCRIBE_LINK = "unsubscribe link"
     WEBHOOK = "webhook"
     SYNC = "sync"
+    SMTP = "smtp"  # an SMTP server refused a recipient during a send
 
 
 def table(model: type[Any]) -> Table:
