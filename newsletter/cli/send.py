@@ -151,6 +151,9 @@ def _report(report: SendReport) -> None:
 @click.option("--retry-ambiguous", is_flag=True,
               help="Also send batches whose earlier request got no answer (they may have been "
               "delivered: some people may get the issue twice).")
+@click.option("--allow-placeholders", is_flag=True,
+              help="Send even though the issue still holds TODO, TK or lorem ipsum "
+              "(without it, such an issue is refused, even with --yes).")
 def send_command(
     issue_file: Path,
     list_slug: str | None,
@@ -161,6 +164,7 @@ def send_command(
     sandbox: bool,
     at: str | None,
     retry_ambiguous: bool,
+    allow_placeholders: bool,
 ) -> None:
     """Send ISSUE_FILE to every subscribed member of a list.
 
@@ -179,7 +183,7 @@ def send_command(
     options = SendOptions(
         issue_path=issue_file, list_slug=list_slug, transport=transport,
         test_addresses=_addresses(test_addresses), dry_run=dry_run, sandbox=sandbox,
-        at=when, retry_ambiguous=retry_ambiguous,
+        at=when, retry_ambiguous=retry_ambiguous, allow_placeholders=allow_placeholders,
     )
     plan = plan_send(project, options)
     for warning in plan.warnings:
@@ -217,7 +221,12 @@ def send_command(
             hint += (f" Another `newsletter send` is still sending {report.elsewhere.recipients:,}"
                      " recipients.")
         raise NewsletterError("The send is not complete.", hint=hint)
-    if report.mode == "send":
+    if report.mode == "send" and plan.schedule_note:
+        console.print(f"[green]Scheduled for {escape(plan.schedule_note)}:[/] SendGrid holds "
+                      f"{plan.issue.name} for every recipient of {escape(repr(plan.list_slug))} "
+                      "and delivers it then. Cancel until 10 minutes before with "
+                      f"`newsletter cancel {escape(str(issue_file))}`.", soft_wrap=True)
+    elif report.mode == "send":
         console.print(f"[green]Done:[/] {plan.issue.name} went to every recipient of "
                       f"{plan.list_slug!r}.")
 

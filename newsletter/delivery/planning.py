@@ -27,6 +27,7 @@ from . import campaign as state
 from .leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, end_dead_leases, lease_settings
 from .models import BatchState, CampaignStatus
 from .requests import MAX_PERSONALIZATIONS, TEST_PREFIX, RequestBuilder, Schedule
+from .safety import refuse, send_safety
 from .schedule import check_schedule
 from .transports import api_key_from_env, transport_name
 
@@ -85,6 +86,7 @@ class SendOptions:
     sandbox: bool = False
     at: dt.datetime | None = None
     retry_ambiguous: bool = False
+    allow_placeholders: bool = False  # send an issue still holding TODO, TK, lorem...
 
 
 @dataclass
@@ -200,6 +202,13 @@ def plan_send(
         recipient_count=0,
     )
     plan.warnings = [str(d) for d in result.warnings]
+    safety = send_safety(
+        project, issue, to_list=mode == "send", real_transport=transport != "outbox",
+        allow_placeholders=options.allow_placeholders,
+        send_day=options.at.astimezone(config.zone).date() if options.at else None,
+    )
+    refuse(safety, str(options.issue_path))
+    plan.warnings += safety.warnings
     if transport == "sendgrid" and not config.service_url.startswith("https://"):
         plan.warnings.append(
             f"newsletter.toml: web_url {config.service_url!r} is not https; Gmail and Yahoo "
