@@ -52,7 +52,7 @@ def check_and_render(project: Project, path: Path) -> tuple[CheckResult, Rendere
     rendered = render_email(project, result.issue, for_sending=True)
     for problem in footer_problems(project, rendered, TEXT_TOKENS.unsubscribe_url):
         # An error, not a warning: `newsletter send` refuses an issue with errors.
-        result.diagnostics.append(Diagnostic(str(path), 1, 1, "templates", problem, "error"))
+        result.diagnostics.append(Diagnostic(str(path), 1, 1, FOOTER_FIELD, problem, "error"))
     if rendered.html_bytes > GMAIL_CLIP_BYTES:
         result.diagnostics.append(
             Diagnostic(
@@ -66,6 +66,7 @@ def check_and_render(project: Project, path: Path) -> tuple[CheckResult, Rendere
     return result, rendered
 
 
+FOOTER_FIELD = "footer"  # the field named by footer_problems' diagnostics
 _TAG = re.compile(r"<[^>]*>")
 _NOT_WORD = re.compile(r"\W+")
 

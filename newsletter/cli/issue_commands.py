@@ -13,6 +13,7 @@ from rich.markup import escape
 from .. import issue as issue_module
 from .. import pipeline, project
 from ..emails import InvalidEmail, normalise_email
+from ..errors import NewsletterError
 from ._common import console, current_project, err_console
 
 
@@ -112,6 +113,20 @@ def new_command(date: dt.datetime | None) -> None:
     console.print(f"Next: fill in the TODOs, then run `newsletter check {escape(str(shown))}`.")
 
 
+def _project_of(path: Path) -> project.Project:
+    """The project an issue file belongs to: -C if given, else found from the file's folder.
+
+    So `newsletter check ../other/issues/X.yaml` uses the other project's settings
+    and templates, from anywhere.
+    """
+    if (click.get_current_context().find_root().obj or {}).get("project_dir"):
+        return current_project()
+    try:
+        return project.find_project_for(path)
+    except NewsletterError:
+        return current_project()
+
+
 @click.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def check_command(files: tuple[Path, ...]) -> None:
@@ -120,10 +135,9 @@ def check_command(files: tuple[Path, ...]) -> None:
     Each problem is printed as FILE:LINE:COLUMN: FIELD: what is wrong. Exits 1
     when there are errors; warnings alone exit 0.
     """
-    proj = current_project()
     errors = warnings = 0
     for path in files:
-        result = pipeline.check_issue(proj, path)
+        result = pipeline.check_issue(_project_of(path), path)
         for diagnostic in result.diagnostics:
             style = "red" if diagnostic.severity == "error" else "yellow"
             console.print(str(diagnostic), style=style, markup=False, soft_wrap=True)
@@ -156,8 +170,7 @@ def schema_command() -> None:
 )
 def build_command(file: Path, out_dir: Path) -> None:
     """Render FILE into NAME.html, NAME.txt and NAME.eml (open the .eml in any mail app)."""
-    proj = current_project()
-    result = pipeline.build_issue(proj, file, out_dir)
+    result = pipeline.build_issue(_project_of(file), file, out_dir)
     for path in (result.html, result.text, result.eml):
         console.print(f"  wrote {path}", markup=False)
     for problem in result.problems:
@@ -180,12 +193,19 @@ def preview_command(file: Path, host: str, port: int) -> None:
     """Serve FILE's email on localhost: desktop and phone width side by side, and the text.
 
     The page reloads whenever the issue file, newsletter.toml or a template changes.
+    If PORT is in use, the next free port is taken (and named).
     """
-    from ..preview import serve_preview
+    from ..preview import listening_socket, serve_preview
 
-    proj = current_project()
-    console.print(f"Previewing {file} at http://{host}:{port}/  (Ctrl-C to stop)", markup=False)
-    serve_preview(proj, file, host, port)
+    proj = _project_of(file)
+    sock = listening_socket(host, port)
+    chosen = sock.getsockname()[1]
+    if chosen != port:
+        console.print(f"Port {port} is in use (another preview?), so this one uses {chosen}.",
+                      markup=False)
+    console.print(f"Previewing {file} at http://{host}:{chosen}/  (Ctrl-C to stop)",
+                  markup=False)
+    serve_preview(proj, file, sock)
 
 
 @click.group("templates", invoke_without_command=True)

@@ -234,7 +234,8 @@ def send_command(
 @click.command("status")
 @click.argument("issue_file", type=ISSUE_FILE, required=False)
 def status_command(issue_file: Path | None) -> None:
-    """Show every send (of ISSUE_FILE, if given): batches and recipients per state.
+    """Show every send (of ISSUE_FILE, if given): when it started and finished, and its
+    batches and recipients per state.
 
     \b
     accepted    SendGrid (or the outbox) took the batch
@@ -256,6 +257,8 @@ def status_command(issue_file: Path | None) -> None:
     table.add_column("List", no_wrap=True)
     table.add_column("Via", no_wrap=True)
     table.add_column("Status")
+    table.add_column("Started (UTC)", no_wrap=True)
+    table.add_column("Finished (UTC)", no_wrap=True)
     # "In flight" only while a send is running, to keep the table narrow.
     columns: list[str] = [BatchState.ACCEPTED, BatchState.PENDING, BatchState.FAILED,
                           BatchState.SUBMITTING]
@@ -271,6 +274,8 @@ def status_command(issue_file: Path | None) -> None:
             status += f", scheduled {c.send_at:%Y-%m-%d %H:%M} UTC"
         table.add_row(
             escape(c.issue_name), escape(c.list_slug), c.transport, status,
+            f"{c.created_at:%Y-%m-%d %H:%M}",
+            f"{c.finished_at:%Y-%m-%d %H:%M}" if c.finished_at else "–",
             *(f"{counts[key].recipients:,}" for key in columns),
         )
     console.print(table)
