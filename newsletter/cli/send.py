@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..delivery.campaign import IN_FLIGHT
-from ..delivery.models import BatchState
+from ..delivery.models import BatchState, Campaign
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
 from ..delivery.runner import Progress, SendReport
 from ..delivery.schedule import parse_at
@@ -231,6 +231,19 @@ def send_command(
                       f"{plan.list_slug!r}.")
 
 
+def _when(item_campaign: Campaign) -> str:
+    """ "2021-02-01 to 'weekly': started 2026-11-30 09:00, finished 09:04 UTC"."""
+    started, finished = item_campaign.created_at, item_campaign.finished_at
+    if finished is None:
+        end = "not finished" if item_campaign.status != "cancelled" else "cancelled"
+    else:
+        shown = f"{finished:%H:%M}" if finished.date() == started.date() \
+            else f"{finished:%Y-%m-%d %H:%M}"
+        end = f"{'cancelled' if item_campaign.status == 'cancelled' else 'finished'} {shown}"
+    return (f"{item_campaign.issue_name} to {item_campaign.list_slug!r}: started "
+            f"{started:%Y-%m-%d %H:%M}, {end} (UTC)")
+
+
 @click.command("status")
 @click.argument("issue_file", type=ISSUE_FILE, required=False)
 def status_command(issue_file: Path | None) -> None:
@@ -257,8 +270,6 @@ def status_command(issue_file: Path | None) -> None:
     table.add_column("List", no_wrap=True)
     table.add_column("Via", no_wrap=True)
     table.add_column("Status")
-    table.add_column("Started (UTC)", no_wrap=True)
-    table.add_column("Finished (UTC)", no_wrap=True)
     # "In flight" only while a send is running, to keep the table narrow.
     columns: list[str] = [BatchState.ACCEPTED, BatchState.PENDING, BatchState.FAILED,
                           BatchState.SUBMITTING]
@@ -274,11 +285,11 @@ def status_command(issue_file: Path | None) -> None:
             status += f", scheduled {c.send_at:%Y-%m-%d %H:%M} UTC"
         table.add_row(
             escape(c.issue_name), escape(c.list_slug), c.transport, status,
-            f"{c.created_at:%Y-%m-%d %H:%M}",
-            f"{c.finished_at:%Y-%m-%d %H:%M}" if c.finished_at else "–",
             *(f"{counts[key].recipients:,}" for key in columns),
         )
     console.print(table)
+    for item in found:
+        console.print(escape(_when(item.campaign)), soft_wrap=True)
     stats = engagement(project, [item.campaign.id for item in found])
     if stats:
         seen = Table(title="What readers did (from SendGrid's event webhook)",
