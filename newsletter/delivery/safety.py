@@ -9,20 +9,18 @@ the day it goes out. Each rule lives here once.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import NewsletterError
-from ..issue import Issue
+from ..issue import PLACEHOLDER, Issue
 from ..project import EXAMPLE_DOMAINS, Project, placeholder_settings
 
-# Words writers leave for "fill this in later". Upper case only for TODO and TK: "todo"
-# is Spanish for "all", and "tk" appears in ordinary words' abbreviations.
-_PLACEHOLDER = re.compile(r"\b(TODO|TK|TKTK|FIXME)\b|\blorem\b", re.IGNORECASE)
-_UPPER_ONLY = {"todo", "tk", "tktk", "fixme"}
+# The words `newsletter check` warns about (issue.PLACEHOLDER: TK, TODO, FIXME, lorem
+# ipsum). A send refuses them only in capitals: "todo" is Spanish for "all".
+_UPPER_ONLY = {"todo", "fixme"}
 # An issue dated further than this from its send day (either way) gets a warning;
 # any date in the past does too. A weekly issue prepared early is at most a week ahead.
 FAR_DAYS = 7
@@ -51,13 +49,14 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 def issue_placeholders(issue: Issue) -> list[str]:
     """Each place in the issue still holding a placeholder, as "field: 'text'"; [] if none.
 
-    Placeholders are TODO, TK, FIXME and lorem ipsum (what `newsletter new` and
-    `newsletter add` write where something is missing), and links to the
-    example domains (example.org, as in the example issue).
+    Placeholders are the words `newsletter check` warns about, TODO, TK, FIXME
+    (in capitals) and lorem ipsum (what `newsletter new` and `newsletter add`
+    write where something is missing), and links to the example domains
+    (example.org, as in init's example issue).
     """
     found = []
     for path, text in _strings(issue.model.model_dump(mode="json"), ""):
-        for match in _PLACEHOLDER.finditer(text):
+        for match in PLACEHOLDER.finditer(text):
             word = match.group(0)
             if word.casefold() in _UPPER_ONLY and word != word.upper():
                 continue
