@@ -91,6 +91,7 @@ class AddReport:
     yaml: str = ""  # the text of the new items, as inserted
     written: bool = False
     notes: list[str] = field(default_factory=list)  # about the issue as a whole
+    section_note: str = ""  # which section the new items went into, and where
     diagnostics: list[Diagnostic] = field(default_factory=list)  # check of the new items
 
     @property
@@ -172,6 +173,7 @@ class _Place:
     prefix: str  # text to insert first ("items:" when the file has none)
     style: _Style
     first: bool = False  # no items yet: no blank line before the first new one
+    before: bool = False  # inserted before the first item: blank line after, not before
 
 
 def _line_start(text: str, index: int) -> int:
@@ -232,8 +234,9 @@ def _style(text: str, items: SequenceNode, newline: str) -> _Style:
     return _Style(dash_col, key_indent, block_indent, blank_line, width, newline)
 
 
-def _find_place(text: str) -> _Place:
-    """Where new items go: after the last item, or a new items list at the end."""
+def _find_place(text: str, after: int | None = None) -> _Place:
+    """Where new items go: after item number ``after`` (default: the last; 0: before the
+    first), or in a new items list at the end."""
     newline = "\r\n" if "\r\n" in text else "\n"
     root = YAML(typ="rt").compose(text)
     if not isinstance(root, MappingNode):
@@ -244,7 +247,11 @@ def _find_place(text: str) -> _Place:
             continue
         if isinstance(value, SequenceNode) and value.value and not value.flow_style:
             style = _style(text, value, newline)
-            end = _content_end(text, value.value[-1].end_mark.index, style.dash_col)
+            count = len(value.value) if after is None else min(after, len(value.value))
+            if count == 0:
+                return _Place(_line_start(text, value.value[0].start_mark.index), "", style,
+                              before=True)
+            end = _content_end(text, value.value[count - 1].end_mark.index, style.dash_col)
             return _Place(_line_end(text, end), "", style)
         if isinstance(value, ScalarNode) and (value.tag or "").endswith(":null"):
             return _Place(_line_end(text, key.end_mark.index), "", _Style(newline=newline), True)
@@ -288,8 +295,13 @@ def _entry(fields: dict[str, Any], style: _Style) -> CommentedMap:
     return entry
 
 
-def render_items(items: Iterable[dict[str, Any]], style: _Style | None = None) -> str:
-    """The YAML text of ``items`` as list entries, indented to sit in an issue file."""
+def render_items(items: Iterable[dict[str, Any]], style: _Style | None = None,
+                 *, before: bool = False) -> str:
+    """The YAML text of ``items`` as list entries, indented to sit in an issue file.
+
+    Each entry is preceded by the file's blank line between items, or, ``before``
+    the first existing item, followed by it.
+    """
     style = style or _Style()
     yaml = YAML(typ="rt")
     yaml.width = 10**6  # the | text is wrapped by _wrap; other fields stay on one line
@@ -301,32 +313,38 @@ def render_items(items: Iterable[dict[str, Any]], style: _Style | None = None) -
         out = io.StringIO()
         yaml.dump([_entry(fields, style)], out)
         lines = out.getvalue().splitlines(keepends=True)
-        chunks.append(separator + "".join(f"{pad}{ln}" if ln.strip() else ln for ln in lines))
+        body = "".join(f"{pad}{ln}" if ln.strip() else ln for ln in lines)
+        chunks.append(body + separator if before else separator + body)
     return "".join(chunks).replace("\n", style.newline)
 
 
-def append_items(text: str, items: list[dict[str, Any]]) -> tuple[str, str]:
-    """``text`` with ``items`` added at the end of its items list, and the added text.
+def append_items(text: str, items: list[dict[str, Any]],
+                 after: int | None = None) -> tuple[str, str]:
+    """``text`` with ``items`` added to its items list, and the added text.
 
-    Raises NewsletterError if the result would read back differently from the
-    original plus the new items (the file is then left alone).
+    The new items go after the existing item number ``after`` (default: at the
+    end; 0: before the first). Raises NewsletterError if the result would read
+    back differently from the original plus the new items (the file is then
+    left alone).
     """
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text.removeprefix(bom)
-    place = _find_place(body)
-    added = render_items(items, place.style)
+    place = _find_place(body, after)
+    added = render_items(items, place.style, before=place.before)
     if place.first:
         added = place.prefix + added.lstrip("\r\n")
     new_body = body[: place.index] + added + body[place.index :]
-    _verify(body, new_body, [_entry(fields, place.style) for fields in items])
+    _verify(body, new_body, [_entry(fields, place.style) for fields in items], after)
     return bom + new_body, added
 
 
-def _verify(old: str, new: str, items: list[dict[str, Any]]) -> None:
+def _verify(old: str, new: str, items: list[dict[str, Any]], at: int | None) -> None:
     yaml = YAML(typ="rt")
     before, after = plain_data(yaml.load(old)), plain_data(yaml.load(new))
     expected = dict(before)
-    expected["items"] = list(before.get("items") or []) + [plain_data(i) for i in items]
+    existing = list(before.get("items") or [])
+    cut = len(existing) if at is None else at
+    expected["items"] = existing[:cut] + [plain_data(i) for i in items] + existing[cut:]
     if after != expected:
         raise NewsletterError(
             "could not add the items without changing the rest of the issue file "
@@ -338,8 +356,9 @@ def _verify(old: str, new: str, items: list[dict[str, Any]]) -> None:
 # --- the whole job -----------------------------------------------------------------------
 
 
-def _read(path: Path) -> tuple[str, dict[str, int], int]:
-    """The file's text (newlines as they are), its item links by url_key, its item count."""
+def _read(path: Path) -> tuple[str, dict[str, int], list[str | None]]:
+    """The file's text (newlines as they are), its item links by url_key, each item's
+    section (None for none)."""
     try:
         if path.stat().st_size > MAX_ISSUE_BYTES:
             raise NewsletterError(
@@ -360,13 +379,47 @@ def _read(path: Path) -> tuple[str, dict[str, int], int]:
             hint=f"Fix it, then run `newsletter check {path}`.",
         )
     links: dict[str, int] = {}
+    sections: list[str | None] = []
     items = data.get("items") if isinstance(data, dict) else None
     items = items if isinstance(items, list) else []
     for index, item in enumerate(items):
         url = item.get("url") if isinstance(item, dict) else None
         if isinstance(url, str):
             links.setdefault(url_key(url), index + 1)
-    return text, links, len(items)
+        section = item.get("section") if isinstance(item, dict) else None
+        sections.append(str(section).strip() or None if section is not None else None)
+    return text, links, sections
+
+
+def placement(section: str | None, sections: list[str | None]) -> tuple[str | None,
+                                                                          int | None, str]:
+    """Where new items of ``section`` go among items whose sections are ``sections``.
+
+    Returns (the section as the issue spells it, how many existing items stay
+    before the new ones (None: all), a note saying what was done). A named
+    section's items go after the issue's last item in it, so they share its
+    heading. Items without a section go before the first heading (after the
+    items that have none), so they never appear under another item's heading.
+    """
+    if section is None or not section.strip():
+        leading = next((i for i, s in enumerate(sections) if s is not None), len(sections))
+        where = ("at the start, before the first section heading" if leading == 0 and sections
+                 else "with the issue's other items that have none")
+        return None, (None if leading == len(sections) else leading), (
+            f"section: none given (use --section to choose one), so no section heading; "
+            f"the new items go {where}")
+    wanted = section.strip()
+    same = [i for i, s in enumerate(sections) if s is not None and s.casefold()
+            == wanted.casefold()]
+    if not same:
+        return wanted, None, (f"section: {wanted!r} is not in the issue yet; the new items "
+                              "start it at the end")
+    spelled = sections[same[-1]] or wanted
+    after = same[-1] + 1
+    note = f"section: {spelled!r}; the new items go after the issue's other items in it"
+    if spelled != wanted:
+        note += f" (spelled as the issue spells it, not {wanted!r})"
+    return spelled, (None if after == len(sections) else after), note
 
 
 def add_items(
@@ -388,7 +441,7 @@ def add_items(
     """
     path = Path(path)
     report = AddReport(path)
-    _, links, _ = _read(path)
+    _, links, _sections = _read(path)
     wanted: dict[str, str] = {}  # url_key -> url
     for url in map(with_scheme, urls):
         key = url_key(url)
@@ -403,7 +456,9 @@ def add_items(
         concurrency=concurrency, on_done=on_fetched,
     )
     # Read again: someone may have saved the file while the pages were loading.
-    text, taken, count = _read(path)
+    text, taken, sections = _read(path)
+    section, after, section_note = placement(section, sections)
+    base = len(sections) if after is None else after
     for url in wanted.values():
         result = fetched[url]
         if isinstance(result, FetchError):
@@ -424,19 +479,19 @@ def add_items(
             report.failed.append(FailedUrl(url, f"{'.'.join(map(str, problem['loc']))}: "
                                                 f"{problem['msg']}"))
             continue
-        count += 1
-        added.position = count
-        taken[key] = count
+        added.position = base + len(report.added) + 1
+        taken[key] = added.position
         report.added.append(added)
     if not report.added:
         return report
+    report.section_note = section_note
     if url_key(EXAMPLE_URL) in taken:
         report.notes.append(f"items[{taken[url_key(EXAMPLE_URL)]}] is still the example from "
                             "`newsletter new`; delete it once the real stories are in")
-    new_text, report.yaml = append_items(text, [a.fields for a in report.added])
-    first = report.added[0].position
+    new_text, report.yaml = append_items(text, [a.fields for a in report.added], after)
+    new_items = range(report.added[0].position, report.added[-1].position + 1)
     _, problems, _ = parse_issue_text(new_text.removeprefix("\ufeff"), path)
-    if broken := [d for d in problems if _item_number(d) >= first]:
+    if broken := [d for d in problems if _item_number(d) in new_items]:
         raise NewsletterError(  # a bug, not the user's: say what and change nothing
             "the new items would not be valid, so nothing was written:\n  "
             + "\n  ".join(map(str, broken)),
@@ -446,7 +501,8 @@ def add_items(
         return report
     atomic_write(path, new_text)
     report.written = True
-    report.diagnostics = [d for d in check_file(path).diagnostics if _item_number(d) >= first]
+    report.diagnostics = [d for d in check_file(path).diagnostics
+                          if _item_number(d) in new_items]
     return report
 
 

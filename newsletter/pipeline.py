@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import html
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import NewsletterError
@@ -11,7 +13,7 @@ from .files import atomic_write
 from .issue import GMAIL_CLIP_BYTES, CheckResult, Diagnostic, check_file, issue_number, load_issue
 from .mime import build_message, message_id
 from .project import Project
-from .render import RenderedEmail, render_email
+from .render import TEXT_TOKENS, RenderedEmail, preview_personalization, render_email
 
 NEW_ISSUE = """\
 # Issue {number}. Format: docs/issue-format.md. Check it with: newsletter check {path}
@@ -48,6 +50,9 @@ def check_and_render(project: Project, path: Path) -> tuple[CheckResult, Rendere
     if result.issue is None or result.errors:
         return result, None
     rendered = render_email(project, result.issue, for_sending=True)
+    for problem in footer_problems(project, rendered, TEXT_TOKENS.unsubscribe_url):
+        # An error, not a warning: `newsletter send` refuses an issue with errors.
+        result.diagnostics.append(Diagnostic(str(path), 1, 1, FOOTER_FIELD, problem, "error"))
     if rendered.html_bytes > GMAIL_CLIP_BYTES:
         result.diagnostics.append(
             Diagnostic(
@@ -61,6 +66,44 @@ def check_and_render(project: Project, path: Path) -> tuple[CheckResult, Rendere
     return result, rendered
 
 
+FOOTER_FIELD = "footer"  # the field named by footer_problems' diagnostics
+_TAG = re.compile(r"<[^>]*>")
+_NOT_WORD = re.compile(r"\W+")
+
+
+def _words(text: str) -> str:
+    """Letters and digits only, case-folded: a wrapped or re-punctuated address still matches."""
+    return _NOT_WORD.sub("", text).casefold()
+
+
+def footer_problems(project: Project, rendered: RenderedEmail, unsubscribe_url: str) -> list[str]:
+    """What the law requires in every email and the rendered one lacks; [] if nothing.
+
+    Every bulk email needs a working unsubscribe link and the sender's postal
+    address (CAN-SPAM, GDPR practice, Gmail's and Yahoo's sender rules). A
+    changed template can drop either, so this looks at the rendered HTML and
+    text, not at the templates.
+    """
+    config = project.config
+    html_text = html.unescape(_TAG.sub(" ", rendered.html))
+    parts = {"HTML": (rendered.html, html_text), "text": (rendered.text, rendered.text)}
+    problems = []
+    for part, (raw, visible) in parts.items():
+        if unsubscribe_url not in raw and html.escape(unsubscribe_url) not in raw:
+            problems.append(
+                f"the {part} email has no unsubscribe link; the law requires one in every "
+                "email. Put {{ person.unsubscribe_url }} back into your changed template "
+                "(compare with `newsletter templates copy partials/footer.mjml.j2 --force`)"
+            )
+        if config.postal_address and _words(config.postal_address) not in _words(visible):
+            problems.append(
+                f"the {part} email does not show the postal address from newsletter.toml; "
+                "the law requires it in every email. Put {{ config.postal_address }} back "
+                "into your changed template"
+            )
+    return problems
+
+
 @dataclass(frozen=True)
 class BuildResult:
     """Files written by :func:`build_issue`."""
@@ -69,6 +112,7 @@ class BuildResult:
     text: Path
     eml: Path
     rendered: RenderedEmail
+    problems: list[str] = field(default_factory=list)  # what the law requires and is missing
 
 
 def build_issue(project: Project, path: Path, out_dir: Path) -> BuildResult:
@@ -76,6 +120,8 @@ def build_issue(project: Project, path: Path, out_dir: Path) -> BuildResult:
     issue = load_issue(path, project.issue_files())
     rendered = render_email(project, issue)
     config = project.config
+    unsubscribe_url = preview_personalization(config, issue).unsubscribe_url
+    problems = footer_problems(project, rendered, unsubscribe_url)
     sent_at = dt.datetime.combine(issue.model.date, dt.time(8, 0), config.zone)
     message = build_message(
         config,
@@ -91,29 +137,26 @@ def build_issue(project: Project, path: Path, out_dir: Path) -> BuildResult:
         paths, (rendered.html.encode(), rendered.text.encode(), message.as_bytes()), strict=True
     ):
         atomic_write(target, data)
-    html, text, eml = paths
-    return BuildResult(html, text, eml, rendered)
+    html_file, text_file, eml = paths
+    return BuildResult(html_file, text_file, eml, rendered, problems)
 
 
-def new_issue(project: Project, date: dt.date | None = None) -> Path:
-    """Write the next issue file, numbered and dated after the last one; return its path."""
-    files = project.issue_files()
-    last_date: dt.date | None = None
-    number = 1
-    if files:
-        last = files[-1]
-        result = check_file(last)
-        if result.issue is not None:
-            last_date = result.issue.model.date
-        number = issue_number(last, files) + 1
+def new_issue(project: Project, date: dt.date | None = None,
+              today: dt.date | None = None) -> Path:
+    """Write a new issue file dated ``date`` (default: today), numbered in order; its path.
+
+    The date never comes from the other issues: after `newsletter init` the last
+    file is the example, and an old last issue would give a date in the past.
+    """
     if date is None:
-        date = (last_date + dt.timedelta(days=7)) if last_date else dt.date.today()
+        date = today or dt.datetime.now(project.config.zone).date()
     path = project.issues_dir / f"{date.isoformat()}.yaml"
     if path.exists():
         raise NewsletterError(
             f"{path} already exists.",
             hint="Edit it, or choose another date: `newsletter new --date YYYY-MM-DD`.",
         )
+    number = issue_number(path, project.issue_files())
     project.issues_dir.mkdir(parents=True, exist_ok=True)
     relative = path.relative_to(project.root)
     path.write_text(

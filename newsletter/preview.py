@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import html
 import json
+import os
+import socket
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -12,7 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .errors import NewsletterError
-from .pipeline import check_issue
+from .pipeline import FOOTER_FIELD, check_issue
 from .project import Project
 from .render import render_email
 
@@ -88,7 +91,9 @@ def create_app(project_root: Path, issue_path: Path) -> Starlette:
         try:
             result = check_issue(project, issue_path)
             problems = "\n".join(str(d) for d in result.diagnostics)
-            if result.issue is None or result.errors:
+            # A footer without unsubscribe link or address is an error that still
+            # renders: the preview shows the email with the problem above it.
+            if result.issue is None or any(d.field != FOOTER_FIELD for d in result.errors):
                 return project, "", "", problems
             rendered = render_email(project, result.issue)
         except NewsletterError as exc:
@@ -142,9 +147,39 @@ def create_app(project_root: Path, issue_path: Path) -> Starlette:
     )
 
 
-def serve_preview(project: Project, issue_path: Path, host: str, port: int) -> None:
-    """Run the preview server until interrupted."""
+def listening_socket(host: str, port: int, tries: int = 20) -> socket.socket:
+    """A socket listening on ``port``, or on the next free one of ``tries`` ports after it.
+
+    Bound here rather than by uvicorn, so a busy port gives a plain answer (and the
+    next port) instead of uvicorn's "[Errno 98] error while attempting to bind".
+    """
+    for candidate in range(port, min(port + tries, 65536)):
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if os.name == "posix":  # as uvicorn does: a just-stopped preview's port is reusable
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, candidate))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            raise NewsletterError(
+                f"Cannot listen on {host}:{candidate}: {exc.strerror or exc}.",
+                hint="Use --host 127.0.0.1, or another --port.",
+            ) from None
+        sock.listen(128)
+        return sock
+    raise NewsletterError(
+        f"Ports {port} to {port + tries - 1} are all in use (another preview may be running).",
+        hint="Stop the other preview with Ctrl-C, or choose a port: `newsletter preview FILE "
+        "--port 9000`.",
+    )
+
+
+def serve_preview(project: Project, issue_path: Path, sock: socket.socket) -> None:
+    """Run the preview server on ``sock`` (see :func:`listening_socket`) until interrupted."""
+    # Imported here: uvicorn is only needed when a server actually runs.
     import uvicorn
 
-    uvicorn.run(create_app(project.root, issue_path.resolve()), host=host, port=port,
-                log_level="warning")
+    config = uvicorn.Config(create_app(project.root, issue_path.resolve()), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])

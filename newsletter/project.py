@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from dataclasses import dataclass
@@ -64,6 +65,15 @@ def find_project(start: Path | None = None) -> Project:
     )
 
 
+def find_project_for(path: Path) -> Project:
+    """The project holding the file at ``path``: newsletter.toml in its folder or above.
+
+    Used by commands given a file, so `newsletter check ../other/issues/X.yaml`
+    checks X against its own project's settings and templates, from anywhere.
+    """
+    return find_project(path.resolve().parent)
+
+
 def skeleton_dir() -> Path:
     """The files `newsletter init` copies into a new project."""
     return Path(str(resources.files("newsletter") / "skeleton"))
@@ -74,11 +84,95 @@ def default_templates_dir() -> Path:
     return Path(str(resources.files("newsletter") / "templates"))
 
 
-def init_project(target: Path, name: str | None = None) -> Project:
+# --- who the newsletter is from: asked by init, checked before real sends -----------------
+
+PLACEHOLDER = "CHANGE ME"
+# Email domains reserved for examples (RFC 2606): mail from them never arrives.
+EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the newsletter is from: what `newsletter init` asks for."""
+
+    name: str = ""
+    postal_address: str = ""
+    description: str = ""
+    from_name: str = ""
+    from_email: str = ""
+
+
+# What init writes when it is not told (no terminal, no flags): clearly marked placeholders.
+PLACEHOLDER_IDENTITY = Identity(
+    name=f"{PLACEHOLDER}: the newsletter's name",
+    postal_address=f"{PLACEHOLDER}: your organisation's postal address",
+    description=f"{PLACEHOLDER}: one sentence saying what the newsletter is about",
+    from_name=f"{PLACEHOLDER}: the sender name people see",
+    from_email="newsletter@example.org",
+)
+# The repository's sample newsletter (newsletter.toml at its top) has a made-up postal
+# address and sender address: a real send must not go out with them. (Its name and
+# description may well be a real newsletter's, so they are not counted.)
+SAMPLE_IDENTITY = Identity(
+    postal_address="Example Rights Network, Postfach 1234, 80331 München, Germany",
+    from_email="brief@example.org",
+)
+_SETTING = {
+    "name": ("[newsletter] name", "the newsletter's name"),
+    "postal_address": ("[newsletter] postal_address", "your organisation's postal address"),
+    "description": ("[newsletter] description", "one sentence about the newsletter"),
+    "from_name": ("[sender] from_name", "the sender name people see"),
+    "from_email": ("[sender] from_email", "an address of your own organisation"),
+}
+
+
+def placeholder_settings(config: Config) -> list[str]:
+    """What in newsletter.toml is still a placeholder or the sample's; [] when none is.
+
+    The one place that decides whether a configuration is still a placeholder:
+    `newsletter send` refuses a real send to a list while this says anything.
+    Each entry says which setting, what is wrong, and what to write instead.
+    """
+    sender = config.sender
+    values = {
+        "name": config.name, "postal_address": config.postal_address,
+        "description": config.description, "from_name": sender.from_name,
+        "from_email": sender.from_email,
+    }
+    problems = []
+    for key, value in values.items():
+        setting, wanted = _SETTING[key]
+        if PLACEHOLDER.casefold() in value.casefold():
+            problems.append(f"{setting} is still a placeholder ({value!r}); write {wanted}")
+        elif value and value == getattr(SAMPLE_IDENTITY, key):
+            problems.append(f"{setting} is still the sample newsletter's ({value!r}); write "
+                            f"{wanted}")
+        elif key == "from_email" and _example_domain(value):
+            problems.append(f"{setting} {value!r} is at a domain reserved for examples, "
+                            f"where no mail comes from; write {wanted}")
+    return problems
+
+
+def _example_domain(address: str) -> bool:
+    domain = address.rpartition("@")[2].casefold()
+    return any(domain == d or domain.endswith("." + d) for d in EXAMPLE_DOMAINS)
+
+
+def next_issue_day(today: dt.date, weekday: int = 0) -> dt.date:
+    """The first ``weekday`` (0 = Monday, the sample's issue day) after ``today``."""
+    return today + dt.timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
+
+
+def init_project(target: Path, name: str | None = None, *,
+                 identity: Identity | None = None, today: dt.date | None = None) -> Project:
     """Create a new newsletter project in ``target`` and return it.
 
-    Copies the default templates, a commented newsletter.toml and an example
-    issue. Refuses to overwrite an existing project.
+    Writes a commented newsletter.toml filled in from ``identity`` (what is not
+    given becomes a "CHANGE ME" placeholder; the name defaults to the folder's)
+    and an example issue, a draft dated the next Monday. The default templates
+    are not copied: `newsletter templates copy NAME` copies the ones to change,
+    so the others keep getting the package's fixes. Refuses to overwrite an
+    existing project.
     """
     target = target.resolve()
     if (target / CONFIG_NAME).exists():
@@ -86,26 +180,28 @@ def init_project(target: Path, name: str | None = None) -> Project:
             f"{target / CONFIG_NAME} already exists; not overwriting it.",
             hint="Pick an empty folder, e.g. `newsletter init my-newsletter`.",
         )
+    given = identity or Identity()
+    values = {
+        key: getattr(given, key) or getattr(PLACEHOLDER_IDENTITY, key)
+        for key in ("postal_address", "description", "from_name", "from_email")
+    }
+    values["name"] = name or given.name or target.name.replace("-", " ").title()
     target.mkdir(parents=True, exist_ok=True)
     skeleton = skeleton_dir()
-    for source in sorted(skeleton.rglob("*")):
-        if source.is_dir() or "__pycache__" in source.parts:
-            continue
-        relative = source.relative_to(skeleton)
-        destination = target / str(relative).replace("dot-", ".", 1)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        text = source.read_text(encoding="utf-8")
-        if relative.name == CONFIG_NAME:
-            # JSON string escapes are valid in TOML, so a name with quotes stays valid.
-            title = name or target.name.replace("-", " ").title()
-            text = text.replace('"{{ name }}"', json.dumps(title, ensure_ascii=False))
-        destination.write_text(text, encoding="utf-8")
-    templates = target / "templates"
-    for source in sorted(default_templates_dir().rglob("*")):
-        if source.is_file() and "__pycache__" not in source.parts:
-            destination = templates / source.relative_to(default_templates_dir())
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, destination)
+    config_text = (skeleton / CONFIG_NAME).read_text(encoding="utf-8")
+    for key, value in values.items():
+        # JSON string escapes are valid in TOML, so a value with quotes stays valid.
+        config_text = config_text.replace(f'"{{{{ {key} }}}}"',
+                                          json.dumps(value, ensure_ascii=False))
+    (target / CONFIG_NAME).write_text(config_text, encoding="utf-8")
+    (target / ".gitignore").write_text(
+        (skeleton / "dot-gitignore").read_text(encoding="utf-8"), encoding="utf-8")
+    day = next_issue_day(today or dt.date.today())
+    issue = target / "issues" / f"{day.isoformat()}.yaml"
+    issue.parent.mkdir(exist_ok=True)
+    issue.write_text((skeleton / "example-issue.yaml").read_text(encoding="utf-8").format(
+        date=day.isoformat(), published=(day - dt.timedelta(days=3)).isoformat(),
+        path=f"issues/{issue.name}"), encoding="utf-8")
     (target / "subscribers").mkdir(exist_ok=True)
     return Project(target)
 

@@ -621,3 +621,65 @@ def test_command_dry_run_prints_yaml_and_exits_0(
            "already in the issue as items[7]" in result.output
     assert "Nothing was written." in result.output
     assert ISSUE.read_bytes() == before
+
+
+# --- sections (issue 12) -----------------------------------------------------------------
+
+SECTIONED = """\
+date: 2021-02-08
+subject: Sections
+items:
+  - title: First press story
+    url: https://news.example.net/press-1
+    section: In the press
+    summary: One.
+
+  - title: Second press story
+    url: https://news.example.net/press-2
+    section: In the press
+    summary: Two.
+
+  - title: Our statement
+    url: https://news.example.net/ours
+    section: From us
+    summary: Three.
+"""
+
+
+def _sections(path: Path) -> list[tuple[str, str | None]]:
+    return [(item.title, item.section) for item in load_issue(path).model.items]
+
+
+def test_add_with_a_section_joins_the_items_already_in_it(tmp_path: Path, site: Site) -> None:
+    path = tmp_path / "2021-02-08.yaml"
+    path.write_text(SECTIONED, encoding="utf-8")
+    report = add_items(path, [site.url("/pages/opengraph.html")], section="in the press")
+    titles = _sections(path)
+    assert [section for _, section in titles] == ["In the press"] * 3 + ["From us"]
+    assert titles[0][0] == "First press story" and titles[3][0] == "Our statement"
+    assert report.added[0].position == 3
+    assert "spelled as the issue spells it" in report.section_note
+
+
+def test_add_without_a_section_never_inherits_the_previous_items(tmp_path: Path,
+                                                                  site: Site) -> None:
+    """Added at the end, an item without a section showed under "From us"."""
+    path = tmp_path / "2021-02-08.yaml"
+    path.write_text(SECTIONED, encoding="utf-8")
+    report = add_items(path, [site.url("/pages/opengraph.html")])
+    first, *rest = _sections(path)
+    assert first[1] is None  # before the first heading: under no section
+    assert [section for _, section in rest] == ["In the press"] * 2 + ["From us"]
+    assert report.added[0].position == 1
+    assert "none given" in report.section_note and "before the first" in report.section_note
+    issue = load_issue(path)
+    assert [heading for heading, _ in issue.sections] == [None, "In the press", "From us"]
+
+
+def test_add_cli_says_which_section(tmp_path: Path, site: Site) -> None:
+    path = tmp_path / "2021-02-08.yaml"
+    path.write_text(SECTIONED, encoding="utf-8")
+    result = _run("add", str(path), site.url("/pages/opengraph.html"), "--section", "Analysis")
+    assert result.exit_code == 0, result.output
+    assert "'Analysis' is not in the issue yet" in result.output
+    assert _sections(path)[-1][1] == "Analysis"

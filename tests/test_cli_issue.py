@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import json
@@ -103,7 +104,7 @@ def test_build_refuses_an_invalid_issue_and_writes_nothing(sample_project: Path)
 
 
 def test_new_scaffolds_the_next_issue(sample_project: Path) -> None:
-    code, out = run("new")
+    code, out = run("new", "--date", "2021-02-08")
     assert code == 0, out
     created = sample_project / "issues" / "2021-02-08.yaml"
     assert created.exists()
@@ -111,11 +112,22 @@ def test_new_scaffolds_the_next_issue(sample_project: Path) -> None:
     assert "date: 2021-02-08" in text and "number: 2" in text
     code, out = run("check", str(created))
     assert code == 0 and "placeholder 'TODO'" in out
-    code, out = run("new")
+    code, out = run("new", "--date", "2021-02-15")
     assert (sample_project / "issues" / "2021-02-15.yaml").exists()
     assert "number: 3" in (sample_project / "issues" / "2021-02-15.yaml").read_text()
     code, out = run("new", "--date", "2021-02-15")
     assert code == 1 and "already exists" in out
+
+
+def test_new_starts_from_today_not_from_the_last_issue(sample_project: Path) -> None:
+    """The last issue is from 2021: a week after it would be a date long past."""
+    project = Project(sample_project)
+    created = new_issue(project, today=dt.date(2030, 1, 7))
+    assert created.name == "2030-01-07.yaml"
+    assert "date: 2030-01-07" in created.read_text(encoding="utf-8")
+    code, out = run("new")
+    today = dt.datetime.now(project.config.zone).date()
+    assert code == 0 and (sample_project / "issues" / f"{today.isoformat()}.yaml").exists()
 
 
 def test_new_continues_an_explicit_number(sample_project: Path) -> None:
@@ -138,7 +150,7 @@ def test_init_creates_a_working_project(tmp_path: Path, monkeypatch: pytest.Monk
     code, out = run("init", "my-brief", "--name", "My Brief")
     assert code == 0, out
     root = tmp_path / "my-brief"
-    assert (root / "templates" / "email.mjml.j2").exists()
+    assert not (root / "templates").exists()  # the package's templates, with later fixes
     assert "subscribers/*.db" in (root / ".gitignore").read_text().splitlines()
     monkeypatch.chdir(root / "issues")  # found from a subfolder
     project = find_project()

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from newsletter.cli import main
 from newsletter.project import Project
 from newsletter.retry import RetryPolicy
-from newsletter.store import Database, create_list, find_list, open_database, utcnow
+from newsletter.store import Database, create_list, find_list, open_project_database, utcnow
 from newsletter.store.chores import take_turn
 from newsletter.store.mailqueue import claim_due, counts, enqueue
 from newsletter.store.models import WebhookEvent
@@ -47,7 +47,7 @@ def sendgrid_project(sample_project: Path, monkeypatch: pytest.MonkeyPatch,
     _use_sendgrid(sample_project)
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
     project = Project(sample_project)
-    db = open_database(project.database_url)
+    db = open_project_database(project)
     _lists(db)
     yield project, db
     db.dispose()

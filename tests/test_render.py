@@ -260,13 +260,16 @@ def test_default_templates_are_valid_mjml(full_issue: Path, sample_project: Path
     assert results["full"] == (0, ""), results["full"]
 
 
-def test_default_templates_in_package_match_what_init_copies(tmp_path: Path) -> None:
-    from newsletter.project import default_templates_dir, init_project
+def test_init_copies_no_templates_and_templates_copy_works_after_it(tmp_path: Path) -> None:
+    """A new project uses the package's templates (and their later fixes) until one is
+    copied to be changed; `templates copy` then gives the package's file as it is."""
+    from newsletter.project import copy_template, default_templates_dir, init_project
 
     created = init_project(tmp_path / "fresh")
-    for source in default_templates_dir().rglob("*.j2"):
-        copied = created.templates_dir / source.relative_to(default_templates_dir())
-        assert copied.read_bytes() == source.read_bytes()
+    assert not created.templates_dir.exists()
+    for name in ("email.mjml.j2", "partials/footer.mjml.j2"):
+        copied = copy_template(created, name)
+        assert copied.read_bytes() == (default_templates_dir() / name).read_bytes()
 
 
 def test_ordinary_text_survives_personalization(sample_project: Path) -> None:

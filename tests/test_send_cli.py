@@ -16,7 +16,7 @@ from newsletter.cli import main
 from newsletter.delivery import send_one
 from newsletter.project import Project
 from newsletter.tokens import read_unsubscribe_token
-from tests.plugins.fake_sendgrid import SECRET, populate
+from tests.plugins.fake_sendgrid import OWN_FROM_EMAIL, SECRET, populate
 
 ISSUE = "issues/2021-02-01.yaml"
 
@@ -32,7 +32,7 @@ def read_eml(path: Path) -> email.message.EmailMessage:
 def test_summary_then_no_sends_nothing(send_project, fake_sendgrid):
     result = run("send", ISSUE, "--list", "weekly", input="n\n")
     assert result.exit_code != 0
-    for expected in ("Subject", "Weekly Brief: leaked police files", "brief@example.org",
+    for expected in ("Subject", "Weekly Brief: leaked police files", OWN_FROM_EMAIL,
                      "weekly", "25", "outbox"):
         assert expected in result.output
     assert not (send_project.root / "outbox").exists()

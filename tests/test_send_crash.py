@@ -18,7 +18,7 @@ from newsletter.delivery.campaign import frozen_ids
 from newsletter.delivery.models import Batch, BatchState
 from newsletter.project import Project
 from newsletter.store import Subscriber, open_project_database
-from tests.plugins.fake_sendgrid import SECRET, FakeSendGrid, populate
+from tests.plugins.fake_sendgrid import SECRET, FakeSendGrid, own_identity, populate
 from tests.plugins.waiting import wait_until
 
 ISSUE = "issues/2021-02-01.yaml"
@@ -115,6 +115,7 @@ def _states(project: Project) -> list[str]:
 def test_sigkill_at_random_moments_then_resume_delivers_everyone_at_most_once(
     sample_project: Path, fake_sendgrid: FakeSendGrid, rng: random.Random
 ):
+    own_identity(sample_project)  # real sends refuse the sample's address
     project = Project(sample_project)
     populate(project, "weekly", PEOPLE)
     fake_sendgrid.delay = 0.1  # each request takes a while, so kills land mid-request
@@ -167,6 +168,7 @@ def test_sigkill_at_random_moments_then_resume_delivers_everyone_at_most_once(
 def test_ctrl_c_finishes_requests_in_flight_and_the_same_command_resumes(
     sample_project: Path, fake_sendgrid: FakeSendGrid
 ):
+    own_identity(sample_project)  # real sends refuse the sample's address
     project = Project(sample_project)
     populate(project, "weekly", 8_000)
     # Two requests are answered; the next ones wait at the gate until Ctrl-C was seen.

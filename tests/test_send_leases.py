@@ -28,7 +28,7 @@ from newsletter.store import (
     open_project_database,
     unsubscribe,
 )
-from tests.plugins.fake_sendgrid import SECRET, FakeSendGrid, populate
+from tests.plugins.fake_sendgrid import SECRET, FakeSendGrid, own_identity, populate
 
 ISSUE = "issues/2021-02-01.yaml"
 SEND = [sys.executable, "-c", "from newsletter.cli import main; main()",
@@ -75,6 +75,7 @@ def test_retry_ambiguous_leaves_batches_in_flight_alone(sample_project: Path,
     The fake holds every request until the second command has finished, so the first
     send is certainly still in flight while the second looks at the campaign.
     """
+    own_identity(sample_project)  # real sends refuse the sample's address
     project = Project(sample_project)
     populate(project, "weekly", 4_000)  # 4 batches: the first sender reserves them all
     fake_sendgrid.gate = threading.Event()
@@ -137,6 +138,7 @@ def test_a_batch_sends_exactly_the_people_frozen_into_it(project_database_url, s
     """Someone whose id falls inside a frozen batch's range but who joined after the
     freeze gets nothing; someone who unsubscribed after the freeze gets nothing."""
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    own_identity(sample_project)  # real sends refuse the sample's address
     project = Project(sample_project)
     populate(project, "weekly", 30)
     database = open_project_database(project)
@@ -187,6 +189,7 @@ def test_three_senders_share_a_campaign_and_survive_one_killed(
         monkeypatch: pytest.MonkeyPatch):
     people = 50_000
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", postgres_url)
+    own_identity(sample_project)  # real sends refuse the sample's address
     project = Project(sample_project)
     populate(project, "weekly", people)
     fake_sendgrid.delay = 0.3

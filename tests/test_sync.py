@@ -19,7 +19,7 @@ from newsletter.store import (
     find_subscriber,
     history,
     memberships,
-    open_database,
+    open_project_database,
     set_subscriber_status,
 )
 from newsletter.sync import PAGE_SIZE, SuppressionClient, last_synced, sync_suppressions
@@ -41,7 +41,7 @@ def requested(fake: FakeSendGrid, kind: str | None = None) -> list[dict[str, str
 
 @pytest.fixture
 def db(sample_project: Path) -> Iterator[Database]:
-    database = open_database(Project(sample_project).database_url)
+    database = open_project_database(Project(sample_project))
     with database.transaction() as session:
         create_list(session, "weekly", "Weekly")
         create_list(session, "alerts", "Alerts")

@@ -20,7 +20,7 @@ import re
 import shutil
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from ..project import Project, default_templates_dir
 from ..render import environments, long_date, markdown_text, render_template, template_error
 from . import feed as feed_module
 from . import search as search_module
+from .publishing import left_out_reason
 
 FORMAT = 1
 MANIFEST = ".archive-manifest.json"  # where versions before 0.2.0 kept it (public!)
@@ -224,6 +225,7 @@ class BuildReport:
     out_dir: Path
     published: int = 0
     drafts: int = 0
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (issue name, why)
     pages_written: list[str] = field(default_factory=list)
     pages_skipped: int = 0
     pages_removed: list[str] = field(default_factory=list)
@@ -417,11 +419,15 @@ def build_archive(
     *,
     search: bool = True,
     progress: ProgressCallback | None = None,
+    sent: Collection[str] = (),
+    today: dt.date | None = None,
 ) -> BuildReport:
     """Build (or bring up to date) the static web archive in ``out_dir`` (default: site/).
 
-    Drafts are left out, and a page published earlier for an issue that is now a
-    draft (or deleted) is removed. Raises NewsletterError, before writing anything,
+    Publishes only issues sent to a list (``sent``: their names) or dated before
+    ``today`` (default: today in the newsletter's time zone); drafts never (see
+    .publishing). A page published earlier for an issue now left out (or deleted)
+    is removed. Raises NewsletterError, before writing anything,
     when an issue file has errors.
     """
     out_dir = (out_dir or project.root / DEFAULT_OUT).resolve()
@@ -438,7 +444,8 @@ def build_archive(
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir()
         try:
-            return _build(project, out_dir, search, progress, scratch)
+            day = today or dt.datetime.now(project.config.zone).date()
+            return _build(project, out_dir, search, progress, scratch, set(sent), day)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -449,6 +456,8 @@ def _build(
     search: bool,
     progress: ProgressCallback | None,
     scratch: Path,
+    sent: set[str],
+    today: dt.date,
 ) -> BuildReport:
     report = BuildReport(out_dir)
     timer = _Timer(report)
@@ -498,12 +507,20 @@ def _build(
     timer.lap("parse")
 
     numbers = _numbers(list(metas.values()))
+    for meta in metas.values():
+        reason = left_out_reason(meta.name, dt.date.fromisoformat(meta.date), meta.draft,
+                                 sent, today)
+        if reason:
+            report.left_out.append((meta.name, reason))
+    left_out = {name for name, _ in report.left_out}
     published = sorted(
-        (Published(meta, numbers[meta.file]) for meta in metas.values() if not meta.draft),
+        (Published(meta, numbers[meta.file]) for meta in metas.values()
+         if meta.name not in left_out),
         key=lambda p: (p.meta.date, p.name),
     )
+    report.left_out.sort()
     report.published = len(published)
-    report.drafts = len(metas) - len(published)
+    report.drafts = sum(1 for meta in metas.values() if meta.draft)
 
     def issue(entry: Published) -> Issue:
         if entry.name not in models:

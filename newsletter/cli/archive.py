@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -16,6 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..archive import build_archive, serve
+from ..delivery.status import sent_issue_names
 from ._common import console, current_project
 
 
@@ -40,13 +42,16 @@ def archive_group() -> None:
     help="Build the search index (Pagefind). --no-search is quicker while you try designs.",
 )
 def build_command(output: Path | None, search: bool) -> None:
-    """Build the archive website from every issue that is not a draft.
+    """Build the archive website from every issue already published.
+
+    An issue is published once it has been sent to a list (`newsletter send`),
+    or, for teams that send it elsewhere, from the day after its date. Drafts
+    never are. The command names every issue it left out, and why.
 
     Only what changed since the last build is written again, so running it
     after each issue is quick. Upload the whole folder to any static web host
     (it holds index.html, one page per issue, feed.xml, sitemap.xml and the
-    search index). Issues with `draft: true` are left out, and removed if they
-    were published before.
+    search index). An issue left out is removed if it was published before.
     """
     project = current_project()
     out_dir = output.resolve() if output else None
@@ -61,13 +66,15 @@ def build_command(output: Path | None, search: bool) -> None:
                 tasks[step] = bar.add_task(step, total=total)
             bar.update(tasks[step], completed=done, total=total)
 
-        report = build_archive(project, out_dir, search=search, progress=progress)
+        report = build_archive(project, out_dir, search=search, progress=progress,
+                               sent=sent_issue_names(project))
 
     table = Table(title=f"Archive built in {report.out_dir}", title_justify="left")
     table.add_column("What")
     table.add_column("Count", justify="right")
     table.add_row("Issues published", str(report.published))
     table.add_row("Drafts left out", str(report.drafts))
+    table.add_row("Not published yet", str(len(report.left_out) - report.drafts))
     table.add_row("Issue pages written", str(len(report.pages_written)))
     table.add_row("Issue pages already up to date", str(report.pages_skipped))
     table.add_row("Issue pages removed", str(len(report.pages_removed)))
@@ -80,6 +87,8 @@ def build_command(output: Path | None, search: bool) -> None:
         indexed = f"{report.search_pages} page(s) indexed"
     table.add_row("Search index", indexed)
     console.print(table)
+    for name, reason in report.left_out:
+        console.print(f"Left out {escape(name)}: {escape(reason)}.", soft_wrap=True)
     console.print(f"Done in {report.total_seconds:.1f} s. "
                   "Next: preview it with `newsletter archive serve`"
                   + (f" -d {output}" if output else "") + ".")

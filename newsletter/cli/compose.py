@@ -18,7 +18,9 @@ from ._common import console, err_console
 @click.argument("urls", nargs=-1, required=True)
 @click.option("--dry-run", is_flag=True,
               help="Print the items that would be added, as YAML; change nothing.")
-@click.option("--section", help="Put the new items under this section heading.")
+@click.option("--section", help="Put the new items under this section heading, after the "
+              "issue's other items in it. Without it they get no heading, and go before the "
+              "first one.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=article_module.TIMEOUT,
               show_default=True, metavar="SECONDS",
               help="Seconds to wait for each page before giving up.")
@@ -32,7 +34,8 @@ def add_command(
     """Add a story to issue FILE for each URL, filled in from the article's page.
 
     Each page's title, publication, date, picture and description are copied
-    into a new item at the end of the issue. What the page does not say is left
+    into a new item: after the items of its --section, or, without one, with
+    the items that have no section heading. What the page does not say is left
     as a TODO for you to write (`newsletter check FILE` lists them). Links that
     are already in the issue are skipped. Pages that cannot be read are
     reported and left out; the command then exits 1.
@@ -79,6 +82,8 @@ def _print_report(report: AddReport, file: Path, dry_run: bool) -> None:
         _say(f"– Skipped {skipped.url}: {skipped.reason}", "cyan")
     for failed in report.failed:
         _say(f"✗ Failed {failed.url}: {failed.reason}", "red")
+    if report.section_note:
+        _say(report.section_note, "cyan")
     for note in report.notes:
         _say(note, "yellow")
     for diagnostic in report.diagnostics:

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..delivery.campaign import IN_FLIGHT, CampaignOverview
-from ..delivery.models import BatchState
+from ..delivery.models import BatchState, Campaign
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
 from ..delivery.runner import Progress, SendReport
 from ..delivery.schedule import parse_at
@@ -177,6 +177,9 @@ def _report(report: SendReport) -> None:
 @click.option("--force", is_flag=True, help="Send even when preflight finds errors.")
 @click.option("--offline-preflight", is_flag=True,
               help="Run preflight without the network checks (links, images, sender domain).")
+@click.option("--allow-placeholders", is_flag=True,
+              help="Send even though the issue still holds TODO, TK or lorem ipsum "
+              "(without it, such an issue is refused, even with --yes).")
 def send_command(
     issue_file: Path,
     list_slug: str | None,
@@ -189,6 +192,7 @@ def send_command(
     retry_ambiguous: bool,
     force: bool,
     offline_preflight: bool,
+    allow_placeholders: bool,
 ) -> None:
     """Send ISSUE_FILE to every subscribed member of a list.
 
@@ -208,7 +212,7 @@ def send_command(
     options = SendOptions(
         issue_path=issue_file, list_slug=list_slug, transport=transport,
         test_addresses=_addresses(test_addresses), dry_run=dry_run, sandbox=sandbox,
-        at=when, retry_ambiguous=retry_ambiguous,
+        at=when, retry_ambiguous=retry_ambiguous, allow_placeholders=allow_placeholders,
         preflight="offline" if offline_preflight else "full", force=force,
     )
     plan = plan_send(project, options)
@@ -251,15 +255,34 @@ def send_command(
             hint += (f" Another `newsletter send` is still sending {report.elsewhere.recipients:,}"
                      " recipients.")
         raise NewsletterError("The send is not complete.", hint=hint)
-    if report.mode == "send":
+    if report.mode == "send" and plan.schedule_note:
+        console.print(f"[green]Scheduled for {escape(plan.schedule_note)}:[/] SendGrid holds "
+                      f"{plan.issue.name} for every recipient of {escape(repr(plan.list_slug))} "
+                      "and delivers it then. Cancel until 10 minutes before with "
+                      f"`newsletter cancel {escape(str(issue_file))}`.", soft_wrap=True)
+    elif report.mode == "send":
         console.print(f"[green]Done:[/] {plan.issue.name} went to every recipient of "
                       f"{plan.list_slug!r}.")
+
+
+def _when(item_campaign: Campaign) -> str:
+    """ "2021-02-01 to 'weekly': started 2026-11-30 09:00, finished 09:04 UTC"."""
+    started, finished = item_campaign.created_at, item_campaign.finished_at
+    if finished is None:
+        end = "not finished" if item_campaign.status != "cancelled" else "cancelled"
+    else:
+        shown = f"{finished:%H:%M}" if finished.date() == started.date() \
+            else f"{finished:%Y-%m-%d %H:%M}"
+        end = f"{'cancelled' if item_campaign.status == 'cancelled' else 'finished'} {shown}"
+    return (f"{item_campaign.issue_name} to {item_campaign.list_slug!r}: started "
+            f"{started:%Y-%m-%d %H:%M}, {end} (UTC)")
 
 
 @click.command("status")
 @click.argument("issue_file", type=ISSUE_FILE, required=False)
 def status_command(issue_file: Path | None) -> None:
-    """Show every send (of ISSUE_FILE, if given): batches and recipients per state.
+    """Show every send (of ISSUE_FILE, if given): when it started and finished, and its
+    batches and recipients per state.
 
     \b
     accepted    SendGrid (or the outbox) took the batch
@@ -311,6 +334,8 @@ def status_command(issue_file: Path | None) -> None:
         table.add_row(escape(c.issue_name), escape(c.list_slug), c.transport, status,
                       *(cells[key] for key in columns))
     console.print(table)
+    for item in found:
+        console.print(escape(_when(item.campaign)), soft_wrap=True)
     _ambiguous_messages(found)
     stats = engagement(project, [item.campaign.id for item in found])
     if stats:

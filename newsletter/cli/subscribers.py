@@ -25,6 +25,7 @@ from ..project import Project
 from ..store import (
     Database,
     MembershipStatus,
+    NotFound,
     Source,
     SubscriberStatus,
     add_subscriber,
@@ -218,9 +219,22 @@ def subscribers_add(email: str, list_slug: str | None, name: str | None,
 def subscribers_remove(email: str, list_slug: str | None, reason: str) -> None:
     """Unsubscribe EMAIL; the history of what happened is kept."""
     _project, database = _database()
-    with database.transaction() as session:
-        changed = unsubscribe(session, email, list_slug, source=Source.COMMAND, detail=reason)
-        slugs = [m.mailing_list.slug for m in changed]
+    try:
+        with database.transaction() as session:
+            changed = unsubscribe(session, email, list_slug, source=Source.COMMAND,
+                                  detail=reason)
+            slugs = [m.mailing_list.slug for m in changed]
+    except NotFound as exc:
+        if not exc.message.startswith("No subscriber"):  # an unknown --list: its own hint
+            raise
+        # Not `subscribers add`: someone who asked to be removed must not be added.
+        raise NewsletterError(
+            f"{email} is not in the subscriber database, so there is nothing to remove; "
+            "no email goes to an address that is not there.",
+            hint="Check the spelling with `newsletter subscribers export` (or `subscribers "
+            "show OTHER@ADDRESS`). To make sure imports never add them, run `newsletter "
+            f"subscribers set-status {email} blocklisted`.",
+        ) from None
     if slugs:
         console.print(f"Unsubscribed {escape(email)} from {', '.join(slugs)}.")
     else:
@@ -267,7 +281,8 @@ def subscribers_forget(email: str, yes: bool) -> None:
 
 @subscribers_group.command("set-status")
 @click.argument("email")
-@click.argument("status", type=click.Choice([s.value for s in SubscriberStatus]))
+@click.argument("status", type=click.Choice([s.value for s in SubscriberStatus],
+                                            case_sensitive=False))
 @click.option("--reason", default="", help="Why, kept in the history.")
 def subscribers_set_status(email: str, status: str, reason: str) -> None:
     """Mark EMAIL as bounced, complained or blocklisted (no list sends to it), or active again.

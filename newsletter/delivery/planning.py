@@ -28,6 +28,7 @@ from .messages import counts as message_counts
 from .messages import sent_since
 from .models import BatchState, CampaignStatus
 from .requests import MAX_PERSONALIZATIONS, TEST_PREFIX, RequestBuilder, Schedule
+from .safety import refuse, send_safety
 from .schedule import check_schedule
 from .smtp import password_from_env as smtp_password
 from .transports import api_key_from_env, transport_name
@@ -88,6 +89,7 @@ class SendOptions:
     retry_ambiguous: bool = False
     preflight: Literal["skip", "offline", "full"] = "skip"  # the CLI asks for "full"
     force: bool = False  # send even when preflight finds errors
+    allow_placeholders: bool = False  # send an issue still holding TODO, TK, lorem...
 
 
 @dataclass
@@ -196,6 +198,13 @@ def plan_send(
         recipient_count=0,
     )
     plan.warnings = [str(d) for d in result.warnings]
+    safety = send_safety(
+        project, issue, to_list=mode == "send", real_transport=transport != "outbox",
+        allow_placeholders=options.allow_placeholders,
+        send_day=options.at.astimezone(config.zone).date() if options.at else None,
+    )
+    refuse(safety, str(options.issue_path))
+    plan.warnings += safety.warnings
     if options.preflight != "skip":
         plan.preflight = run_preflight(project, options.issue_path, issue=issue, rendered=rendered,
                                        offline=options.preflight == "offline")

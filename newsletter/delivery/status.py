@@ -6,14 +6,38 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
 from ..errors import NewsletterError
 from ..project import Project
 from ..store import open_project_database
+from ..store.database import project_database
 from . import campaign as state
 from .leases import end_dead_leases
-from .models import CampaignStatus
+from .models import Campaign, CampaignStatus
 from .runner import problem_error
 from .transports import DeliveryProblem, Transport, open_transport
+
+
+def sent_issue_names(project: Project) -> set[str]:
+    """Names of the issues sent to a list: every batch of some send accepted.
+
+    Opens the database only if there is one: a project that has never stored a
+    subscriber (a SQLite file not made yet) has sent nothing, and asking must not
+    create subscribers.db.
+    """
+    url = make_url(project_database(project).url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return set()
+    database = open_project_database(project)
+    try:
+        with database.session() as session:
+            return set(session.scalars(
+                select(Campaign.issue_name).where(Campaign.status == CampaignStatus.SENT)
+            ))
+    finally:
+        database.dispose()
 
 
 def campaigns_status(project: Project, issue_path: Path | None = None) -> list[

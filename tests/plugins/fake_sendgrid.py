@@ -449,6 +449,18 @@ if __name__ == "__main__":
 # --- a project with a list to send to ----------------------------------------------------
 
 SECRET = "test-secret-0123456789-abcdefghij"
+# A sender of its own: a real send refuses the sample's made-up postal and sender address.
+OWN_POSTAL_ADDRESS = "Test Rights Network, Postfach 1234, 80331 München, Germany"
+OWN_FROM_EMAIL = "brief@weekly-brief-test.org"
+
+
+def own_identity(root: Path) -> None:
+    """Give the sample project in ``root`` an identity of its own, so real sends may go out."""
+    config = root / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8")
+                      .replace("Example Rights Network, Postfach", "Test Rights Network, Postfach")
+                      .replace('from_email = "brief@example.org"',
+                               f'from_email = "{OWN_FROM_EMAIL}"'), encoding="utf-8")
 
 
 def populate(project: Any, slug: str, count: int, *, start: int = 0) -> None:
@@ -477,6 +489,7 @@ def send_project(sample_project: Path, fake_sendgrid: FakeSendGrid,
     from newsletter.project import Project
 
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    own_identity(sample_project)
     project = Project(sample_project)
     populate(project, "weekly", 25)
     return project
