@@ -215,7 +215,8 @@ def test_unsubscribe_page_never_unsubscribes_by_itself(service: Service) -> None
     for _ in range(3):
         page = service.client.get(path)
         assert page.status_code == 200
-        assert "eve@example.org" in page.text and '<form method="post"' in page.text
+        assert "eve@example.org" in page.text
+        assert f'<form method="post" action="{path}">' in page.text  # a real path: valid HTML
     assert service.client.head(path).status_code == 200
     assert service.status("eve@example.org", "alerts") == "subscribed"
     done = service.client.post(path)  # the page's button
@@ -252,6 +253,15 @@ def test_forged_and_altered_tokens_are_refused(service: Service) -> None:
         assert service.client.get(f"/confirm/{token}").status_code == 400
     assert service.status("bob@example.org", "alerts") == "subscribed"
     assert service.status("ann@example.org", "alerts") == "subscribed"
+
+
+def test_the_confirmation_page_posts_to_its_own_address(service: Service) -> None:
+    with service.db.transaction() as session:
+        member = add_subscriber(session, "new@example.org", "weekly")
+    path = f"/confirm/{confirm_token(service.secret, member.subscriber_id, 'weekly', days=7)}"
+    page = service.client.get(path)
+    assert page.status_code == 200
+    assert f'<form method="post" action="{path}">' in page.text
 
 
 def test_expired_confirmation_link_is_refused(service: Service) -> None:

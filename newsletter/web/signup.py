@@ -336,7 +336,7 @@ async def confirmation(request: Request) -> Response:
             "The confirmation link is not valid, or it has expired. Please sign up again.",
         )
     if not posted:
-        return ctx.page("confirm", list=info, email=email)
+        return ctx.page("confirm", list=info, email=email, action=request.url.path)
     response = ctx.page("confirmed", list=info, email=email)
     if mail is not None:  # the subscription stands even if the welcome email fails
         response.background = BackgroundTask(deliver, ctx, mail)

@@ -93,7 +93,8 @@ async def unsubscribe_page(request: Request) -> Response:
     if ids is None:
         return _bad_link(ctx)
     info, email = await ctx.run(describe, ctx, *ids)
-    return ctx.page("unsubscribe", list=info, email=email, reasons=REASONS, max_note=MAX_NOTE)
+    return ctx.page("unsubscribe", list=info, email=email, reasons=REASONS, max_note=MAX_NOTE,
+                    action=request.url.path)
 
 
 async def unsubscribe_post(request: Request) -> Response:
