@@ -79,3 +79,22 @@ def test_inits_example_is_never_published(tmp_path: Path):
                            today=TODAY + dt.timedelta(days=30))
     assert report.published == 0 and report.drafts == 1
     assert [reason for _, reason in report.left_out] == ["draft: true"]
+
+
+def test_studio_photos_are_published_with_their_issue_and_not_before(sample_project: Path):
+    media = sample_project / "media"
+    media.mkdir()
+    shown, embargoed, unused = "a" * 20 + ".jpg", "b" * 20 + ".jpg", "c" * 20 + ".png"
+    for name in (shown, embargoed, unused):
+        (media / name).write_bytes(b"\xff\xd8 photo " + name.encode())
+    past = (TODAY - dt.timedelta(days=3)).isoformat()
+    ahead = (TODAY + dt.timedelta(days=4)).isoformat()
+    write_issue(sample_project, past, "Published",
+                images=[(f"https://news.example.org/media/{shown}", "A protest")])
+    write_issue(sample_project, ahead, "Embargoed",
+                images=[(f"https://news.example.org/media/{embargoed}", "A court")])
+    result = run("archive", "build", "--no-search")
+    assert result.exit_code == 0, result.output
+    published = sample_project / "site" / "media"
+    assert (published / shown).read_bytes() == (media / shown).read_bytes()
+    assert not (published / embargoed).exists() and not (published / unused).exists()

@@ -606,6 +606,9 @@ def _build(
             report.files_written.append(relative)
     timer.lap("index, feed, sitemap")
 
+    _publish_media(project, out_dir, published, scratch, report)
+    timer.lap("photos")
+
     manifest = {
         "format": FORMAT,
         "site_key": key,
@@ -620,6 +623,31 @@ def _build(
     atomic_write(manifest_file, manifest_data)
     timer.lap("manifest")
     return report
+
+
+# A photo the studio stored: media/<20 hex digits of its content's hash>.<type>.
+_MEDIA_REFERENCE = re.compile(r"/media/([0-9a-f]{20}\.(?:jpg|png|webp|gif))\b")
+
+
+def _publish_media(project: Project, out_dir: Path, published: list[Published],
+                   scratch: Path, report: BuildReport) -> None:
+    """Copy into DIR/media/ the studio's photos that published issues use, and only those:
+    a photo of an issue not yet published must not be public before it."""
+    source = project.root / "media"
+    wanted: set[str] = set()
+    for entry in published:
+        text = (project.issues_dir / entry.meta.file).read_text(encoding="utf-8")
+        wanted.update(_MEDIA_REFERENCE.findall(text))
+    target = out_dir / "media"
+    for name in sorted(wanted):
+        photo = source / name
+        if (photo.is_file() and not photo.is_symlink()
+                and write_if_changed(target / name, photo.read_bytes(), scratch)):
+            report.files_written.append(f"media/{name}")
+    if target.is_dir():
+        for old in target.iterdir():
+            if old.name not in wanted and old.is_file():
+                old.unlink()
 
 
 def _shards(published: list[Published]) -> dict[str, list[str]]:
