@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from ..errors import NewsletterError
-from ..project import Project, find_project
+
+if TYPE_CHECKING:
+    from ..project import Project
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -24,6 +27,9 @@ def print_error(exc: NewsletterError) -> None:
 
 def current_project() -> Project:
     """The project named by --project, or found from the current folder upwards."""
+    # Imported here: reading newsletter.toml loads pydantic, which `--help` does not need.
+    from ..project import find_project
+
     ctx = click.get_current_context()
     start: Path | None = (ctx.find_root().obj or {}).get("project_dir")
     return find_project(start)

@@ -1,0 +1,44 @@
+"""`newsletter --help` starts at once: commands load only when they run."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import COMMAND_TABLE, main
+
+HEAVY = ("sqlalchemy", "starlette", "lxml", "premailer", "mjml", "extruct", "matplotlib")
+
+
+def test_the_table_lists_every_command_with_its_own_help() -> None:
+    modules = {module for module, _help in COMMAND_TABLE.values()}
+    commands: dict[str, click.Command] = {}
+    for module in modules:
+        for command in importlib.import_module(f"newsletter.cli.{module}").COMMANDS:
+            commands[command.name or ""] = command
+    assert set(commands) == set(COMMAND_TABLE)
+    for name, (module, help_line) in COMMAND_TABLE.items():
+        assert commands[name].get_short_help_str(limit=150) == help_line, name
+        assert commands[name] in importlib.import_module(f"newsletter.cli.{module}").COMMANDS
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_imports_no_heavy_library(args: list[str]) -> None:
+    code = (
+        "import sys\nfrom newsletter.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_a_command_still_runs_through_the_lazy_table() -> None:
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0 and '"subject"' in result.output
