@@ -21,7 +21,7 @@ from newsletter.errors import NewsletterError
 from newsletter.project import Project
 from newsletter.store import HistoryEntry, Subscriber, open_project_database
 from newsletter.tokens import read_unsubscribe_token
-from tests.plugins.fake_sendgrid import SECRET, populate
+from tests.plugins.fake_sendgrid import SECRET, own_identity, populate
 from tests.plugins.smtp_server import PASSWORD, SmtpServer, running
 
 ISSUE = Path("issues/2021-02-01.yaml")
@@ -41,6 +41,7 @@ def smtp_project(sample_project: Path, smtp_server: SmtpServer,
     """The sample project sending through the test server, with a list 'weekly' of 25."""
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    own_identity(sample_project)  # real transports refuse the sample newsletter's identity
     with (sample_project / "newsletter.toml").open("a", encoding="utf-8") as handle:
         handle.write(smtp_server.smtp_table())
     project = Project(sample_project)

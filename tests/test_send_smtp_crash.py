@@ -19,7 +19,7 @@ from newsletter.delivery.models import BatchDelivery, DeliveryState
 from newsletter.delivery.smtp import PASSWORD_ENV
 from newsletter.project import Project
 from newsletter.store import Subscriber, open_project_database
-from tests.plugins.fake_sendgrid import SECRET, populate
+from tests.plugins.fake_sendgrid import SECRET, own_identity, populate
 from tests.plugins.smtp_server import PASSWORD, SmtpServer, running
 
 ISSUE = "issues/2021-02-01.yaml"
@@ -50,6 +50,7 @@ def _ambiguous(project: Project) -> set[str]:
 def test_sigkill_at_random_moments_then_resume_delivers_everyone_at_most_once(
     sample_project: Path, smtp_server: SmtpServer, rng: random.Random
 ):
+    own_identity(sample_project)  # real transports refuse the sample newsletter's identity
     with (sample_project / "newsletter.toml").open("a", encoding="utf-8") as handle:
         handle.write(smtp_server.smtp_table(connections=4))
     project = Project(sample_project)
