@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.archive import build_archive, item_anchors, serving, slugify
-from newsletter.archive.site import MANIFEST, manifest_path
+from newsletter.archive.manifest import MANIFEST, manifest_path
 from newsletter.cli import main
 from newsletter.errors import IssueFileError, NewsletterError
 from newsletter.issue import Item, load_issue

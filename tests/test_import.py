@@ -14,12 +14,12 @@ from newsletter.errors import NewsletterError
 from newsletter.store import (
     Source,
     add_subscriber,
+    bulkwrite,
     create_list,
     history,
     set_subscriber_status,
     unsubscribe,
 )
-from newsletter.store import importer as importer_module
 from newsletter.store.export import export_csv
 from newsletter.store.importer import import_csv
 
@@ -210,7 +210,7 @@ def test_failure_mid_file_keeps_whole_chunks_and_resumes(
     db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = many(tmp_path, 23)
-    original = importer_module._BulkWriter.insert_history
+    original = bulkwrite._BulkWriter.insert_history
     calls = {"n": 0}
 
     def failing(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -219,7 +219,7 @@ def test_failure_mid_file_keeps_whole_chunks_and_resumes(
             self.conn.execute(text("insert into nowhere values (:e)"), {"e": "user11@example.org"})
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(importer_module._BulkWriter, "insert_history", failing)
+    monkeypatch.setattr(bulkwrite._BulkWriter, "insert_history", failing)
     with pytest.raises(NewsletterError, match="nowhere") as caught:
         import_csv(db.engine, source, "weekly", chunk_size=5)
     assert "run the same import again" in (caught.value.hint or "")
@@ -229,7 +229,7 @@ def test_failure_mid_file_keeps_whole_chunks_and_resumes(
     # two whole chunks, nothing of the third: no subscriber without membership and history
     assert len(partial["subscribers"]) == len(partial["memberships"]) == 10
     assert len(partial["history"]) == 10
-    monkeypatch.setattr(importer_module._BulkWriter, "insert_history", original)
+    monkeypatch.setattr(bulkwrite._BulkWriter, "insert_history", original)
     resumed = import_csv(db.engine, source, "weekly", chunk_size=5)
     assert (resumed.unchanged, resumed.added, resumed.rejected) == (10, 13, 1)
     assert resumed.rejects[0].reason == "duplicate of line 5"
@@ -256,7 +256,7 @@ def test_an_address_added_meanwhile_by_someone_else_is_handled(
 ) -> None:
     """A web sign-up between the look-up and the insert makes the chunk retry, not fail."""
     source = write(tmp_path, "race.csv", "email,name\nrace@example.org,Race\nother@example.org,O\n")
-    original = importer_module._BulkWriter.existing
+    original = bulkwrite._BulkWriter.existing
     raced = {"done": False, "lookups": 0}
 
     def existing_then_signup(self, list_id, keys):  # type: ignore[no-untyped-def]
@@ -268,7 +268,7 @@ def test_an_address_added_meanwhile_by_someone_else_is_handled(
                 add_subscriber(session, "race@example.org", "events", source=Source.WEB_FORM)
         return found
 
-    monkeypatch.setattr(importer_module._BulkWriter, "existing", existing_then_signup)
+    monkeypatch.setattr(bulkwrite._BulkWriter, "existing", existing_then_signup)
     report = import_csv(db.engine, source, "weekly")
     assert raced["lookups"] == 2  # the chunk was rolled back and retried
     assert (report.added, report.rejected) == (2, 0)
@@ -284,7 +284,7 @@ def test_an_unsubscribe_meanwhile_is_never_undone_by_the_import(
     with db.transaction() as session:
         add_subscriber(session, "wait@example.org", "events", source=Source.WEB_FORM)
     source = write(tmp_path, "events.csv", "email\nwait@example.org\n")
-    original = importer_module._BulkWriter.existing
+    original = bulkwrite._BulkWriter.existing
     calls = {"n": 0}
 
     def existing_then_unsubscribe(self, list_id, keys):  # type: ignore[no-untyped-def]
@@ -295,7 +295,7 @@ def test_an_unsubscribe_meanwhile_is_never_undone_by_the_import(
                 unsubscribe(session, "wait@example.org", "events", source=Source.UNSUBSCRIBE_LINK)
         return found
 
-    monkeypatch.setattr(importer_module._BulkWriter, "existing", existing_then_unsubscribe)
+    monkeypatch.setattr(bulkwrite._BulkWriter, "existing", existing_then_unsubscribe)
     report = import_csv(db.engine, source, "events")
     assert calls["n"] == 2 and (report.updated, report.skipped) == (0, 1)
     assert ("wait@example.org", "events", "unsubscribed", "unsubscribe link") in (

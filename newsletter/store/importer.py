@@ -15,46 +15,29 @@ import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, Engine, bindparam, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from ..dbengine import make_engine
 from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
+from .bulkwrite import _apply_chunk, _ChangedMeanwhile, _ChunkResult, _Row
 from .cells import neutralise
-from .consent import ERASED_REASON, Refusal, refusal
+from .consent import ERASED_REASON
 from .csvfiles import Columns, open_csv
 from .erasure import erased_checker
 from .leavers import Leaver, StatusReader, record_leavers
-from .models import (
-    HistoryEntry,
-    Membership,
-    MembershipStatus,
-    Source,
-    Subscriber,
-    SubscriberStatus,
-    email_key,
-    table,
-    utcnow,
-)
+from .models import Source, email_key, utcnow
 from .subscribers import get_list
 
 CHUNK_SIZE = 5000
 REPORT_LIMIT = 1000  # rejected/skipped rows kept in the report (all go to --rejects)
 _RETRIES = 3  # a chunk is retried if another writer added one of its addresses meanwhile
 _SWITCH_INTERVAL = 0.0005  # seconds; see import_csv
-
-_SUBSCRIBERS = table(Subscriber)
-_MEMBERSHIPS = table(Membership)
-_HISTORY = table(HistoryEntry)
-_SUBSCRIBED = MembershipStatus.SUBSCRIBED.value
-_UNSUBSCRIBED = MembershipStatus.UNSUBSCRIBED.value
-_ACTIVE = SubscriberStatus.ACTIVE.value
 
 
 @dataclass(frozen=True)
@@ -84,22 +67,6 @@ class ImportReport:
     skips: list[ReportRow] = field(default_factory=list)
     # Lines that were not UTF-8 and were read as Windows-1252 (check their accents).
     fallback_lines: list[int] = field(default_factory=list)
-
-
-# One checked row: (line, email, email_key, name, attributes or None, original cells)
-_Row = tuple[int, str, str, str, dict[str, str] | None, list[str]]
-
-
-@dataclass
-class _ChunkResult:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skips: list[tuple[int, str, str, list[str]]] = field(default_factory=list)
-
-
-class _ChangedMeanwhile(Exception):
-    """Another writer changed rows of this chunk between our look-up and our write."""
 
 
 class _RejectsFile:
@@ -164,250 +131,6 @@ def _attributes_reader(columns: Columns) -> Callable[[list[str]], dict[str, Any]
         return attributes or None
 
     return read
-
-
-def _as_mapping(value: Any) -> dict[str, Any]:
-    """Stored attributes as a dict, whatever the driver returned.
-
-    SQLite hands back JSON text, PostgreSQL a dict; a row damaged by an old bug
-    holds JSON text inside a JSON string, decoded here until it is an object.
-    """
-    for _ in range(10):
-        if not isinstance(value, str):
-            break
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _skip_reason(why: Refusal, subscriber_status: str, list_slug: str) -> str:
-    if why is Refusal.SUPPRESSED:
-        return f"skipped: address is {subscriber_status}; imports never add it back"
-    return f"skipped: unsubscribed from {list_slug}; --resubscribe adds them back"
-
-
-class _BulkWriter:
-    """The hot statements of an import, without SQLAlchemy's per-row processing.
-
-    On SQLite each insert is one set-based ``INSERT ... SELECT FROM json_each(?)``
-    over the whole chunk, passed as a single JSON parameter: about half the CPU of
-    ``executemany``, and SQLite does the work without holding Python's GIL. Other
-    databases get plain driver-level ``executemany``. Constant values (times,
-    source, list) are converted once per chunk with the columns' own type processors.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.dialect = conn.dialect
-        self.sqlite = self.dialect.name == "sqlite"
-        self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
-
-    def _keys_match(self, column: str) -> tuple[str, Any]:
-        """SQL matching ``column`` against a list of keys, passed as one parameter."""
-        if self.sqlite:
-            return f"{column} IN (SELECT value FROM json_each(?))", _json_text
-        return f"{column} = ANY(%s)", list
-
-    def existing(
-        self, list_id: int, keys: list[str]
-    ) -> dict[str, tuple[int, str, Any, str, str | None]]:
-        """email_key -> (id, name, attributes, status, status on this list or None)."""
-        match, param = self._keys_match("s.email_key")
-        rows = self.conn.exec_driver_sql(
-            "SELECT s.email_key, s.id, s.name, s.attributes, s.status, m.status "
-            "FROM subscribers s LEFT JOIN memberships m "
-            f"ON m.subscriber_id = s.id AND m.list_id = {self.mark} WHERE {match}",
-            (list_id, param(keys)),
-        )
-        return {row[0]: tuple(row[1:]) for row in rows}
-
-    def _value(self, column: Any, value: Any) -> Any:
-        processor = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
-        return processor(value) if processor else value
-
-    def _many(self, table: Any, names: Sequence[str], rows: list[tuple]) -> None:
-        marks = ", ".join([self.mark] * len(names))
-        self.conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", rows
-        )
-
-    def insert_subscribers(
-        self, rows: list[tuple[str, str, str, dict[str, str] | None]], now: datetime
-    ) -> list[int]:
-        """Insert new subscribers; returns their ids in the order given."""
-        when = self._value(_SUBSCRIBERS.c.created_at, now)
-        if not self.sqlite:
-            as_json = _SUBSCRIBERS.c.attributes.type.dialect_impl(self.dialect).bind_processor(
-                self.dialect) or (lambda value: value)
-            self._many(
-                _SUBSCRIBERS,
-                ("email", "email_key", "name", "attributes", "status", "status_changed_at",
-                 "created_at"),
-                [(email, key, name, as_json(attributes or {}), _ACTIVE, when, when)
-                 for email, key, name, attributes in rows],
-            )
-            return self._ids(rows)
-        # SQLite gives new rows max(id)+1, +2, ... in order, and holds the write lock
-        # from the insert on; the check below catches a writer slipping in before it.
-        before = self.conn.exec_driver_sql(
-            "SELECT coalesce(max(id), 0) FROM subscribers").scalar_one()
-        self.conn.exec_driver_sql(
-            "INSERT INTO subscribers (email, email_key, name, attributes, status, "
-            "status_changed_at, created_at) SELECT json_extract(value, '$[0]'), "
-            "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-            "coalesce(json_extract(value, '$[3]'), '{}'), ?, ?, ? FROM json_each(?)",
-            (_ACTIVE, when, when, _json_text(rows)),
-        )
-        last = self.conn.exec_driver_sql(
-            "SELECT id FROM subscribers WHERE email_key = ?", (rows[-1][1],)
-        ).scalar_one()
-        if last == before + len(rows):
-            return list(range(before + 1, last + 1))
-        return self._ids(rows)
-
-    def _ids(self, rows: list[tuple[str, str, str, Any]]) -> list[int]:
-        match, param = self._keys_match("email_key")
-        ids: dict[str, int] = dict(self.conn.exec_driver_sql(
-            f"SELECT email_key, id FROM subscribers WHERE {match}", (param([r[1] for r in rows]),)
-        ).all())
-        return [ids[row[1]] for row in rows]
-
-    def insert_memberships(
-        self, list_id: int, subscriber_ids: list[int], source: str, now: datetime
-    ) -> None:
-        """Subscribe these subscribers to the list."""
-        when = self._value(_MEMBERSHIPS.c.changed_at, now)
-        if self.sqlite:
-            self.conn.exec_driver_sql(
-                "INSERT INTO memberships (subscriber_id, list_id, status, changed_at, how, "
-                "created_at) SELECT value, ?, ?, ?, ?, ? FROM json_each(?)",
-                (list_id, _SUBSCRIBED, when, source, when, _json_text(subscriber_ids)),
-            )
-            return
-        self._many(
-            _MEMBERSHIPS,
-            ("subscriber_id", "list_id", "status", "changed_at", "how", "created_at"),
-            [(sid, list_id, _SUBSCRIBED, when, source, when) for sid in subscriber_ids],
-        )
-
-    def insert_history(
-        self, list_id: int, rows: list[tuple[int, str | None, int]], source: str,
-        detail: str, now: datetime,
-    ) -> None:
-        """Record (subscriber id, old status, line) -> subscribed, detail "FILE line N"."""
-        when = self._value(_HISTORY.c.at, now)
-        prefix = f"{detail} line "
-        if self.sqlite:
-            self.conn.exec_driver_sql(
-                "INSERT INTO subscriber_history (subscriber_id, list_id, at, old_status, "
-                "new_status, source, detail) SELECT json_extract(value, '$[0]'), ?, ?, "
-                "json_extract(value, '$[1]'), ?, ?, ? || json_extract(value, '$[2]') "
-                "FROM json_each(?)",
-                (list_id, when, _SUBSCRIBED, source, prefix, _json_text(rows)),
-            )
-            return
-        self._many(
-            _HISTORY,
-            ("subscriber_id", "list_id", "at", "old_status", "new_status", "source", "detail"),
-            [(sid, list_id, when, old, _SUBSCRIBED, source, f"{prefix}{line}")
-             for sid, old, line in rows],
-        )
-
-
-def _json_text(value: Any) -> str:
-    """One JSON parameter for SQLite's json_each (non-ASCII kept as is)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _apply_chunk(
-    conn: Connection,
-    list_id: int,
-    list_slug: str,
-    rows: list[_Row],
-    *,
-    resubscribe: bool,
-    source: str,
-    detail: str,
-    now: datetime,
-) -> _ChunkResult:
-    """Write one chunk of checked rows (the caller holds the transaction)."""
-    writer = _BulkWriter(conn)
-    found = writer.existing(list_id, [row[2] for row in rows])
-    result = _ChunkResult()
-    new_subscribers: list[tuple[str, str, str, dict[str, str] | None]] = []
-    new_lines: list[int] = []
-    joins: list[tuple[int, int]] = []  # (subscriber id, line): new to this list
-    rejoins: list[tuple[int, str, int]] = []  # (subscriber id, old status, line)
-    profile_updates: list[dict[str, Any]] = []
-    for line, email, key, name, attributes, cells in rows:
-        existing = found.get(key)
-        if existing is None:
-            new_subscribers.append((email, key, name, attributes))
-            new_lines.append(line)
-            result.added += 1
-            continue
-        sid, old_name, old_attributes, status, list_status = existing
-        # The consent rule: never add back a leaver (unless resubscribe) or a bounce.
-        if why := refusal(status, list_status, resubscribe=resubscribe):
-            result.skips.append((line, email, _skip_reason(why, status, list_slug), cells))
-            continue
-        profile_changed = bool(name) and name != old_name
-        new_attributes: dict[str, Any] = {}
-        if attributes or profile_changed:
-            # Always write a dict: the raw value (JSON text on SQLite) would be stored
-            # as a JSON string holding JSON, and break the next import.
-            new_attributes = old = _as_mapping(old_attributes)
-            if attributes:
-                new_attributes = {**old, **attributes}
-                profile_changed = profile_changed or new_attributes != old
-        if profile_changed:
-            profile_updates.append(
-                {"sid": sid, "new_name": name or old_name, "new_attributes": new_attributes}
-            )
-        if list_status is None:
-            joins.append((sid, line))
-            result.added += 1
-        elif list_status != _SUBSCRIBED:
-            rejoins.append((sid, list_status, line))
-            result.updated += 1
-        elif profile_changed:
-            result.updated += 1
-        else:
-            result.unchanged += 1
-
-    if new_subscribers:
-        ids = writer.insert_subscribers(new_subscribers, now)
-        joins.extend(zip(ids, new_lines, strict=True))
-    if joins:
-        writer.insert_memberships(list_id, [sid for sid, _line in joins], source, now)
-    if rejoins:
-        changed = conn.execute(
-            update(_MEMBERSHIPS)
-            .where(_MEMBERSHIPS.c.subscriber_id == bindparam("sid"),
-                   _MEMBERSHIPS.c.list_id == list_id,
-                   _MEMBERSHIPS.c.status == bindparam("old"))
-            .values(status=_SUBSCRIBED, changed_at=now, how=source),
-            [{"sid": sid, "old": old} for sid, old, _line in rejoins],
-        ).rowcount
-        if changed != len(rejoins):
-            # Someone changed one of these memberships since we looked (e.g. unsubscribed
-            # on the web): roll back and decide again from fresh data.
-            raise _ChangedMeanwhile
-
-    if profile_updates:
-        conn.execute(
-            update(_SUBSCRIBERS)
-            .where(_SUBSCRIBERS.c.id == bindparam("sid"))
-            .values(name=bindparam("new_name"), attributes=bindparam("new_attributes")),
-            profile_updates,
-        )
-    history: list[tuple[int, str | None, int]] = [(sid, None, line) for sid, line in joins]
-    history += rejoins
-    if history:
-        writer.insert_history(list_id, history, source, detail, now)
-    return result
 
 
 class _Run:
