@@ -155,6 +155,11 @@ class Sender(_Table):
     from_name: str = Field(default="", description="write the name shown as sender, in quotes")
     reply_to: Email = Field(default="", description=_SAY_EMAIL)
     unsubscribe_email: Email = Field(default="", description=_SAY_EMAIL)
+    dkim_selector: Text = Field(
+        default="",
+        description='write the DKIM selector your email provider gave you, like "s1" '
+        '(several: "s1, s2"); leave it out for SendGrid\'s s1 and s2',
+    )
 
 
 class Delivery(_Table):

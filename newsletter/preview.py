@@ -15,9 +15,11 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .errors import NewsletterError
+from .issue import Issue
 from .pipeline import FOOTER_FIELD, check_issue
+from .preflight import Report, run_preflight
 from .project import Project
-from .render import render_email
+from .render import RenderedEmail, render_email
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -34,6 +36,13 @@ PAGE = """<!doctype html>
  #desktop {{ width: 640px; }} #phone {{ width: 375px; }}
  pre {{ white-space: pre-wrap; width: 72ch; background: #fff; padding: 12px;
         border: 1px solid #bbb; height: 85vh; overflow: auto; margin: 0; }}
+ #preflight {{ background: #fff; border: 1px solid #bbb; padding: 8px 16px; flex: 1 1 100%; }}
+ #preflight h2 {{ margin: 4px 0 8px; font-size: 18px; }}
+ #preflight table {{ border-collapse: collapse; font-size: 14px; }}
+ #preflight th, #preflight td {{ text-align: left; vertical-align: top; padding: 3px 10px 3px 0; }}
+ #preflight .check td {{ border-top: 1px solid #ddd; }}
+ .mark-ok {{ color: #1a7f37; }} .mark-warning {{ color: #8a5a00; font-weight: 600; }}
+ .mark-error {{ color: #b3261e; font-weight: 700; }} .mark-skipped {{ color: #57606a; }}
  .problems {{ background: #fff4e5; border-left: 4px solid #b3541e; margin: 12px 20px;
               padding: 8px 16px; white-space: pre-wrap; font-family: monospace; }}
 </style></head>
@@ -47,8 +56,30 @@ changes</small></header>
 <figure><figcaption>Phone (375 px)</figcaption>
 <iframe id="phone" title="Email at phone width" src="/email.html"></iframe></figure>
 <figure><figcaption>Plain text</figcaption><pre id="text">{text}</pre></figure>
+<section id="preflight" aria-labelledby="preflight-title">
+<h2 id="preflight-title">Preflight</h2>
+<div id="preflight-result" aria-live="polite"><p>Checking the email…</p></div>
+<p><button type="button" id="preflight-full">Check links and images too</button>
+<small>(needs the network)</small></p>
+</section>
 </main>
 <script>
+const result = document.getElementById("preflight-result");
+const full = document.getElementById("preflight-full");
+async function preflight(online) {{
+  full.disabled = true;
+  result.innerHTML = "<p>Checking the email" + (online ? ", its links and images" : "") + "…</p>";
+  try {{
+    const response = await fetch("/preflight" + (online ? "?full=1" : ""));
+    result.innerHTML = await response.text();
+  }} catch (e) {{
+    result.innerHTML = "<p>The preview server did not answer: is `newsletter preview` " +
+      "still running?</p>";
+  }}
+  full.disabled = false;
+}}
+full.addEventListener("click", () => preflight(true));
+preflight(false);
 let stamp = {stamp};
 setInterval(async () => {{
   try {{
@@ -85,8 +116,8 @@ def stamp(files: list[Path]) -> str:
 def create_app(project_root: Path, issue_path: Path) -> Starlette:
     """The preview web app for one issue file."""
 
-    def current() -> tuple[Project, str, str, str]:
-        """(project, html, text, problems); reloads newsletter.toml every time."""
+    def checked() -> tuple[Project, Issue | None, RenderedEmail | None, str]:
+        """(project, issue, rendered email, problems); reloads newsletter.toml every time."""
         project = Project(project_root)
         try:
             result = check_issue(project, issue_path)
@@ -94,11 +125,18 @@ def create_app(project_root: Path, issue_path: Path) -> Starlette:
             # A footer without unsubscribe link or address is an error that still
             # renders: the preview shows the email with the problem above it.
             if result.issue is None or any(d.field != FOOTER_FIELD for d in result.errors):
-                return project, "", "", problems
+                return project, None, None, problems
             rendered = render_email(project, result.issue)
         except NewsletterError as exc:
             # A mistake in newsletter.toml or a template: the same words as in the terminal.
-            return project, "", "", exc.message + (f"\nNext: {exc.hint}" if exc.hint else "")
+            return project, None, None, exc.message + (f"\nNext: {exc.hint}" if exc.hint else "")
+        return project, result.issue, rendered, problems
+
+    def current() -> tuple[Project, str, str, str]:
+        """(project, html, text, problems)."""
+        project, _issue, rendered, problems = checked()
+        if rendered is None:
+            return project, "", "", problems
         return project, rendered.html, rendered.text, problems
 
     def version(_: Request) -> Response:
@@ -137,14 +175,62 @@ def create_app(project_root: Path, issue_path: Path) -> Starlette:
         _project, _html, text, problems = current()
         return PlainTextResponse(text or problems, status_code=200 if text else 422)
 
+    def preflight(request: Request) -> Response:
+        # A sync endpoint: Starlette runs it in a thread, so the slow checks do not
+        # hold up the email's own requests.
+        project, issue, rendered, _problems = checked()
+        if issue is None or rendered is None:
+            return HTMLResponse("<p>Preflight runs once the problems above are fixed.</p>")
+        try:
+            report = run_preflight(project, issue_path, issue=issue, rendered=rendered,
+                                   offline=request.query_params.get("full") != "1")
+        except NewsletterError as exc:
+            return HTMLResponse(f"<p>{html.escape(exc.message)}</p>")
+        return HTMLResponse(panel_html(report))
+
     return Starlette(
         routes=[
             Route("/", page),
+            Route("/preflight", preflight),
             Route("/email.html", email_html),
             Route("/email.txt", email_text),
             Route("/version", version),
         ]
     )
+
+
+MARKS = {"ok": "✓", "info": "✓", "warning": "warning", "error": "error"}
+
+
+def panel_html(report: Report) -> str:
+    """The preflight report as the preview shows it: the CLI's table and words, in HTML.
+
+    One row per check (✓, warning, error or skipped), then one row per finding with its
+    item and field; findings that are only worth knowing ("info") are left out, as in the CLI.
+    """
+    esc = html.escape
+    rows = []
+    for check in report.checks:
+        mark = "skipped" if check.skipped else MARKS[check.severity]
+        kind = "skipped" if check.skipped else check.severity
+        rows.append(f'<tr class="check"><th scope="row">{esc(check.name)}</th>'
+                    f'<td class="mark-{kind}">{mark}</td><td></td><td></td>'
+                    f"<td>{esc(check.headline)}</td></tr>")
+        for finding in check.findings:
+            if finding.severity == "info":
+                continue
+            rows.append(f'<tr class="finding"><td></td><td class="mark-{finding.severity}">'
+                        f"{MARKS[finding.severity]}</td><td>{esc(finding.item)}</td>"
+                        f"<td>{esc(finding.field)}</td><td>{esc(finding.advice)}</td></tr>")
+    where = "" if not report.offline else (
+        " Links, pictures and the sender domain were not checked: use the button below, or "
+        "run <code>newsletter preflight FILE</code>.")
+    return (f"<p><strong>Preflight: {esc(report.summary_line())}</strong> "
+            f"({report.seconds:.1f} s).{where}</p>"
+            '<table aria-label="Preflight results"><thead><tr><th scope="col">Check</th>'
+            '<th scope="col">Result</th><th scope="col">Item</th><th scope="col">Field</th>'
+            '<th scope="col">What to do</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
 
 
 def listening_socket(host: str, port: int, tries: int = 20) -> socket.socket:

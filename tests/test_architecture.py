@@ -161,7 +161,7 @@ ALLOWED: dict[str, set[str]] = {
     "render": {"errors", "config", "issue", "project"},
     "mime": {"config"},
     "pipeline": {"errors", "files", "issue", "mime", "project", "render"},
-    "preview": {"errors", "pipeline", "project", "render"},
+    "preview": {"errors", "issue", "pipeline", "preflight", "project", "render"},
     "article": {"errors"},
     "issue_editor": {"errors", "files", "article", "issue", "issue_yaml"},
     "issue_writer": {"errors", "files", "issue", "issue_editor"},

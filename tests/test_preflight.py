@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import main
+from newsletter.preflight import Finding
 from newsletter.preflight import links as links_module
 from newsletter.preflight.accessibility import check_accessibility
 from newsletter.preflight.clients import check_clients
-from newsletter.preflight.domain import DNS_SERVER_ENV, check_domain
+from newsletter.preflight.domain import DKIM_SELECTOR_ENV, DNS_SERVER_ENV, check_domain
 from newsletter.preflight.fetch import Fetcher
 from newsletter.preflight.images import check_images
 from newsletter.preflight.links import check_links
@@ -293,6 +294,34 @@ def test_the_sender_domain_against_a_local_dns_server(
                          'rua=mailto:dmarc@nodmarc.example.com"')
     assert findings["SPF"].fix == ('Change the TXT record at nodmarc.example.com to: "v=spf1 '
                                    'include:sendgrid.net include:_spf.example.net ~all"')
+
+
+def test_the_dkim_selector_comes_from_the_config(
+        sample_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = sample_project / "newsletter.toml"
+    original = config.read_text().replace("brief@example.org", "brief@complete.example.com")
+    assert "[sender]\n" in original
+    monkeypatch.delenv(DKIM_SELECTOR_ENV, raising=False)
+
+    def dkim(selector: str) -> list[Finding]:
+        config.write_text(original.replace("[sender]\n", f'[sender]\ndkim_selector = '
+                                           f'"{selector}"\n', 1))
+        project = Project(sample_project)
+        assert project.config.sender.dkim_selector == selector
+        return [f for f in check_domain(prepare(project, sample_project / ISSUE)).findings
+                if f.field == "DKIM"]
+
+    with dns_server() as server:
+        monkeypatch.setenv(DNS_SERVER_ENV, server)
+        assert dkim("s1") == []  # only s1 is looked up, and it is there
+        missing = dkim("mail2024, s2")
+        # the environment variable overrides the config (the tests' way in)
+        monkeypatch.setenv(DKIM_SELECTOR_ENV, "s2")
+        overridden = dkim("mail2024")
+    assert [f.message for f in missing] == [
+        "no DKIM key at mail2024._domainkey.complete.example.com"]
+    assert "correct dkim_selector in [sender]" in missing[0].fix
+    assert overridden == []
 
 
 # --- the command, and send ----------------------------------------------------------------------

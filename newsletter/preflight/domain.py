@@ -16,7 +16,8 @@ from .message import Subject
 from .report import CheckResult, Severity
 
 DNS_SERVER_ENV = "NEWSLETTER_DNS_SERVER"
-DKIM_SELECTOR_ENV = "NEWSLETTER_DKIM_SELECTOR"  # comma-separated; default SendGrid's s1, s2
+# Overrides [sender] dkim_selector (for tests); both comma-separated. Default: SendGrid's.
+DKIM_SELECTOR_ENV = "NEWSLETTER_DKIM_SELECTOR"
 SENDGRID_SELECTORS = ("s1", "s2")
 SENDGRID_SPF = "include:sendgrid.net"
 LIFETIME = 4.0
@@ -82,7 +83,7 @@ def check_domain(subject: Subject) -> CheckResult:
                        "Check the From address in newsletter.toml; run again when online.")
             return result
         _spf(result, domain, _lookup(res, domain, "TXT"), serious)
-        dkim = _dkim(result, res, domain, serious)
+        dkim = _dkim(result, res, domain, selectors(config.sender.dkim_selector), serious)
         _dmarc(result, res, domain, dkim, serious)
     except _Unreadable as exc:
         result.findings = []
@@ -108,13 +109,20 @@ def _spf(result: CheckResult, domain: str, txt: list[str], serious: Severity) ->
                    f'{rest}"')
 
 
-def _dkim(result: CheckResult, res: dns.resolver.Resolver, domain: str,
+def selectors(configured: str) -> list[str]:
+    """The DKIM selectors to look up: NEWSLETTER_DKIM_SELECTOR's, else ``configured``
+    ([sender] dkim_selector), else SendGrid's s1 and s2."""
+    for source in (os.environ.get(DKIM_SELECTOR_ENV, ""), configured):
+        chosen = [s.strip() for s in source.split(",") if s.strip()]
+        if chosen:
+            return chosen
+    return list(SENDGRID_SELECTORS)
+
+
+def _dkim(result: CheckResult, res: dns.resolver.Resolver, domain: str, chosen: list[str],
           serious: Severity) -> bool:
-    configured = [s.strip() for s in os.environ.get(DKIM_SELECTOR_ENV, "").split(",")
-                  if s.strip()]
-    selectors = configured or list(SENDGRID_SELECTORS)
     missing = []
-    for selector in selectors:
+    for selector in chosen:
         name = f"{selector}._domainkey.{domain}"
         if not (_lookup(res, name, "CNAME") or any("p=" in t for t in _lookup(res, name, "TXT"))):
             missing.append(name)
@@ -123,7 +131,10 @@ def _dkim(result: CheckResult, res: dns.resolver.Resolver, domain: str,
                    "In SendGrid: Settings → Sender Authentication → Authenticate Your Domain; "
                    + "; ".join(f"add the CNAME record {name} → {name.split('.')[0]}.domainkey."
                                "uNNNN.wl.sendgrid.net (SendGrid shows your account's uNNNN)"
-                               for name in missing))
+                               for name in missing)
+                   + ("" if chosen == list(SENDGRID_SELECTORS) else
+                      ". If the selector is wrong, correct dkim_selector in [sender] of "
+                      "newsletter.toml"))
     return not missing
 
 

@@ -19,6 +19,11 @@ class Finding:
     message: str
     fix: str = ""
 
+    @property
+    def advice(self) -> str:
+        """What it found and what to change, as one sentence pair (the CLI's and the panel's)."""
+        return self.message + (f". {self.fix}" if self.fix else "")
+
 
 @dataclass
 class CheckResult:
@@ -30,6 +35,13 @@ class CheckResult:
     skipped: str = ""  # why the check did not run (offline, a tool missing)
     summary: str = ""  # one line shown when it passed ("24 links, all answer")
     seconds: float = 0.0
+
+    @property
+    def headline(self) -> str:
+        """The check's line: why it was skipped, or its title and summary."""
+        if self.skipped:
+            return self.skipped
+        return f"{self.title}: {self.summary}" if self.summary else self.title
 
     @property
     def severity(self) -> Severity:
