@@ -22,6 +22,7 @@ from newsletter.preflight.fetch import Fetcher
 from newsletter.preflight.images import check_images
 from newsletter.preflight.links import check_links
 from newsletter.preflight.message import Subject
+from newsletter.preflight.report import CheckResult
 from newsletter.preflight.runner import prepare, run_preflight
 from newsletter.preflight.size import check_size, visible
 from newsletter.preflight.spam import check_spam, parse_report
@@ -370,3 +371,16 @@ def test_offline_run_is_quick_without_spamassassin(sample_project: Path,
     report = run_preflight(project, sample_project / ISSUE, offline=True)
     assert report.check("spam").skipped
     assert report.check("links").skipped.startswith("skipped: --offline")
+
+
+def test_network_checks_run_inside_a_running_event_loop(sample_project: Path) -> None:
+    """The studio and preview call preflight from async code; it must still check links."""
+    from newsletter.preflight.runner import _network_checks
+
+    subject = prepare(Project(sample_project), sample_project / "issues" / "2021-02-01.yaml")
+
+    async def inside() -> tuple[CheckResult, CheckResult]:
+        return _network_checks(subject, 0.5, False)
+
+    links, images = asyncio.run(inside())
+    assert "RuntimeError" not in (links.skipped or "") + (images.skipped or "")

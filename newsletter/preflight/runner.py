@@ -58,7 +58,11 @@ async def _network(subject: Subject, timeout: float | None,
 def _network_checks(subject: Subject, timeout: float | None,
                     use_cache: bool) -> tuple[CheckResult, CheckResult]:
     try:
-        return asyncio.run(_network(subject, timeout, use_cache))
+        # Always on a thread of its own: the caller may already be inside an event loop
+        # (the studio and preview are async servers; Playwright's sync API runs one),
+        # where asyncio.run() refuses to start.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight") as pool:
+            return pool.submit(asyncio.run, _network(subject, timeout, use_cache)).result()
     except Exception as exc:
         why = f"the check could not run ({type(exc).__name__}: {exc})"
         return (CheckResult("links", TITLES["links"], skipped=why),
