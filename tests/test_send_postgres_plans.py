@@ -20,7 +20,7 @@ from newsletter.delivery.campaign import RecipientReader, create_campaign
 from newsletter.delivery.planning import SendSettings
 from newsletter.project import Project
 from newsletter.store import get_list, open_project_database
-from tests.plugins.fake_sendgrid import SECRET, populate
+from tests.plugins.fake_sendgrid import SECRET, own_identity, populate
 from tests.test_send import everyone, send
 
 pytestmark = pytest.mark.postgres
@@ -38,6 +38,7 @@ def pg_project(sample_project: Path, postgres_url: str,
                monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", postgres_url)
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    own_identity(sample_project)  # real sends refuse the sample newsletter's identity
     return Project(sample_project)
 
 

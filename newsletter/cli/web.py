@@ -51,9 +51,11 @@ def serve_command(host: str, port: int, workers: int, welcome: bool, log_format:
       newsletter serve --port 8080 --workers 2
     """
     # Imported here, not at the top: the web stack is slow to load and only serve needs it.
+    from ..store.database import announce_to
     from ..web.app import PROJECT_ENV, WELCOME_ENV, create_app, prepare_serving, run_app
 
     prepare_serving(log_format, trusted_proxies)  # every line from here on is a log line
+    announce_to(logging.getLogger("newsletter.store").info)  # "Database: …" as a log line
     log = logging.getLogger("newsletter.web")
     project = current_project()
     app = create_app(project, welcome=welcome)  # checks secrets, config and the database
