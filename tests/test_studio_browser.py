@@ -47,11 +47,22 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
     monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
-    result = CliRunner().invoke(main, ["init", "brief", "--name", "Weekly Brief"])
+    result = CliRunner().invoke(main, [
+        "init", "brief", "--name", "Weekly Brief",
+        "--address", "Weekly Brief, 1 Main Street, 10115 Berlin, Germany",
+        "--description", "News every Monday.", "--from-name", "Weekly Brief",
+        "--from-email", "brief@weekly-brief.org",
+    ])
     assert result.exit_code == 0, result.output
     root = tmp_path / "brief"
     populate(Project(root), "weekly", 25)
     return root
+
+
+def example(project: Path) -> str:
+    """The name of init's example issue (a draft dated the next issue day)."""
+    (only,) = (path.stem for path in (project / "issues").glob("*.yaml"))
+    return only
 
 
 @pytest.fixture
@@ -126,13 +137,15 @@ def test_a_comms_persons_week(studio_page, project: Path, article_url: str,  # t
     page.get_by_label("Subject").wait_for()
     name = page.url.rstrip("/").rsplit("/", 1)[1]
     issue_file = project / "issues" / f"{name}.yaml"
+    first_line = issue_file.read_text(encoding="utf-8").splitlines()[0]
+    assert first_line.startswith("# Issue ")
     page.get_by_label("Subject").fill("Solar panels and forced labour")
     page.get_by_label("Preheader").fill("Where the panels on our roofs come from.")
     page.get_by_label("Intro").fill("Good morning. One story this week.")
     saved(page)
     text = issue_file.read_text(encoding="utf-8")
     assert "subject: Solar panels and forced labour" in text
-    assert text.startswith("# Issue 2. Format: docs/issue-format.md")  # comment kept
+    assert text.splitlines()[0] == first_line  # the file's comment is kept
 
     # Add the story from its link; the example item goes.
     page.get_by_label("Links to add (one per line)").fill(article_url)
@@ -218,13 +231,13 @@ def test_a_comms_persons_week(studio_page, project: Path, article_url: str,  # t
 
 def test_drag_a_story_to_reorder(studio_page, project: Path) -> None:  # type: ignore[no-untyped-def]
     page = studio_page(height=2400)  # both stories in view: no scrolling while dragging
-    page.goto(f"{studio_page.base}/issues/2026-01-05")
+    page.goto(f"{studio_page.base}/issues/{example(project)}")
     first = page.get_by_role("group", name=re.compile("^Item 1"))
     second = page.get_by_role("group", name=re.compile("^Item 2"))
     title = second.get_by_label("Title").input_value()
     second.locator("legend").drag_to(first.get_by_label("Title"))
     page.get_by_role("group", name=re.compile(f"^Item 1: {re.escape(title)}")).wait_for()
-    text = (project / "issues" / "2026-01-05.yaml").read_text(encoding="utf-8")
+    text = (project / "issues" / f"{example(project)}.yaml").read_text(encoding="utf-8")
     assert text.index(f"title: {title}") < text.index("title: A story from a newspaper")
     assert not page.js_errors
 
@@ -255,6 +268,7 @@ def hosted_page(browser, project: Path):  # type: ignore[no-untyped-def]
             return page
 
         make.base = url
+        make.example = example(project)
         yield make
         for context in contexts:
             context.close()
@@ -270,7 +284,7 @@ def log_in(page, email: str) -> None:  # type: ignore[no-untyped-def]
 
 def test_an_editor_and_a_sender_log_in(hosted_page) -> None:  # type: ignore[no-untyped-def]
     page = hosted_page(375)
-    page.goto(hosted_page.base + "/issues/2026-01-05")
+    page.goto(hosted_page.base + f"/issues/{hosted_page.example}")
     page.get_by_role("heading", name="Log in to the studio").wait_for()
     assert no_horizontal_scroll(page)
     assert axe_violations(page) == []
@@ -280,7 +294,7 @@ def test_an_editor_and_a_sender_log_in(hosted_page) -> None:  # type: ignore[no-
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("alert").filter(has_text="Wrong email or password.").wait_for()
     log_in(page, "ed@example.org")
-    assert page.url.endswith("/issues/2026-01-05")  # back where they were going
+    assert page.url.endswith(f"/issues/{hosted_page.example}")  # back where they were going
     assert page.get_by_role("button", name="Send test").count() == 1
     assert page.get_by_role("button", name="Send to list").count() == 0
     assert page.get_by_role("link", name="Subscribers").count() == 0
@@ -303,7 +317,7 @@ def test_an_editor_and_a_sender_log_in(hosted_page) -> None:  # type: ignore[no-
     sender.goto(hosted_page.base + "/")
     log_in(sender, "sam@example.org")
     sender.get_by_role("heading", name="Issues").wait_for()
-    sender.goto(hosted_page.base + "/issues/2026-01-05")
+    sender.goto(hosted_page.base + f"/issues/{hosted_page.example}")
     assert sender.get_by_role("button", name="Send to list").count() == 1
     assert sender.get_by_role("region", name="Review").get_by_text("Kim").is_visible()
     assert axe_violations(sender) == []
