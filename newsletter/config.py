@@ -345,6 +345,11 @@ class Studio(_Table):
         default=7, ge=1, le=90,
         description="write how many days a review link works, from 1 to 90, like 7",
     )
+    git_commit: bool = Field(
+        default=False,
+        description="write true to make each Save in the studio a git commit of the issue "
+        "file (when the project folder is a git repository), or false",
+    )
 
 
 class Config(Settings):

@@ -151,6 +151,7 @@ ALLOWED: dict[str, set[str]] = {
     "files": set(),
     "emails": set(),
     "retry": set(),
+    "gitsave": {"errors"},
     "tokens": {"errors"},
     "dbengine": {"errors"},
     "config": {"errors", "emails"},
@@ -176,7 +177,8 @@ ALLOWED: dict[str, set[str]] = {
     "web": {"errors", "retry", "tokens", "project", "render", "store", "delivery", "studio"},
     "reports": FOUNDATIONS | {"config", "project", "issue", "store", "delivery", "render"},
     "studio": {"errors", "tokens", "project", "render", "store", "delivery", "pipeline", "issue",
-               "issue_editor", "issue_writer", "article", "config", "files", "preview", "emails"},
+               "issue_editor", "issue_writer", "article", "config", "files", "preview", "emails",
+               "gitsave"},
     "dbcopy": {"errors", "dbengine", "migrations", "store", "delivery"},
 }
 

@@ -36,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..delivery.status import cancel_send
 from ..errors import NewsletterError
+from ..gitsave import author, commit_file
 from ..issue_writer import set_item_field
 from ..pipeline import new_issue
 from ..project import Project
@@ -127,7 +128,22 @@ async def save(request: Request) -> Response:
                     values=list(form_values(form).items()))
     action = str(form.get("action") or "save")
     anchor = "#item-" + str(len(form.getlist("item"))) if action == "add" else ""
-    return redirect(request, f"/issues/{path.stem}{anchor}")
+    query = ""
+    studio = state(request)
+    if studio.project.config.studio.git_commit:
+        result = await run_in_threadpool(commit_file, studio.project.root, path,
+                                         _git_author(request, studio))
+        if result.note:
+            query = f"?note={studio.note('info', [result.note])}"
+    return redirect(request, f"/issues/{path.stem}{query}{anchor}")
+
+
+def _git_author(request: Request, studio: StudioState) -> str | None:
+    """Hosted: the logged-in user; local: None, git's own configured identity."""
+    if studio.hosted is None:
+        return None
+    # Accounts keep only an address (User.name is its local part), so the address is the name.
+    return author("", current_user(request).email)
 
 
 async def autosave(request: Request) -> Response:
