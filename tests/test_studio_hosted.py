@@ -10,11 +10,20 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 from starlette.applications import Starlette
 
 from newsletter.cli import main
 from newsletter.project import Project
-from newsletter.store import Database, audit_entries, open_project_database, reviews_for
+from newsletter.store import (
+    Database,
+    Erasure,
+    audit_entries,
+    find_subscriber,
+    open_project_database,
+    reviews_for,
+)
+from newsletter.store.erasure import digest
 from newsletter.store.users import add_user, set_role
 from newsletter.studio import hosted_app
 from newsletter.studio.app import HOSTED_ROUTES, ROUTES
@@ -270,6 +279,84 @@ def test_admins_import_with_a_preview_before_anything_is_written(
     with database.transaction() as session:
         actions = [e.action for e in audit_entries(session, actor="ada@example.org")]
     assert "imported" in actions and "exported" in actions
+
+
+ANN = "ann.forget@example.org"
+
+
+@pytest.fixture
+def ann(as_user) -> tuple[httpx.Client, str]:  # type: ignore[no-untyped-def]
+    """An admin's client and the path of the page of a subscriber, Ann."""
+    CliRunner().invoke(main, ["lists", "create", "weekly", "--name", "Weekly"])
+    admin = as_user("ada@example.org")
+    added = admin.post("/subscribers/add", data={"csrf_token": csrf(admin, "/subscribers"),
+                                                 "email": ANN, "list": "weekly",
+                                                 "name": "Ann Example"})
+    assert added.status_code == 200 and f"{ANN} is subscribed to weekly." in added.text
+    assert "Forget this person</button>" in added.text
+    return admin, added.url.path
+
+
+def _stored(database: Database) -> tuple[bool, int]:
+    with database.transaction() as session:
+        return (find_subscriber(session, ANN) is not None,
+                len(list(session.scalars(select(Erasure)))))
+
+
+def test_an_admin_forgets_a_person_leaving_only_a_keyed_fingerprint(
+        ann: tuple[httpx.Client, str], database: Database) -> None:
+    admin, person = ann
+    done = admin.post(f"{person}/forget", data={"csrf_token": csrf(admin, person),
+                                                "confirm": f"  {ANN.upper()} "})
+    assert done.status_code == 200 and done.url.path == "/subscribers"
+    assert ("Forgotten: only a keyed fingerprint of the address is kept, so nobody can add "
+            "them back.") in done.text
+    assert ANN not in done.text
+    with database.transaction() as session:
+        assert find_subscriber(session, ANN) is None
+        kept = [e.digest for e in session.scalars(select(Erasure))]
+        entries = [e for e in audit_entries(session, actor="ada@example.org")
+                   if e.action == "forgot a subscriber"]
+    assert kept == [digest(SECRET, ANN)]  # keyed with the studio's secret, as serve does
+    assert len(entries) == 1
+    assert entries[0].target == f"subscriber #{person.rsplit('/', 1)[1]}"
+    assert "ann" not in (entries[0].target + entries[0].detail).lower()
+    gone = admin.get(person)
+    assert gone.status_code == 400 and "No subscriber" in gone.text
+    again = admin.post("/subscribers/add", data={"csrf_token": csrf(admin, "/subscribers"),
+                                                 "email": ANN, "list": "weekly"})
+    assert again.status_code == 400 and "erased" in again.text  # nobody can add them back
+    assert _stored(database) == (False, 1)
+
+
+def test_only_admins_may_forget(ann: tuple[httpx.Client, str], as_user,  # type: ignore[no-untyped-def]
+                                database: Database) -> None:
+    _admin, person = ann
+    for email in ("ed@example.org", "sam@example.org"):
+        other = as_user(email)
+        assert other.get(person).status_code == 403
+        answer = other.post(f"{person}/forget", data={"csrf_token": csrf(other, "/"),
+                                                      "confirm": ANN})
+        assert answer.status_code == 403 and "may not manage users and subscribers" in \
+            answer.text
+    assert _stored(database) == (True, 0)
+
+
+def test_a_wrong_address_or_a_forged_token_forgets_nothing(
+        ann: tuple[httpx.Client, str], database: Database) -> None:
+    admin, person = ann
+    token = csrf(admin, person)
+    for typed in ("", "ann@example.org", "weekly"):
+        answer = admin.post(f"{person}/forget", data={"csrf_token": token, "confirm": typed})
+        assert answer.status_code == 400
+        assert "That is not their address; nothing was forgotten." in answer.text
+        assert 'aria-describedby="forget-error"' in answer.text
+    forged = admin.post(f"{person}/forget", data={"csrf_token": token[:-4] + "AAAA",
+                                                  "confirm": ANN})
+    assert forged.status_code == 403
+    assert _stored(database) == (True, 0)
+    with database.transaction() as session:
+        assert "forgot a subscriber" not in {e.action for e in audit_entries(session)}
 
 
 def test_serve_mounts_the_studio_under_studio(sample_project: Path, database: Database,

@@ -1,6 +1,6 @@
 """The subscribers pages (admins): lists and counts, search, a person's page, add,
-unsubscribe, import with a preview, export. Every change goes through the same store
-functions as `newsletter subscribers`.
+unsubscribe, forget (erasure on request), import with a preview, export. Every change
+goes through the same store functions as `newsletter subscribers`.
 """
 
 from __future__ import annotations
@@ -20,18 +20,23 @@ from starlette.routing import Route
 
 from ..errors import NewsletterError
 from ..store import (
+    Database,
     MembershipStatus,
     Source,
     add_subscriber,
+    email_key,
+    forget,
     get_subscriber,
     history,
     list_summaries,
     memberships,
     search_subscribers,
     unsubscribe,
+    use_secret,
 )
 from ..store.export import export_csv, export_xlsx
 from ..store.importer import ImportReport, import_csv
+from ..tokens import project_secret
 from .security import MAX_BODY_BYTES, check_csrf, require
 from .state import StudioState, audit, page, redirect, state
 
@@ -61,32 +66,52 @@ async def subscribers_page(request: Request) -> Response:
                 default_list=studio.project.config.delivery.default_list)
 
 
+def _keyed(studio: StudioState) -> Database:
+    """The subscriber database, its erasure key registered as `newsletter serve` does.
+
+    The key is needed to forget someone, and to add anyone once someone was forgotten.
+    """
+    database = studio.database
+    if studio.hosted is not None:
+        use_secret(database.engine, studio.hosted.secret)
+    else:
+        root = studio.project_root
+        use_secret(database.engine, lambda: project_secret(root))  # read only when needed
+    return database
+
+
+def _person(studio: StudioState, raw: str) -> dict[str, Any]:
+    """What the person's page shows (blocking: call in a thread)."""
+    with studio.database.transaction() as session:
+        person = get_subscriber(session, int(raw))
+        lists = memberships(session, person)
+        slugs = {m.list_id: m.mailing_list.slug for m in lists}
+        return {
+            "person": {"id": person.id, "email": person.email, "name": person.name,
+                       "status": person.status, "since": person.status_changed_at,
+                       "added": person.created_at,
+                       "attributes": sorted((person.attributes or {}).items())},
+            "lists": [(m.mailing_list.slug, m.status, m.changed_at, m.how) for m in lists],
+            "entries": [(e.at, slugs.get(e.list_id, "-") if e.list_id else "(all lists)",
+                         e.old_status or "new", e.new_status, e.source, e.detail)
+                        for e in history(session, person)],
+            "all_lists": [s.slug for s in list_summaries(session)],
+        }
+
+
+def _subscriber_id(request: Request) -> str:
+    raw = str(request.path_params["id"])
+    if not raw.isdigit():
+        raise HTTPException(404, "There is no such subscriber.")
+    return raw
+
+
 async def person_page(request: Request) -> Response:
     """GET /subscribers/ID: memberships and the full history."""
     require(request, "admin")
-    studio = state(request)
-    raw = request.path_params["id"]
-    if not raw.isdigit():
-        raise HTTPException(404, "There is no such subscriber.")
-
-    def load() -> dict[str, Any]:
-        with studio.database.transaction() as session:
-            person = get_subscriber(session, int(raw))
-            lists = memberships(session, person)
-            slugs = {m.list_id: m.mailing_list.slug for m in lists}
-            return {
-                "person": {"id": person.id, "email": person.email, "name": person.name,
-                           "status": person.status, "since": person.status_changed_at,
-                           "added": person.created_at,
-                           "attributes": sorted((person.attributes or {}).items())},
-                "lists": [(m.mailing_list.slug, m.status, m.changed_at, m.how) for m in lists],
-                "entries": [(e.at, slugs.get(e.list_id, "-") if e.list_id else "(all lists)",
-                             e.old_status or "new", e.new_status, e.source, e.detail)
-                            for e in history(session, person)],
-                "all_lists": [s.slug for s in list_summaries(session)],
-            }
-
-    return page(request, "person.html", **await run_in_threadpool(load))
+    raw = _subscriber_id(request)
+    context = await run_in_threadpool(_person, state(request), raw)
+    return page(request, "person.html", wrong_forget=False, **context)
 
 
 async def add_person(request: Request) -> Response:
@@ -101,7 +126,7 @@ async def add_person(request: Request) -> Response:
         raise NewsletterError("Type the address and the list, then press Add subscriber.")
 
     def add() -> int:
-        with studio.database.transaction() as session:
+        with _keyed(studio).transaction() as session:
             membership = add_subscriber(
                 session, email, slug, name=name, status=MembershipStatus.SUBSCRIBED,
                 source=Source.COMMAND, detail=f"studio, by {user.email or 'the local user'}",
@@ -138,6 +163,39 @@ async def unsubscribe_person(request: Request) -> Response:
     return redirect(request, f"/subscribers/{raw}?note={studio.note('info', [text])}")
 
 
+async def forget_person(request: Request) -> Response:
+    """POST /subscribers/ID/forget: erase the person for good, once their address is typed.
+
+    Only a keyed hash of the address is kept; the audit entry names the id, not the address.
+    """
+    require(request, "admin")
+    await check_csrf(request)
+    studio = state(request)
+    raw = _subscriber_id(request)
+    form = await request.form()
+    typed = str(form.get("confirm") or "").strip()
+    database = _keyed(studio)
+
+    def erase() -> tuple[bool, str]:
+        with database.transaction() as session:
+            person = get_subscriber(session, int(raw))
+            if email_key(typed) != person.email_key:
+                return False, ""
+            done = forget(session, person.email)
+            return True, (f"{done.lists} list(s), {done.history} history entries and "
+                          f"{done.reader_events} open/click records deleted")
+
+    forgotten, detail = await run_in_threadpool(erase)
+    if not forgotten:
+        context = await run_in_threadpool(_person, studio, raw)
+        return page(request, "person.html", status=400, wrong_forget=True, **context)
+    await run_in_threadpool(audit, request, "forgot a subscriber", f"subscriber #{raw}",
+                            detail)
+    note = studio.note("info", ["Forgotten: only a keyed fingerprint of the address is kept, "
+                                "so nobody can add them back."])
+    return redirect(request, f"/subscribers?note={note}")
+
+
 # ---------------------------------------------------------------- import and export
 
 
@@ -168,7 +226,7 @@ async def import_preview(request: Request) -> Response:
     path.write_bytes(await upload.read())
 
     def dry_run() -> ImportReport:
-        return import_csv(studio.database.engine, path, slug, resubscribe=resubscribe,
+        return import_csv(_keyed(studio).engine, path, slug, resubscribe=resubscribe,
                           dry_run=True)
 
     report = await run_in_threadpool(dry_run)
@@ -195,7 +253,7 @@ async def import_confirm(request: Request) -> Response:
     name = str(form.get("filename") or path.name)[:200]
     try:
         report = await run_in_threadpool(lambda: import_csv(
-            studio.database.engine, path, slug, resubscribe=resubscribe, source=Source.IMPORT))
+            _keyed(studio).engine, path, slug, resubscribe=resubscribe, source=Source.IMPORT))
     finally:
         path.unlink(missing_ok=True)
         path.parent.rmdir()
@@ -244,4 +302,5 @@ ROUTES = [
     Route("/subscribers/export", export),
     Route("/subscribers/{id}", person_page),
     Route("/subscribers/{id}/unsubscribe", unsubscribe_person, methods=["POST"]),
+    Route("/subscribers/{id}/forget", forget_person, methods=["POST"]),
 ]
