@@ -13,7 +13,8 @@ from .models import Base, UTCDateTime, utcnow
 ACTIONS = ("login", "login failed", "logout", "saved", "created", "tested", "scheduled",
            "password changed",
            "sent", "cancelled", "imported", "exported", "subscribed", "unsubscribed",
-           "user added", "user removed", "role changed", "review link", "reviewed")
+           "user added", "user removed", "role changed", "review link", "reviewed",
+           "forgot a subscriber")
 
 
 class AuditEntry(Base):
