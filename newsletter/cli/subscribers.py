@@ -44,6 +44,7 @@ from ..store import (
 )
 from ..store.export import export_csv, export_xlsx
 from ..store.importer import ImportReport, import_csv
+from ..tokens import project_secret
 from ._common import console, current_project, err_console
 
 _PROGRESS_FROM_BYTES = 512 * 1024  # smaller files import in well under a second
@@ -53,17 +54,8 @@ def _database() -> tuple[Project, Database]:
     project = current_project()
     database = open_project_database(project)
     # Erased addresses are checked with the project's secret, looked up only when needed.
-    use_secret(database.engine, lambda: project_secret(project))
+    use_secret(database.engine, lambda: project_secret(project.root))
     return project, database
-
-
-def project_secret(project: Project) -> bytes:
-    """The secret that signs this project's links (NEWSLETTER_SECRET, or the outbox's own)."""
-    # Imported here: the delivery package is slow to import, and rarely needed.
-    from ..delivery.planning import resolve_secret
-    from ..delivery.transports import transport_name
-
-    return resolve_secret(project, transport_name(project, None))[0]
 
 
 def _list_slug(project: Project, database: Database, slug: str | None) -> str:
@@ -158,7 +150,7 @@ def lists_embed(slug: str) -> None:
     project, database = _database()
     with database.transaction() as session:
         name = get_list(session, slug).name
-    console.print(snippet(project.config.service_url, project_secret(project), slug, name),
+    console.print(snippet(project.config.service_url, project_secret(project.root), slug, name),
                   markup=False, highlight=False, soft_wrap=True)
     if not project.config.web.allowed_origins:
         err_console.print(
