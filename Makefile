@@ -20,10 +20,13 @@ setup: $(BIN)/newsletter
 # The main job on the embedded defaults: SQLite, the outbox transport, the sample issue
 # and subscribers. Sends never repeat, so a second run shows the send's status instead.
 SAMPLE := issues/2021-02-01.yaml
+# Exits 0 when `status --json` (on stdin) shows a finished send to the list "weekly".
+export SENT_TO_WEEKLY := import json, sys; sends = json.load(sys.stdin)["sends"]; \
+	sys.exit(not any(s["list"] == "weekly" and s["status"] == "sent" for s in sends))
 demo: setup
 	$(BIN)/newsletter check $(SAMPLE)
 	$(BIN)/newsletter subscribers import subscribers/sample.csv --list weekly
-	@if $(BIN)/newsletter status $(SAMPLE) | grep -Eq '^ *2021-02-01 +weekly +outbox +sent '; then \
+	@if $(BIN)/newsletter status $(SAMPLE) --json | $(BIN)/python -c "$$SENT_TO_WEEKLY"; then \
 		echo "The sample issue was already sent to the sample list; sends never repeat:"; \
 		$(BIN)/newsletter status $(SAMPLE); \
 	else \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import json
 import re
 import stat
 from pathlib import Path
@@ -174,6 +175,18 @@ def test_status_shows_what_readers_did(sample_project, monkeypatch):
     row = next(line for line in output.splitlines() if line.startswith(" 2021-02-01")
                and "weekly" in line and "outbox" not in line)
     assert row.split()[2:] == ["3", "2", "1", "0", "0", "0", "2"]
+    document = json.loads(run("status", ISSUE, "--json").output)
+    (sent,) = document["sends"]
+    assert (sent["issue"], sent["list"], sent["transport"], sent["status"]) == (
+        "2021-02-01", "weekly", "outbox", "sent")
+    assert sent["recipients"]["accepted"] == 3 and sent["recipients"]["pending"] == 0
+    assert sent["events"] == {"delivered": 3, "open": 2, "machine_open": 1, "unsubscribe": 1,
+                              "group_unsubscribe": 1}
+    assert sent["finished"] is not None and sent["messages"] is None
+
+
+def test_status_json_before_any_send(sample_project):
+    assert json.loads(run("status", "--json").output) == {"sends": []}
 
 
 def test_dry_run_and_sandbox_from_the_command_line(send_project, fake_sendgrid):

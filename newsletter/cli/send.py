@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -26,7 +27,7 @@ from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, pla
 from ..delivery.runner import Progress, SendReport
 from ..delivery.schedule import parse_at
 from ..delivery.send import run_send
-from ..delivery.status import campaigns_status, cancel_send
+from ..delivery.status import campaigns_status, cancel_send, status_document
 from ..delivery.transports import TRANSPORTS
 from ..errors import NewsletterError
 from ..project import Project
@@ -280,7 +281,9 @@ def _when(item_campaign: Campaign) -> str:
 
 @click.command("status")
 @click.argument("issue_file", type=ISSUE_FILE, required=False)
-def status_command(issue_file: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the sends as JSON (for scripts) instead of tables.")
+def status_command(issue_file: Path | None, as_json: bool) -> None:
     """Show every send (of ISSUE_FILE, if given): when it started and finished, and its
     batches and recipients per state.
 
@@ -292,8 +295,19 @@ def status_command(issue_file: Path | None) -> None:
     ambiguous   the request got no answer and its sender has stopped: maybe
                 delivered. Check SendGrid's Activity feed, then decide on
                 `newsletter send --retry-ambiguous`
+
+    \b
+    Examples:
+      newsletter status
+      newsletter status issues/2021-02-01.yaml
+      newsletter status issues/2021-02-01.yaml --json
     """
     project = current_project()
+    if as_json:
+        found = campaigns_status(project, issue_file)
+        document = status_document(found, engagement(project, [i.campaign.id for i in found]))
+        click.echo(json.dumps(document, indent=2))
+        return
     waiting = queue_counts(project)
     if any(waiting.values()):
         console.print(f"Sign-up emails (confirm, welcome): {waiting['waiting']:,} waiting to be "

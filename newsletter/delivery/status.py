@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -52,6 +53,33 @@ def campaigns_status(project: Project, issue_path: Path | None = None) -> list[
         return found
     finally:
         database.dispose()
+
+
+def _when(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def status_document(found: list[state.CampaignOverview],
+                    events: dict[int, dict[str, int]]) -> dict[str, Any]:
+    """`newsletter status --json`: every send with its state and counts, for scripts.
+
+    ``recipients`` counts frozen recipients per batch state (``submitting`` is shown
+    as ``ambiguous`` to people); ``messages`` is present for SMTP sends only.
+    """
+    sends = []
+    for item in found:
+        c = item.campaign
+        sends.append({
+            "issue": c.issue_name, "list": c.list_slug, "transport": c.transport,
+            "status": c.status, "subject": c.subject, "recipients_total": c.recipient_count,
+            "scheduled_for": _when(c.send_at), "started": _when(c.created_at),
+            "finished": _when(c.finished_at),
+            "batches": {key: count.batches for key, count in item.counts.items()},
+            "recipients": {key: count.recipients for key, count in item.counts.items()},
+            "messages": asdict(item.messages) if item.messages is not None else None,
+            "events": events.get(c.id, {}),
+        })
+    return {"sends": sends}
 
 
 @dataclass(frozen=True)
