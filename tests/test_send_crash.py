@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from newsletter.delivery.campaign import frozen_ids
@@ -165,8 +166,12 @@ def test_sigkill_at_random_moments_then_resume_delivers_everyone_at_most_once(
         assert {email for email, n in delivered.items() if n > 1} <= ambiguous
 
 
+# SIGTERM (systemd, `kill`) and SIGHUP (a closed terminal) stop a send as Ctrl-C does:
+# a crash would leave the requests in flight ambiguous.
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["ctrl-c", "SIGTERM", "SIGHUP"])
 def test_ctrl_c_finishes_requests_in_flight_and_the_same_command_resumes(
-    sample_project: Path, fake_sendgrid: FakeSendGrid
+    sample_project: Path, fake_sendgrid: FakeSendGrid, stop: signal.Signals
 ):
     own_identity(sample_project)  # real sends refuse the sample's address
     project = Project(sample_project)
@@ -179,7 +184,7 @@ def test_ctrl_c_finishes_requests_in_flight_and_the_same_command_resumes(
     try:
         _wait_for_accepted(fake_sendgrid, process, 2)
         _wait(lambda: fake_sendgrid.in_flight >= 1, "a request waits at the gate")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         seen = _read_until(process.stdout, "Stopping:")
     finally:
         fake_sendgrid.gate.set()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -226,7 +230,7 @@ def send_command(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
         console=console, transient=False,
-    ) as bar:
+    ) as bar, _stop_signals_as_ctrl_c():
         report = run_send(plan, progress=_Bar(bar, "Sending" if not dry_run
                                                       else "Building"))
     _report(report)
@@ -277,6 +281,23 @@ def _when(item_campaign: Campaign) -> str:
         end = f"{'cancelled' if item_campaign.status == 'cancelled' else 'finished'} {shown}"
     return (f"{item_campaign.issue_name} to {item_campaign.list_slug!r}: started "
             f"{started:%Y-%m-%d %H:%M}, {end} (UTC)")
+
+
+@contextlib.contextmanager
+def _stop_signals_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (systemd stopping a job, `kill`) and SIGHUP (a closed terminal) stop a send
+    the way Ctrl-C does: the requests in flight finish and are recorded, rather than left
+    ambiguous as after a crash."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    before = {number: signal.signal(number, signal.default_int_handler) for number in stops}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 @click.command("status")
