@@ -290,38 +290,3 @@ def test_autosave_after_a_change_on_disk_offers_the_choice_in_the_page(studio: S
 def test_each_diagnostic_has_its_place(field: str, slot: str) -> None:
     assert slot_id(field) == slot
 
-
-def test_the_editor_runs_preflight_as_a_panel(studio: Studio) -> None:
-    issue = studio.root / "issues" / f"{ISSUE}.yaml"
-    text = issue.read_text(encoding="utf-8")
-    first = "    url: https://theintercept.com/"
-    assert first in text
-    issue.write_text(text.replace(
-        first, "    image: https://x.test/photo.jpg\n    image_alt: image\n" + first, 1),
-        encoding="utf-8")
-    editor = studio.client.get(f"/issues/{ISSUE}").text
-    assert f'hx-get="/issues/{ISSUE}/preflight"' in editor
-    answer = studio.client.get(f"/issues/{ISSUE}/preflight", timeout=60)
-    assert answer.status_code == 200
-    panel = answer.text
-    assert '<h2 id="preflight-heading">Preflight</h2>' in panel
-    # the unhelpful alt text, as a warning on its item and field, in the CLI's words
-    assert "https://x.test/photo.jpg" in panel and "image_alt" in panel
-    assert '<td class="mark-warning">warning</td>' in panel
-    assert "skipped: --offline (needs the network)" in panel
-    assert f'hx-get="/issues/{ISSUE}/preflight?full=1"' in panel
-
-
-def test_preflight_waits_for_the_errors_to_be_fixed(studio: Studio) -> None:
-    issue = studio.root / "issues" / f"{ISSUE}.yaml"
-    issue.write_text("date: 2021-02-01\nsubject: x\nitems: []\n", encoding="utf-8")
-    panel = studio.client.get(f"/issues/{ISSUE}/preflight").text
-    assert "Preflight runs once the problems above are fixed." in panel
-    assert "<table" not in panel
-
-
-def test_preflight_answers_only_to_the_studio_s_own_host(studio: Studio) -> None:
-    answer = studio.client.get(f"/issues/{ISSUE}/preflight",
-                               headers={"host": "attacker.example:8700"})
-    assert answer.status_code == 421 and "<table" not in answer.text
-    assert studio.client.get("/issues/no-such-issue/preflight").status_code == 404

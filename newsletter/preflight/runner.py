@@ -31,6 +31,7 @@ TITLES = {
     "size": "Size and truncation", "domain": "Sender domain (SPF, DKIM, DMARC)",
 }
 NETWORK = ("links", "images", "domain")
+OFFLINE_NOTE = "skipped: --offline (needs the network)"
 
 
 def _timed(name: str, check: Callable[[], CheckResult]) -> CheckResult:
@@ -89,6 +90,8 @@ def run_preflight(
     issue_path: Path,
     *,
     offline: bool = False,
+    spam: bool = True,
+    not_run: str = OFFLINE_NOTE,
     issue: Issue | None = None,
     rendered: RenderedEmail | None = None,
     timeout: float | None = None,
@@ -96,14 +99,16 @@ def run_preflight(
 ) -> Report:
     """Every check on the email ``issue_path`` makes; ``offline`` skips links, images, domain.
 
-    Pass ``issue`` and ``rendered`` when they are at hand (a send has rendered it already).
+    ``spam=False`` leaves SpamAssassin out too (its start costs seconds); each check left
+    out says ``not_run``. Pass ``issue`` and ``rendered`` when they are at hand (a send
+    or the studio has rendered it already).
     Raises NewsletterError only when the issue itself has errors.
     """
     started = time.perf_counter()
     subject = prepare(project, issue_path, issue, rendered)
     results: dict[str, CheckResult] = {}
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight") as pool:
-        spam = pool.submit(_timed, "spam", lambda: check_spam(subject))
+        scored = pool.submit(_timed, "spam", lambda: check_spam(subject)) if spam else None
         network: Future[tuple[CheckResult, CheckResult]] | None = None
         domain: Future[CheckResult] | None = None
         if not offline:
@@ -112,12 +117,12 @@ def run_preflight(
         results["clients"] = _timed("clients", lambda: check_clients(subject))
         results["accessibility"] = _timed("accessibility", lambda: check_accessibility(subject))
         results["size"] = _timed("size", lambda: check_size(subject))
-        results["spam"] = spam.result()
+        if scored is not None:
+            results["spam"] = scored.result()
         if network is not None and domain is not None:
             results["links"], results["images"] = network.result()
             results["domain"] = domain.result()
-    for name in NETWORK:
-        results.setdefault(name, CheckResult(name, TITLES[name],
-                                             skipped="skipped: --offline (needs the network)"))
+    for name in (*NETWORK, "spam"):
+        results.setdefault(name, CheckResult(name, TITLES[name], skipped=not_run))
     return Report([results[name] for name in ORDER], offline=offline,
                   seconds=time.perf_counter() - started)

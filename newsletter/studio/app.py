@@ -5,7 +5,7 @@ GET  /issues/NAME               the editor; POST saves (Save, Add item, Remove, 
 POST /issues/NAME/autosave      save on a pause in typing: diagnostics and state back
 POST /issues/NAME/links         Add from link          POST /issues/NAME/image  a photo
 GET  /issues/NAME/email.html    the preview (?dark=1)  GET /issues/NAME/email.txt
-GET  /issues/NAME/preflight     the Preflight section (?full=1 checks links and images too)
+GET  /issues/NAME/preflight     the Preflight section, quick checks; POST: the full run
 POST /issues/NAME/test          Send test
 GET  /issues/NAME/send          the summary; POST with the list's name typed: the send
 GET  /sends/ID                  its progress (GET /sends/ID/status, polled)
@@ -225,15 +225,22 @@ async def email_text(request: Request) -> Response:
                              headers={"content-security-policy": EMAIL_CSP})
 
 
-async def preflight(request: Request) -> Response:
+async def preflight(request: Request, full: bool = False) -> Response:
     require(request, "edit")
     studio = state(request)
     project = studio.project
     path = issue_path(project, request.path_params["name"])
     checked = await run_in_threadpool(studio.cache.check, project, path)
-    panel = await run_in_threadpool(preflight_panel, project, checked,
-                                    full=request.query_params.get("full") == "1")
-    return HTMLResponse(render(request, "_preflight.html", panel=panel, name=path.stem))
+    panel = await run_in_threadpool(preflight_panel, project, checked, studio.preflights,
+                                    full=full)
+    return HTMLResponse(render(request, "_preflight.html", panel=panel, name=path.stem,
+                               csrf=page_csrf_token(request)))
+
+
+async def full_preflight(request: Request) -> Response:
+    """The button: every check, links, pictures and SpamAssassin included."""
+    await check_csrf(request)
+    return await preflight(request, full=True)
 
 
 async def media(request: Request) -> Response:
@@ -370,6 +377,7 @@ ROUTES = [
     Route("/issues/{name}/email.html", email_html),
     Route("/issues/{name}/email.txt", email_text),
     Route("/issues/{name}/preflight", preflight),
+    Route("/issues/{name}/preflight", full_preflight, methods=["POST"]),
     Route("/issues/{name}/test", test_send, methods=["POST"]),
     Route("/issues/{name}/send", send_page),
     Route("/issues/{name}/send", start_send, methods=["POST"]),
