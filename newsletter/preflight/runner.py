@@ -15,10 +15,6 @@ from ..project import Project
 from ..render import RenderedEmail
 from .accessibility import check_accessibility
 from .clients import check_clients
-from .domain import check_domain
-from .fetch import Fetcher
-from .images import check_images
-from .links import check_links
 from .message import Subject, subscriber_message
 from .report import CheckResult, Report
 from .size import check_size
@@ -48,6 +44,11 @@ def _timed(name: str, check: Callable[[], CheckResult]) -> CheckResult:
 
 async def _network(subject: Subject, timeout: float | None,
                    use_cache: bool) -> tuple[CheckResult, CheckResult]:
+    # Imported here to save start-up time: httpx and Pillow are not needed --offline.
+    from .fetch import Fetcher
+    from .images import check_images
+    from .links import check_links
+
     async with Fetcher(timeout) as fetcher:
         started = time.perf_counter()
         links, images = await asyncio.gather(check_links(subject, fetcher, use_cache=use_cache),
@@ -68,6 +69,12 @@ def _network_checks(subject: Subject, timeout: float | None,
         why = f"the check could not run ({type(exc).__name__}: {exc})"
         return (CheckResult("links", TITLES["links"], skipped=why),
                 CheckResult("images", TITLES["images"], skipped=why))
+
+
+def _check_domain(subject: Subject) -> CheckResult:
+    from .domain import check_domain  # here to save start-up time: dnspython, not --offline
+
+    return check_domain(subject)
 
 
 def prepare(project: Project, issue_path: Path, issue: Issue | None = None,
@@ -113,7 +120,7 @@ def run_preflight(
         domain: Future[CheckResult] | None = None
         if not offline:
             network = pool.submit(_network_checks, subject, timeout, use_cache)
-            domain = pool.submit(_timed, "domain", lambda: check_domain(subject))
+            domain = pool.submit(_timed, "domain", lambda: _check_domain(subject))
         results["clients"] = _timed("clients", lambda: check_clients(subject))
         results["accessibility"] = _timed("accessibility", lambda: check_accessibility(subject))
         results["size"] = _timed("size", lambda: check_size(subject))
