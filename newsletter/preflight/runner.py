@@ -30,14 +30,19 @@ NETWORK = ("links", "images", "domain")
 OFFLINE_NOTE = "skipped: --offline (needs the network)"
 
 
+def _stopped(exc: BaseException) -> str:
+    """Why a check stopped, in words (its error's text, never a traceback)."""
+    return (f"the check could not run ({type(exc).__name__}: {exc}); the other checks "
+            "did. Run preflight again; if this stays, report it with this line")
+
+
 def _timed(name: str, check: Callable[[], CheckResult]) -> CheckResult:
     """Run one check; a failure inside it becomes its result, never a traceback."""
     started = time.perf_counter()
     try:
         result = check()
     except Exception as exc:  # one broken check must not hide the others' findings
-        result = CheckResult(name, TITLES[name],
-                             skipped=f"the check could not run ({type(exc).__name__}: {exc})")
+        result = CheckResult(name, TITLES[name], skipped=_stopped(exc))
     result.seconds = time.perf_counter() - started
     return result
 
@@ -66,7 +71,7 @@ def _network_checks(subject: Subject, timeout: float | None,
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="preflight") as pool:
             return pool.submit(asyncio.run, _network(subject, timeout, use_cache)).result()
     except Exception as exc:
-        why = f"the check could not run ({type(exc).__name__}: {exc})"
+        why = _stopped(exc)
         return (CheckResult("links", TITLES["links"], skipped=why),
                 CheckResult("images", TITLES["images"], skipped=why))
 
@@ -81,7 +86,15 @@ def prepare(project: Project, issue_path: Path, issue: Issue | None = None,
             rendered: RenderedEmail | None = None) -> Subject:
     """The subscriber's message for ``issue_path`` (rendering it unless given)."""
     if issue is None or rendered is None:
-        result, rendered = check_and_render(project, issue_path)
+        try:
+            result, rendered = check_and_render(project, issue_path)
+        except (OSError, UnicodeDecodeError) as exc:  # a template file that cannot be read
+            raise NewsletterError(
+                f"An email template could not be read ({exc}), so the email could not be "
+                "made and checked.",
+                hint=f"Save the templates in {project.templates_dir} as UTF-8 text (or delete "
+                "your copy to use the default), then run `newsletter preflight` again.",
+            ) from None
         if result.errors or result.issue is None or rendered is None:
             raise NewsletterError(
                 f"{issue_path} has {len(result.errors)} error(s):\n  "
