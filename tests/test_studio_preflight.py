@@ -124,3 +124,12 @@ def test_preflight_answers_only_to_the_studio_s_own_host(panel: Panel) -> None:
                               headers={"host": "attacker.example:8700"})
     assert answer.status_code == 421 and "<table" not in answer.text
     assert panel.client.get("/issues/no-such-issue/preflight").status_code == 404
+
+
+def test_with_a_spamd_the_spam_score_runs_after_each_save(
+        panel: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("newsletter.studio.preflight_panel.spamd_configured", lambda: True)
+    html = panel.quick()
+    assert len(panel.scored) == 1  # cheap through spamc: part of the quick checks
+    assert html.count(NOT_YET) == 3  # links, images, domain
+    assert "Links, pictures and the sender domain are checked only when you ask" in html

@@ -41,6 +41,7 @@ class Panel:
     message: str = ""  # a sentence instead of the table
     pending: bool = False  # the slow checks have not run on this version of the email
     checked_at: str = ""  # when they did (HH:MM), if their results are reused
+    spam_each_save: bool = False  # a spamd is configured: the spam score runs every time
 
 
 class SlowResults:
@@ -88,9 +89,10 @@ def preflight_panel(project: Project, checked: Checked, kept: SlowResults, *,
     if checked.rendered is None or checked.issue is None or checked.errors:
         return Panel(message=WAITING)
     key = content_key(project, checked)
+    quick_spam = spamd_configured()
     try:
         report = run_preflight(project, checked.path, offline=not full,
-                               spam=full or spamd_configured(), not_run=NOT_YET,
+                               spam=full or quick_spam, not_run=NOT_YET,
                                issue=checked.issue, rendered=checked.rendered)
     except NewsletterError as exc:
         return Panel(message=exc.message)
@@ -100,7 +102,8 @@ def preflight_panel(project: Project, checked: Checked, kept: SlowResults, *,
     found = kept.get(key)
     if found is None:
         # The table's own note names the CLI; the section says it in the studio's words.
-        return Panel(table=panel_html(replace(report, offline=False)), pending=True)
+        return Panel(table=panel_html(replace(report, offline=False)), pending=True,
+                     spam_each_save=quick_spam)
     when, slow = found
     by_name = {check.name: check for check in slow}
     merged = Report([by_name.get(check.name, check) for check in report.checks],
