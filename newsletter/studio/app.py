@@ -225,8 +225,20 @@ async def email_text(request: Request) -> Response:
                              headers={"content-security-policy": EMAIL_CSP})
 
 
-async def preflight(request: Request, full: bool = False) -> Response:
+async def preflight(request: Request) -> Response:
+    """The section after each save: the quick checks (see :mod:`.preflight_panel`)."""
     require(request, "edit")
+    return await _preflight_section(request, full=False)
+
+
+async def full_preflight(request: Request) -> Response:
+    """The button: every check, links, pictures and SpamAssassin included."""
+    require(request, "edit")
+    await check_csrf(request)
+    return await _preflight_section(request, full=True)
+
+
+async def _preflight_section(request: Request, *, full: bool) -> Response:
     studio = state(request)
     project = studio.project
     path = issue_path(project, request.path_params["name"])
@@ -235,12 +247,6 @@ async def preflight(request: Request, full: bool = False) -> Response:
                                     full=full)
     return HTMLResponse(render(request, "_preflight.html", panel=panel, name=path.stem,
                                csrf=page_csrf_token(request)))
-
-
-async def full_preflight(request: Request) -> Response:
-    """The button: every check, links, pictures and SpamAssassin included."""
-    await check_csrf(request)
-    return await preflight(request, full=True)
 
 
 async def media(request: Request) -> Response:
