@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from newsletter.cli import main
 from newsletter.preflight import runner
 from newsletter.preflight.domain import DNS_SERVER_ENV, check_domain
+from newsletter.preflight.links import load_cache
 from newsletter.preflight.runner import prepare
 from newsletter.project import Project, default_templates_dir
 from tests.servers import free_port
@@ -78,3 +79,15 @@ def test_a_check_that_breaks_leaves_a_line_and_the_others_run(
     assert "the check could not run (RuntimeError: size table missing)" in result.output
     assert "Run preflight again" in result.output
     assert '"name": "accessibility"' in result.output
+
+
+def test_a_link_cache_edited_into_nonsense_is_ignored(tmp_path: Path) -> None:
+    cache = tmp_path / "link-cache.json"
+    now = 1_800_000_000.0
+    cache.write_text('{"https://a.example/": {"checked": "yesterday"}, '
+                     '"https://b.example/": {"checked": [1]}, '
+                     '"https://c.example/": {"checked": 1799999990.0}, "d": 5}',
+                     encoding="utf-8")
+    assert list(load_cache(cache, now)) == ["https://c.example/"]
+    cache.write_bytes(b"\xff\xfe[")
+    assert load_cache(cache, now) == {}
