@@ -33,16 +33,17 @@ demo: setup
 		$(BIN)/newsletter send $(SAMPLE) --list weekly --yes; \
 	fi
 
-# Browsers, a database server, SpamAssassin, Java (for the Nu HTML validator) and nginx
-# (the reverse-proxy test) for the tests (Debian packages). Each binary is checked, so a
-# second run installs nothing.
+# Browsers, a database server, SpamAssassin (with spamd and spamc), Java (for the Nu HTML
+# validator) and nginx (the reverse-proxy test) for the tests (Debian packages). Each
+# binary is checked, so a second run installs nothing.
 system-deps:
 	@if [ ! -x /usr/bin/chromium ] || ! command -v pg_lsclusters >/dev/null \
 		|| ! command -v spamassassin >/dev/null || ! command -v java >/dev/null \
+		|| ! command -v spamc >/dev/null || [ ! -x /usr/sbin/spamd ] \
 		|| [ ! -x /usr/sbin/nginx ]; then \
 		$(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium fonts-dejavu-core \
-			postgresql spamassassin default-jre-headless nginx; \
+			postgresql spamassassin spamd spamc default-jre-headless nginx; \
 	fi
 
 # The official MJML compiler (the tests validate the default templates with it, and

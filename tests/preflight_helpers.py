@@ -5,8 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import random
 import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.plugins.waiting import wait_until
 from tests.servers import free_port, serve_asgi
 
 SLOW_SECONDS = 2.0  # longer than the tests' preflight timeout (0.3 s)
@@ -123,3 +130,39 @@ def point_at(root: Path, base: str, urls: list[str]) -> None:
     config.write_text(text, encoding="utf-8")
 
 
+
+
+def spamd_binary() -> str | None:
+    """Debian's spamd (package spamd, in /usr/sbin), or None."""
+    return shutil.which("spamd", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def spamd_server(spamd: str) -> Iterator[str]:
+    """A spamd of its own on 127.0.0.1 (local tests only, as the current user); yields
+    "127.0.0.1:PORT" for NEWSLETTER_SPAMD once its port accepts connections."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="spamd-") as folder:
+        log = Path(folder) / "spamd.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [spamd, "--local", "--nouser-config", f"--listen=127.0.0.1:{port}",
+                 "--min-children=1", "--max-children=2", "--syslog=stderr",
+                 f"--pidfile={folder}/spamd.pid"],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(lambda: process.poll() is not None or _accepts(port), timeout=120,
+                       message="spamd did not start listening")
+            if process.poll() is not None:
+                raise RuntimeError(f"spamd exited: {log.read_text(errors='replace')[-2000:]}")
+            yield f"127.0.0.1:{port}"
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)  # spamd and the children it forked
+            process.wait(timeout=30)

@@ -368,6 +368,23 @@ def test_send_refuses_a_broken_link_and_goes_ahead_with_force(
         forced = run("send", str(ISSUE), "--yes", "--force")
     assert forced.exit_code == 0, forced.output
     assert "sending anyway: --force" in forced.output
+    summary = " ".join(forced.output.split())  # the summary table wraps its cells
+    assert re.search(r"Preflight │ 1 error\(s\), \d+ warning\(s\) \(sending anyway: --force\)",
+                     summary)
+    assert "details: `newsletter preflight issues/2021-02-01.yaml`" in summary
+    assert len(list((sample_project / "outbox" / "2021-02-01").glob("*.eml"))) == 2
+
+
+def test_send_with_offline_preflight_does_not_fetch_the_links(
+        sample_project: Path, site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    monkeypatch.setattr("newsletter.preflight.spam.shutil.which", lambda _name: None)
+    point_at(sample_project, site, ["/status/404"])  # every link broken: not looked at
+    populate(Project(sample_project), "weekly", 2)
+    sent = run("send", str(ISSUE), "--yes", "--offline-preflight")
+    assert sent.exit_code == 0, sent.output
+    summary = " ".join(sent.output.split())
+    assert re.search(r"Preflight │ 0 error\(s\)", summary) and "answers 404" not in summary
     assert len(list((sample_project / "outbox" / "2021-02-01").glob("*.eml"))) == 2
 
 

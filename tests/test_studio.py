@@ -289,3 +289,4 @@ def test_autosave_after_a_change_on_disk_offers_the_choice_in_the_page(studio: S
 ])
 def test_each_diagnostic_has_its_place(field: str, slot: str) -> None:
     assert slot_id(field) == slot
+

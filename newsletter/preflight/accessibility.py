@@ -10,9 +10,8 @@ from lxml import etree
 from lxml.cssselect import CSSSelector
 
 from ..render import WCAG_AA, contrast
-from .images import alt_problem
 from .message import Subject
-from .parse import document, images, line_of, links, style_value, words_of
+from .parse import alt_problem, document, images, line_of, links, style_value, words_of
 from .report import CheckResult, Severity
 
 LARGE_TEXT_AA = 3.0  # WCAG 1.4.3: 24 px, or 18.66 px bold, needs only 3:1

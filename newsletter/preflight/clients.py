@@ -78,10 +78,20 @@ class Feature:
     slug: str
     title: str
     url: str
-    pattern: re.Pattern[str]  # matched against the lower-cased HTML
+    source: str  # the pattern, matched against the lower-cased HTML
     needle: str  # a piece of text every match contains (a quick test before the pattern)
     unsupported: tuple[str, ...]  # client names
     partial: tuple[str, ...]
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """The compiled pattern (compiled on first use: most features' needle never occurs)."""
+        return _compiled(self.source)
+
+
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> re.Pattern[str]:
+    return re.compile(source)
 
 
 def data_file(project_root: Path | None = None) -> Path | None:
@@ -142,7 +152,7 @@ def load_features(path: Path) -> tuple[tuple[Feature, ...], str]:
         partial = tuple(name for name, value in support.items() if value == "a")
         if unsupported:  # partial support is the norm for CSS in email: not listed
             features.append(Feature(entry["slug"], entry["title"], entry["url"],
-                                    re.compile(pattern), _needle(pattern), unsupported, partial))
+                                    pattern, _needle(pattern), unsupported, partial))
     return tuple(features), str(data.get("last_update_date", ""))[:10]
 
 

@@ -73,7 +73,13 @@ def check_domain(subject: Subject) -> CheckResult:
     # With the outbox nothing is delivered: the records matter once you send for real.
     sending = config.delivery.transport == "sendgrid"
     serious: Severity = "error" if sending else "warning"
-    res = resolver()
+    try:
+        res = resolver()
+    except ValueError:
+        result.skipped = (f"{DNS_SERVER_ENV} is {os.environ.get(DNS_SERVER_ENV, '')!r}, not an "
+                          "IP address and port (like 127.0.0.1:53), so the sender domain was "
+                          f"not checked: correct it, or unset {DNS_SERVER_ENV}")
+        return result
     try:
         exists = any(_lookup(res, domain, kind) for kind in ("SOA", "NS", "MX", "A", "TXT"))
         if not exists:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 import warnings
 
 from PIL import Image as PILImage
@@ -21,25 +20,6 @@ BLURRY_BELOW = 2.0  # pixels per displayed pixel: phones show 2 or 3 per CSS pix
 WASTEFUL_ABOVE = 4.0
 # What every mail program shows. WebP is missing in Outlook for Windows; others in many.
 EMAIL_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF"}
-_FILE_NAME = re.compile(
-    r"^[\w.-]*\.(jpe?g|png|gif|webp|avif|svg|bmp|tiff?)$|^(img|dsc|image)[_-]?\d+", re.IGNORECASE)
-MEANINGLESS_ALT = {"image", "picture", "photo", "img", "logo", "bild", "foto", "graphic"}
-
-
-def alt_problem(alt: str | None) -> str:
-    """Why an alt text does not describe the picture ("" when it is fine)."""
-    if alt is None:
-        return "has no alt text: screen readers say the file name, and blocked images show nothing"
-    text = alt.strip()
-    if not text:
-        return ""  # alt="" marks a decorative picture on purpose
-    if _FILE_NAME.search(text):
-        return f"the alt text {text!r} is a file name, not a description"
-    if text.lower() in MEANINGLESS_ALT:
-        return f"the alt text {text!r} says nothing about the picture"
-    return ""
-
-
 def _where(subject: Subject, image: Image) -> str:
     where = subject.where(image.src)
     logo = subject.project.config.brand.logo_url

@@ -50,10 +50,17 @@ def load_cache(path: Path, now: float) -> dict[str, dict[str, object]]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {
-        url: entry for url, entry in data.items()
-        if isinstance(entry, dict) and now - float(entry.get("checked", 0)) < CACHE_SECONDS
-    }
+    return {url: entry for url, entry in data.items()
+            if isinstance(entry, dict) and now - _when(entry) < CACHE_SECONDS}
+
+
+def _when(entry: dict[str, object]) -> float:
+    """When a cache entry was checked (0, long ago, if the file was edited into nonsense)."""
+    checked = entry.get("checked", 0)
+    try:
+        return float(checked) if isinstance(checked, (int, float, str)) else 0.0
+    except ValueError:
+        return 0.0
 
 
 def save_cache(path: Path, entries: dict[str, dict[str, object]]) -> None:

@@ -90,3 +90,22 @@ def images(root: etree._Element) -> list[Image]:
             style_value(element.get("style") or "", "width"))
         found.append(Image(src, element.get("alt"), width, line_of(element)))
     return found
+
+
+_FILE_NAME = re.compile(
+    r"^[\w.-]*\.(jpe?g|png|gif|webp|avif|svg|bmp|tiff?)$|^(img|dsc|image)[_-]?\d+", re.IGNORECASE)
+MEANINGLESS_ALT = {"image", "picture", "photo", "img", "logo", "bild", "foto", "graphic"}
+
+
+def alt_problem(alt: str | None) -> str:
+    """Why an alt text does not describe the picture ("" when it is fine)."""
+    if alt is None:
+        return "has no alt text: screen readers say the file name, and blocked images show nothing"
+    text = alt.strip()
+    if not text:
+        return ""  # alt="" marks a decorative picture on purpose
+    if _FILE_NAME.search(text):
+        return f"the alt text {text!r} is a file name, not a description"
+    if text.lower() in MEANINGLESS_ALT:
+        return f"the alt text {text!r} says nothing about the picture"
+    return ""

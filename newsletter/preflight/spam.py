@@ -70,11 +70,16 @@ def parse_report(output: str) -> tuple[float, float, list[Rule]] | None:
     return float(total.group(1)), float(total.group(2)), rules
 
 
+def spamd_configured() -> bool:
+    """True when a spamd is configured and spamc is installed: a score costs milliseconds."""
+    return bool(os.environ.get(SPAMD_ENV, "")) and shutil.which("spamc") is not None
+
+
 def _command() -> list[str] | None:
-    spamd = os.environ.get(SPAMD_ENV, "")
-    if spamd and shutil.which("spamc"):
-        host, _, port = spamd.rpartition(":")
-        return ["spamc", "-d", host or "127.0.0.1", "-p", port or "783", "-R"]
+    if spamd_configured():
+        host, _, port = os.environ[SPAMD_ENV].rpartition(":")
+        # -x: when spamd cannot be reached, exit 69 instead of passing the message through
+        return ["spamc", "-x", "-d", host or "127.0.0.1", "-p", port or "783", "-R"]
     spamassassin = shutil.which("spamassassin")
     return [spamassassin, "-L", "-t"] if spamassassin else None
 
@@ -90,10 +95,20 @@ def check_spam(subject: Subject) -> CheckResult:
     try:
         done = subprocess.run(command, input=subject.eml, capture_output=True,
                               timeout=TIME_LIMIT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        result.skipped = f"SpamAssassin did not run ({type(exc).__name__})"
+    except subprocess.TimeoutExpired:
+        result.skipped = (f"SpamAssassin took longer than {TIME_LIMIT:g} s, so the spam score "
+                          "was not checked: try again later")
+        return result
+    except OSError as exc:
+        result.skipped = (f"SpamAssassin could not be started ({exc.strerror or exc}), so the "
+                          "spam score was not checked: run `spamassassin -V` to see why")
         return result
     parsed = parse_report(done.stdout.decode("utf-8", "replace"))
+    if parsed is None and command[0] == "spamc":
+        result.skipped = (f"the spam checker at {os.environ[SPAMD_ENV]} ({SPAMD_ENV}) did not "
+                          "answer, so the spam score was not checked: start spamd there, or "
+                          f"unset {SPAMD_ENV} to use spamassassin")
+        return result
     if parsed is None:
         result.skipped = "SpamAssassin gave no report (is it set up? try `spamassassin -V`)"
         return result

@@ -5,6 +5,7 @@ GET  /issues/NAME               the editor; POST saves (Save, Add item, Remove, 
 POST /issues/NAME/autosave      save on a pause in typing: diagnostics and state back
 POST /issues/NAME/links         Add from link          POST /issues/NAME/image  a photo
 GET  /issues/NAME/email.html    the preview (?dark=1)  GET /issues/NAME/email.txt
+GET  /issues/NAME/preflight     the Preflight section, quick checks; POST: the full run
 POST /issues/NAME/test          Send test
 GET  /issues/NAME/send          the summary; POST with the list's name typed: the send
 GET  /sends/ID                  its progress (GET /sends/ID/status, polled)
@@ -49,6 +50,7 @@ from .forms import GENERAL, ITEM_ORDER, LABELS, field_name, place
 from .images import MAX_BYTES, media_file, store_image
 from .issues import issue_rows
 from .links import add_from_links
+from .preflight_panel import preflight_panel
 from .security import (
     EMAIL_CSP,
     LOOPBACK_HOSTS,
@@ -223,6 +225,30 @@ async def email_text(request: Request) -> Response:
                              headers={"content-security-policy": EMAIL_CSP})
 
 
+async def preflight(request: Request) -> Response:
+    """The section after each save: the quick checks (see :mod:`.preflight_panel`)."""
+    require(request, "edit")
+    return await _preflight_section(request, full=False)
+
+
+async def full_preflight(request: Request) -> Response:
+    """The button: every check, links, pictures and SpamAssassin included."""
+    require(request, "edit")
+    await check_csrf(request)
+    return await _preflight_section(request, full=True)
+
+
+async def _preflight_section(request: Request, *, full: bool) -> Response:
+    studio = state(request)
+    project = studio.project
+    path = issue_path(project, request.path_params["name"])
+    checked = await run_in_threadpool(studio.cache.check, project, path)
+    panel = await run_in_threadpool(preflight_panel, project, checked, studio.preflights,
+                                    full=full)
+    return HTMLResponse(render(request, "_preflight.html", panel=panel, name=path.stem,
+                               csrf=page_csrf_token(request)))
+
+
 async def media(request: Request) -> Response:
     require(request, "edit")
     found = media_file(state(request).project, request.path_params["file"])
@@ -356,6 +382,8 @@ ROUTES = [
     Route("/issues/{name}/image", upload_image, methods=["POST"]),
     Route("/issues/{name}/email.html", email_html),
     Route("/issues/{name}/email.txt", email_text),
+    Route("/issues/{name}/preflight", preflight),
+    Route("/issues/{name}/preflight", full_preflight, methods=["POST"]),
     Route("/issues/{name}/test", test_send, methods=["POST"]),
     Route("/issues/{name}/send", send_page),
     Route("/issues/{name}/send", start_send, methods=["POST"]),

@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from ..errors import NewsletterError
-from ..issue import Diagnostic, parse_issue_text, read_issue_text
+from ..issue import Diagnostic, Issue, parse_issue_text, read_issue_text
 from ..issue_writer import FileChanged, IssueEdit, text_hash, update_issue_file, update_issue_text
 from ..pipeline import check_and_render
 from ..project import Project
@@ -45,6 +45,7 @@ class Checked:
     hash: str
     diagnostics: list[Diagnostic]
     rendered: RenderedEmail | None
+    issue: Issue | None = None  # the parsed issue, with ``rendered`` (preflight reuses both)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -68,7 +69,7 @@ class RenderCache:
             return found
         result, rendered = check_and_render(project, path)
         checked = Checked(path, data.decode("utf-8", errors="replace"), digest,
-                          result.diagnostics, rendered)
+                          result.diagnostics, rendered, result.issue)
         with self._lock:
             self._last[path] = checked
         return checked

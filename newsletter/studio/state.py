@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from ..project import Project
 from ..store import Database, open_project_database, record_action
 from .editor import RenderCache
+from .preflight_panel import SlowResults
 from .security import User, current_user, new_csrf_secret, page_csrf_token, viewer
 from .sends import SendJobs
 
@@ -59,6 +60,7 @@ class StudioState:
     csrf_secret: bytes = field(default_factory=new_csrf_secret)
     review_secret: bytes = field(default_factory=new_csrf_secret)
     cache: RenderCache = field(default_factory=RenderCache)
+    preflights: SlowResults = field(default_factory=SlowResults)  # full runs, by content
     jobs: SendJobs = field(default_factory=SendJobs)
     notes: dict[str, Note] = field(default_factory=dict)
     # The hash each open editor last wrote: its own autosave is not someone else's change.
