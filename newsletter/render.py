@@ -207,6 +207,36 @@ def render_template(env: jinja2.Environment, name: str, context: dict[str, Any])
         return env.get_template(name).render(context)
     except jinja2.TemplateError as exc:
         raise template_error(exc, name) from None
+    except (OSError, UnicodeDecodeError) as exc:  # a template file that cannot be read
+        raise _unreadable_template(env, name, exc) from None
+
+
+def _unreadable_template(env: jinja2.Environment, name: str, exc: Exception) -> TemplateError:
+    """Name the template file that cannot be read (it may be one that ``name`` includes)."""
+    folders = [Path(p) for p in getattr(env.loader, "searchpath", [])]
+    culprit: Path | None = None
+    for folder in folders:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            try:
+                if path.is_file():
+                    path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                culprit = path
+                break
+        if culprit is not None:
+            break
+    where = name
+    if culprit is not None:
+        try:
+            where = str(culprit.relative_to(Path.cwd()))
+        except ValueError:
+            where = str(culprit)
+    what = ("is not saved as UTF-8 text" if isinstance(exc, UnicodeDecodeError)
+            else f"cannot be read ({exc.strerror or exc})" if isinstance(exc, OSError)
+            else "cannot be read")
+    return TemplateError(f"{where}: this email template {what}.",
+                         hint="Save it as UTF-8 text with your editor (or delete your copy in "
+                              "templates/ to use the default), then run the command again.")
 
 
 def template_error(exc: jinja2.TemplateError, name: str) -> TemplateError:

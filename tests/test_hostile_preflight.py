@@ -63,8 +63,9 @@ def test_a_template_that_is_not_text_stops_preflight_in_words(
     copy.write_bytes((default_templates_dir() / "email.mjml.j2").read_bytes() + b"\xff\xfe")
     result = preflight("--offline")
     assert result.exit_code == 1
-    assert "An email template could not be read" in result.output
-    assert "as UTF-8 text" in result.output and "newsletter preflight" in result.output
+    assert "templates/email.mjml.j2: this email template is not saved as UTF-8 text" in \
+        result.output.replace("\n", "")
+    assert "Save it as UTF-8 text" in result.output and "run the command again" in result.output
 
 
 def test_a_check_that_breaks_leaves_a_line_and_the_others_run(
