@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from _machine import machine, postgres_schema  # bench/ is on sys.path when run as a script
@@ -142,10 +143,11 @@ LABELS = {"import": "import into an empty database", "reimport": "same file agai
           "of the file into a bare table"}
 
 
-def measure(url: str, source: Path, results: dict[str, list[dict]]) -> None:
-    """One run of every part on the (empty) database ``url``."""
+def measure(urls: dict[str, str], source: Path, results: dict[str, dict[str, list[dict]]]) -> None:
+    """One run of every part on each (empty) database, the databases taking turns."""
     for part in PARTS:
-        results[part].append(run("import" if part == "reimport" else part, url, source))
+        for name, url in urls.items():
+            results[name][part].append(run("import" if part == "reimport" else part, url, source))
 
 
 def table(results: dict[str, list[dict]]) -> None:
@@ -200,13 +202,16 @@ def main() -> None:
         db = OUT / f"bench-{number}.db"
         for leftover in OUT.glob(f"bench-{number}.db*"):
             leftover.unlink()
-        measure(f"sqlite:///{db}", source, sqlite)
-        line = {k: v[-1] for k, v in sqlite.items()}
-        if args.database_url:
-            with postgres_schema(args.database_url, "bench_import") as url:
-                measure(url, source, postgres)
-                postgres["copy"].append(run("copy", url, source))
-            line = {**line, **{f"pg {k}": v[-1] for k, v in postgres.items()}}
+        results = {"sqlite": sqlite, "postgres": postgres}
+        with ExitStack() as stack:
+            urls = {"sqlite": f"sqlite:///{db}"}
+            if args.database_url:
+                urls["postgres"] = stack.enter_context(
+                    postgres_schema(args.database_url, "bench_import"))
+            measure(urls, source, results)
+            if args.database_url:
+                postgres["copy"].append(run("copy", urls["postgres"], source))
+        line = {f"{name} {k}": v[-1] for name in urls for k, v in results[name].items()}
         print(f"run {number + 1}: " + json.dumps(line), file=sys.stderr)
     print(f"Machine: {machine()}\n")
     print(f"Command: `.venv/bin/python bench/import.py --rows {args.rows} --runs {args.runs}"

@@ -109,19 +109,22 @@ class _BulkWriter:
         On PostgreSQL this first stages ``rows`` (see :meth:`_stage`), which the
         inserts below read from.
         """
-        select = ("SELECT s.email_key, s.id, s.name, s.attributes, s.status, m.status "
-                  "FROM {} LEFT JOIN memberships m "
-                  f"ON m.subscriber_id = s.id AND m.list_id = {self.mark}")
         if self.sqlite:
             match, param = self._keys_match("s.email_key")
             found = self.conn.exec_driver_sql(
-                select.format("subscribers s") + f" WHERE {match}",
+                "SELECT s.email_key, s.id, s.name, s.attributes, s.status, m.status "
+                "FROM subscribers s LEFT JOIN memberships m "
+                f"ON m.subscriber_id = s.id AND m.list_id = ? WHERE {match}",
                 (list_id, param([row[2] for row in rows])),
             )
         else:
             self._stage(rows)
+            # The membership as a subquery: one primary-key probe per known address
+            # (as a join, PostgreSQL may read every membership of the list instead).
             found = self.conn.exec_driver_sql(
-                select.format(f"{_STAGE} st JOIN subscribers s ON s.email_key = st.email_key"),
+                "SELECT s.email_key, s.id, s.name, s.attributes, s.status, (SELECT m.status "
+                "FROM memberships m WHERE m.subscriber_id = s.id AND m.list_id = %s) "
+                f"FROM {_STAGE} st JOIN subscribers s ON s.email_key = st.email_key",
                 (list_id,),
             )
         return {row[0]: tuple(row[1:]) for row in found}
@@ -137,9 +140,12 @@ class _BulkWriter:
         with driver.cursor() as cursor, cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:  # type: ignore[union-attr]
             for line, email, key, name, attributes, _cells in rows:
                 copy.write_row((line, email, key, name, dumps(attributes) if attributes else "{}"))
-        # Fresh temporary tables have no statistics; without them PostgreSQL may hash
-        # the whole subscribers table instead of probing its index per staged row.
-        self.conn.exec_driver_sql(f"ANALYZE {_STAGE}")
+        # Probe the indexes once per staged row: with the statistics of a table still
+        # growing, PostgreSQL otherwise hashes all subscribers and memberships of the
+        # list for every chunk, a cost that grows with the list. Until the commit only.
+        self.conn.exec_driver_sql(
+            "SELECT set_config('enable_hashjoin', 'off', true), "
+            "set_config('enable_mergejoin', 'off', true)")
 
     def _value(self, column: Any, value: Any) -> Any:
         processor = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
