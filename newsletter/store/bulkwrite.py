@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, update
+from sqlalchemy.exc import DBAPIError
 
 from .consent import Refusal, refusal
 from .models import (
@@ -137,9 +138,15 @@ class _BulkWriter:
         dumps = self._json
         # The driver's own connection: SQLAlchemy has no COPY. Same transaction.
         driver = self.conn.connection.driver_connection
-        with driver.cursor() as cursor, cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:  # type: ignore[union-attr]
-            for line, email, key, name, attributes, _cells in rows:
-                copy.write_row((line, email, key, name, dumps(attributes) if attributes else "{}"))
+        statement = f"COPY {_STAGE} FROM STDIN"
+        failure = self.dialect.loaded_dbapi.Error
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+                for line, email, key, name, attributes, _cells in rows:
+                    copy.write_row(
+                        (line, email, key, name, dumps(attributes) if attributes else "{}"))
+        except failure as exc:  # as SQLAlchemy reports the other statements' errors
+            raise DBAPIError.instance(statement, None, exc, failure) from exc
         # Probe the indexes once per staged row: with the statistics of a table still
         # growing, PostgreSQL otherwise hashes all subscribers and memberships of the
         # list for every chunk, a cost that grows with the list. Until the commit only.
