@@ -96,11 +96,10 @@ class _BulkWriter:
         self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
         self._json = getattr(self.dialect, "_json_serializer", None) or json.dumps
 
-    def _keys_match(self, column: str) -> tuple[str, Any]:
-        """SQL matching ``column`` against a list of keys, passed as one parameter."""
-        if self.sqlite:
-            return f"{column} IN (SELECT value FROM json_each(?))", _json_text
-        return f"{column} = ANY(%s)", list
+    @staticmethod
+    def _keys_match(column: str) -> tuple[str, Any]:
+        """SQLite: SQL matching ``column`` against a list of keys, passed as one parameter."""
+        return f"{column} IN (SELECT value FROM json_each(?))", _json_text
 
     def existing(
         self, list_id: int, rows: list[_Row]
@@ -196,7 +195,7 @@ class _BulkWriter:
         return self._ids(rows)
 
     def _ids(self, rows: list[tuple[str, str, str, Any]]) -> list[int]:
-        match, param = self._keys_match("email_key")  # SQLite only
+        match, param = self._keys_match("email_key")
         ids: dict[str, int] = dict(self.conn.exec_driver_sql(
             f"SELECT email_key, id FROM subscribers WHERE {match}", (param([r[1] for r in rows]),)
         ).all())
