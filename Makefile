@@ -60,10 +60,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Each script prints its figures; docs/performance.md records them (see there).
-bench: setup $(MJML)
+# Each script prints its figures; docs/performance.md records them (see there). The
+# database benchmarks run SQLite and PostgreSQL (started as for `make test`) side by side.
+bench: setup system-deps $(MJML)
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/archive.py
-	$(BIN)/python bench/import.py
-	$(BIN)/python bench/send.py
-	$(BIN)/python bench/webhook.py
+	@eval "$$($(SUDO) .ci/postgres)" && \
+		$(BIN)/python bench/import.py --database-url "$$NEWSLETTER_TEST_POSTGRES_URL" && \
+		$(BIN)/python bench/send.py && \
+		$(BIN)/python bench/webhook.py --database-url "$$NEWSLETTER_TEST_POSTGRES_URL"

@@ -1,7 +1,11 @@
-"""Benchmark: SendGrid's event webhook ingesting 100,000 events in batches of 1,000, on SQLite.
+"""Benchmark: SendGrid's event webhook ingesting 100,000 events in batches of 1,000.
 
     .venv/bin/python bench/webhook.py                    # 100,000 events, 3 runs
     .venv/bin/python bench/webhook.py --events 20000 --runs 1 --concurrency 2
+    .venv/bin/python bench/webhook.py --database-url postgresql://user:pw@host/db
+
+With ``--database-url`` each run measures SQLite and then PostgreSQL (in a scratch
+schema, dropped afterwards) with the same events, and a side-by-side table follows.
 
 Each run makes a fresh project (in a temporary folder) with 10,000 subscribers,
 starts the real `newsletter serve` (uvicorn) in its own process, and posts signed
@@ -33,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from _machine import machine  # bench/ is on sys.path when run as a script
+from _machine import machine, postgres_schema  # bench/ is on sys.path as a script
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -50,7 +54,7 @@ STORIES = [f"https://news.example.org/story/{n}" for n in range(1, 7)] + [
 
 
 def make_project(root: Path) -> Path:
-    """A fresh project with a list of SUBSCRIBERS members."""
+    """A fresh project with a list of SUBSCRIBERS members (NEWSLETTER_DATABASE_URL or SQLite)."""
     from newsletter.project import init_project
     from newsletter.store import create_list, open_project_database
     from newsletter.store.models import Membership, Subscriber, utcnow
@@ -120,7 +124,6 @@ def signed_batches(events: list[dict], size: int, key: ec.EllipticCurvePrivateKe
 def start_server(root: Path, port: int, public_key: str, workers: int = 1) -> subprocess.Popen:
     env = {**os.environ, "NEWSLETTER_SECRET": "bench-secret-0123456789abcdef",
            "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key}
-    env.pop("NEWSLETTER_DATABASE_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "-C", str(root), "serve", "--port", str(port),
          "--workers", str(workers)],
@@ -176,7 +179,13 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(int(kid)) for kid in kids)
 
 
-def one_run(run: int, args: argparse.Namespace, folder: Path) -> dict:
+def one_run(run: int, args: argparse.Namespace, folder: Path, database_url: str | None) -> dict:
+    """One measurement on a fresh project: SQLite, or ``database_url`` if given."""
+    if database_url:
+        os.environ["NEWSLETTER_DATABASE_URL"] = database_url
+    else:
+        os.environ.pop("NEWSLETTER_DATABASE_URL", None)
+    label = "PostgreSQL" if database_url else "SQLite"
     root = make_project(folder / f"run{run}")
     key = ec.generate_private_key(ec.SECP256R1())
     public = base64.b64encode(key.public_key().public_bytes(
@@ -193,15 +202,29 @@ def one_run(run: int, args: argparse.Namespace, folder: Path) -> dict:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
     assert totals["new"] == args.events, totals
     assert retry["new"] == 0 and retry["changes"] == 0 and retry["duplicates"] == args.events
     result = {"elapsed": elapsed, "rate": args.events / elapsed, "changes": totals["changes"],
-              "retry_rate": args.events / retry_elapsed, "cpu_rate": args.events / cpu}
-    print(f"run {run}: {args.events:,} events in {elapsed:.2f} s = {result['rate']:,.0f} "
-          f"events/s ({totals['changes']} status changes; server CPU {cpu:.2f} s = "
-          f"{result['cpu_rate']:,.0f} events per CPU-second); retried batches "
-          f"{result['retry_rate']:,.0f} events/s, changed nothing", flush=True)
+              "retry_rate": args.events / retry_elapsed, "cpu_rate": args.events / cpu,
+              "load": os.getloadavg()[0]}
+    print(f"run {run} ({label}): {args.events:,} events in {elapsed:.2f} s = "
+          f"{result['rate']:,.0f} events/s ({totals['changes']} status changes; server CPU "
+          f"{cpu:.2f} s = {result['cpu_rate']:,.0f} events per CPU-second); retried batches "
+          f"{result['retry_rate']:,.0f} events/s, changed nothing; load "
+          f"{result['load']:.1f}", flush=True)
     return result
+
+
+def summary(label: str, args: argparse.Namespace, results: list[dict]) -> None:
+    rate = statistics.median(r["rate"] for r in results)
+    cpu_rate = statistics.median(r["cpu_rate"] for r in results)
+    retry = statistics.median(r["retry_rate"] for r in results)
+    runs = ", ".join(f"{r['rate']:,.0f}" for r in results)
+    print(f"- {label}: {args.events:,} events in batches of {args.batch:,}: median "
+          f"{rate:,.0f} events/s (runs: {runs}); the server used one CPU-second per "
+          f"{cpu_rate:,.0f} events; SendGrid's retries of the same batches: {retry:,.0f} "
+          "events/s, nothing changed")
 
 
 def main() -> None:
@@ -212,22 +235,38 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1,
                         help="batches in flight at once (SendGrid posts several)")
     parser.add_argument("--workers", type=int, default=1, help="newsletter serve --workers N")
+    parser.add_argument("--database-url", help="PostgreSQL to measure beside SQLite (a scratch "
+                        "schema is made there and dropped)")
     args = parser.parse_args()
+    sqlite: list[dict] = []
+    postgres: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as folder:
-        results = [one_run(run, args, Path(folder)) for run in range(1, args.runs + 1)]
-    rate = statistics.median(r["rate"] for r in results)
-    cpu_rate = statistics.median(r["cpu_rate"] for r in results)
-    retry = statistics.median(r["retry_rate"] for r in results)
+        for run in range(1, args.runs + 1):
+            sqlite.append(one_run(run, args, Path(folder), None))
+            if args.database_url:
+                with postgres_schema(args.database_url, "bench_webhook") as url:
+                    postgres.append(one_run(run, args, Path(folder), url))
     print()
     print(f"- Machine: {machine()}, SQLite (WAL), uvicorn {_version('uvicorn')} "
           f"(h11), Starlette {_version('starlette')}")
     print(f"- Command: `.venv/bin/python bench/webhook.py --events {args.events} --batch "
-          f"{args.batch} --runs {args.runs} --concurrency {args.concurrency}`")
-    runs = ", ".join(f"{r['rate']:,.0f}" for r in results)
-    print(f"- {args.events:,} events in batches of {args.batch:,}: median {rate:,.0f} events/s "
-          f"(runs: {runs}); the server used one CPU-second per {cpu_rate:,.0f} events; "
-          f"SendGrid's retries of the same batches: {retry:,.0f} events/s, nothing changed")
-    print(f"- Load average while measuring: {os.getloadavg()[0]:.1f}")
+          f"{args.batch} --runs {args.runs} --concurrency {args.concurrency}"
+          + (" --database-url postgresql://…" if args.database_url else "") + "`")
+    summary("SQLite", args, sqlite)
+    if postgres:
+        summary("PostgreSQL", args, postgres)
+        lite = statistics.median(r["rate"] for r in sqlite)
+        pg = statistics.median(r["rate"] for r in postgres)
+        print("\n| workload | SQLite events/s | PostgreSQL events/s | PG/SQLite |")
+        print("|---|---:|---:|---:|")
+        print(f"| webhook, {args.events:,} signed events | {lite:,.0f} | {pg:,.0f} | "
+              f"{pg / lite:.2f} |")
+        retry_lite = statistics.median(r["retry_rate"] for r in sqlite)
+        retry_pg = statistics.median(r["retry_rate"] for r in postgres)
+        print(f"| the same batches again (retries) | {retry_lite:,.0f} | {retry_pg:,.0f} | "
+              f"{retry_pg / retry_lite:.2f} |")
+    loads = ", ".join(f"{r['load']:.1f}" for r in sqlite + postgres)
+    print(f"- Load average after each run: {loads}")
 
 
 def _version(name: str) -> str:

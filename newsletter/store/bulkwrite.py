@@ -3,18 +3,19 @@
 Runs in the import's writer thread, inside the chunk's transaction (see .importer).
 The consent rule decides whether a known address may be added back; new addresses,
 memberships and history rows are written with a few set-based statements
-(:class:`_BulkWriter`), without SQLAlchemy's per-row processing.
+(:class:`_BulkWriter`), without SQLAlchemy's per-row processing: on SQLite over one
+JSON parameter, on PostgreSQL over rows sent with ``COPY`` and id arrays (``unnest``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, update
+from sqlalchemy.exc import DBAPIError
 
 from .consent import Refusal, refusal
 from .models import (
@@ -32,6 +33,7 @@ _HISTORY = table(HistoryEntry)
 _SUBSCRIBED = MembershipStatus.SUBSCRIBED.value
 _UNSUBSCRIBED = MembershipStatus.UNSUBSCRIBED.value
 _ACTIVE = SubscriberStatus.ACTIVE.value
+_STAGE = "import_rows"  # PostgreSQL: the chunk's rows, a temporary table
 
 
 # One checked row: (line, email, email_key, name, attributes or None, original cells)
@@ -77,9 +79,14 @@ class _BulkWriter:
 
     On SQLite each insert is one set-based ``INSERT ... SELECT FROM json_each(?)``
     over the whole chunk, passed as a single JSON parameter: about half the CPU of
-    ``executemany``, and SQLite does the work without holding Python's GIL. Other
-    databases get plain driver-level ``executemany``. Constant values (times,
-    source, list) are converted once per chunk with the columns' own type processors.
+    ``executemany``, and SQLite does the work without holding Python's GIL.
+
+    On PostgreSQL the chunk's rows go into a temporary table with one ``COPY``
+    (:meth:`existing`); known addresses are found by joining it, and every write is
+    one ``INSERT/UPDATE ... SELECT`` from it or from ``unnest`` of id arrays: a
+    handful of statements a chunk, where ``executemany`` cost psycopg's client work
+    for every row of three tables. Constant values (times, source, list) are
+    converted once per chunk with the columns' own type processors.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -87,35 +94,68 @@ class _BulkWriter:
         self.dialect = conn.dialect
         self.sqlite = self.dialect.name == "sqlite"
         self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+        self._json = getattr(self.dialect, "_json_serializer", None) or json.dumps
 
-    def _keys_match(self, column: str) -> tuple[str, Any]:
-        """SQL matching ``column`` against a list of keys, passed as one parameter."""
-        if self.sqlite:
-            return f"{column} IN (SELECT value FROM json_each(?))", _json_text
-        return f"{column} = ANY(%s)", list
+    @staticmethod
+    def _keys_match(column: str) -> tuple[str, Any]:
+        """SQLite: SQL matching ``column`` against a list of keys, passed as one parameter."""
+        return f"{column} IN (SELECT value FROM json_each(?))", _json_text
 
     def existing(
-        self, list_id: int, keys: list[str]
+        self, list_id: int, rows: list[_Row]
     ) -> dict[str, tuple[int, str, Any, str, str | None]]:
-        """email_key -> (id, name, attributes, status, status on this list or None)."""
-        match, param = self._keys_match("s.email_key")
-        rows = self.conn.exec_driver_sql(
-            "SELECT s.email_key, s.id, s.name, s.attributes, s.status, m.status "
-            "FROM subscribers s LEFT JOIN memberships m "
-            f"ON m.subscriber_id = s.id AND m.list_id = {self.mark} WHERE {match}",
-            (list_id, param(keys)),
-        )
-        return {row[0]: tuple(row[1:]) for row in rows}
+        """email_key -> (id, name, attributes, status, status on this list or None).
+
+        On PostgreSQL this first stages ``rows`` (see :meth:`_stage`), which the
+        inserts below read from.
+        """
+        if self.sqlite:
+            match, param = self._keys_match("s.email_key")
+            found = self.conn.exec_driver_sql(
+                "SELECT s.email_key, s.id, s.name, s.attributes, s.status, m.status "
+                "FROM subscribers s LEFT JOIN memberships m "
+                f"ON m.subscriber_id = s.id AND m.list_id = ? WHERE {match}",
+                (list_id, param([row[2] for row in rows])),
+            )
+        else:
+            self._stage(rows)
+            # The membership as a subquery: one primary-key probe per known address
+            # (as a join, PostgreSQL may read every membership of the list instead).
+            found = self.conn.exec_driver_sql(
+                "SELECT s.email_key, s.id, s.name, s.attributes, s.status, (SELECT m.status "
+                "FROM memberships m WHERE m.subscriber_id = s.id AND m.list_id = %s) "
+                f"FROM {_STAGE} st JOIN subscribers s ON s.email_key = st.email_key",
+                (list_id,),
+            )
+        return {row[0]: tuple(row[1:]) for row in found}
+
+    def _stage(self, rows: list[_Row]) -> None:
+        """COPY the chunk into a temporary table, dropped when the transaction ends."""
+        self.conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {_STAGE} (line integer, email text, email_key text, "
+            "name text, attributes text) ON COMMIT DROP")
+        dumps = self._json
+        # The driver's own connection: SQLAlchemy has no COPY. Same transaction.
+        driver = self.conn.connection.driver_connection
+        statement = f"COPY {_STAGE} FROM STDIN"
+        failure = self.dialect.loaded_dbapi.Error
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+                for line, email, key, name, attributes, _cells in rows:
+                    copy.write_row(
+                        (line, email, key, name, dumps(attributes) if attributes else "{}"))
+        except failure as exc:  # as SQLAlchemy reports the other statements' errors
+            raise DBAPIError.instance(statement, None, exc, failure) from exc
+        # Probe the indexes once per staged row: with the statistics of a table still
+        # growing, PostgreSQL otherwise hashes all subscribers and memberships of the
+        # list for every chunk, a cost that grows with the list. Until the commit only.
+        self.conn.exec_driver_sql(
+            "SELECT set_config('enable_hashjoin', 'off', true), "
+            "set_config('enable_mergejoin', 'off', true)")
 
     def _value(self, column: Any, value: Any) -> Any:
         processor = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
         return processor(value) if processor else value
-
-    def _many(self, table: Any, names: Sequence[str], rows: list[tuple]) -> None:
-        marks = ", ".join([self.mark] * len(names))
-        self.conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", rows
-        )
 
     def insert_subscribers(
         self, rows: list[tuple[str, str, str, dict[str, str] | None]], now: datetime
@@ -123,16 +163,19 @@ class _BulkWriter:
         """Insert new subscribers; returns their ids in the order given."""
         when = self._value(_SUBSCRIBERS.c.created_at, now)
         if not self.sqlite:
-            as_json = _SUBSCRIBERS.c.attributes.type.dialect_impl(self.dialect).bind_processor(
-                self.dialect) or (lambda value: value)
-            self._many(
-                _SUBSCRIBERS,
-                ("email", "email_key", "name", "attributes", "status", "status_changed_at",
-                 "created_at"),
-                [(email, key, name, as_json(attributes or {}), _ACTIVE, when, when)
-                 for email, key, name, attributes in rows],
-            )
-            return self._ids(rows)
+            # The staged rows not in the database: exactly ``rows``, unless another
+            # writer added or removed one since existing() looked.
+            inserted: dict[str, int] = dict(self.conn.exec_driver_sql(
+                "INSERT INTO subscribers (email, email_key, name, attributes, status, "
+                "status_changed_at, created_at) SELECT st.email, st.email_key, st.name, "
+                f"st.attributes::json, %s, %s, %s FROM {_STAGE} st WHERE NOT EXISTS "
+                "(SELECT 1 FROM subscribers s WHERE s.email_key = st.email_key) "
+                "ORDER BY st.line RETURNING email_key, id",
+                (_ACTIVE, when, when),
+            ).all())
+            if len(inserted) != len(rows) or any(row[1] not in inserted for row in rows):
+                raise _ChangedMeanwhile
+            return [inserted[row[1]] for row in rows]
         # SQLite gives new rows max(id)+1, +2, ... in order, and holds the write lock
         # from the insert on; the check below catches a writer slipping in before it.
         before = self.conn.exec_driver_sql(
@@ -170,10 +213,54 @@ class _BulkWriter:
                 (list_id, _SUBSCRIBED, when, source, when, _json_text(subscriber_ids)),
             )
             return
-        self._many(
-            _MEMBERSHIPS,
-            ("subscriber_id", "list_id", "status", "changed_at", "how", "created_at"),
-            [(sid, list_id, _SUBSCRIBED, when, source, when) for sid in subscriber_ids],
+        self.conn.exec_driver_sql(
+            "INSERT INTO memberships (subscriber_id, list_id, status, changed_at, how, "
+            "created_at) SELECT sid, %s, %s, %s, %s, %s FROM unnest(%s::integer[]) AS sid",
+            (list_id, _SUBSCRIBED, when, source, when, subscriber_ids),
+        )
+
+    def rejoin(
+        self, list_id: int, rows: list[tuple[int, str, int]], source: str, now: datetime
+    ) -> int:
+        """Subscribe (subscriber id, old status, line) again if still at that old status.
+
+        Returns how many memberships changed: fewer than ``rows`` means someone else
+        changed one since existing() looked.
+        """
+        if self.sqlite:
+            return self.conn.execute(
+                update(_MEMBERSHIPS)
+                .where(_MEMBERSHIPS.c.subscriber_id == bindparam("sid"),
+                       _MEMBERSHIPS.c.list_id == list_id,
+                       _MEMBERSHIPS.c.status == bindparam("old"))
+                .values(status=_SUBSCRIBED, changed_at=now, how=source),
+                [{"sid": sid, "old": old} for sid, old, _line in rows],
+            ).rowcount
+        return self.conn.exec_driver_sql(
+            "UPDATE memberships m SET status = %s, changed_at = %s, how = %s "
+            "FROM unnest(%s::integer[], %s::text[]) AS r(sid, old) "
+            "WHERE m.subscriber_id = r.sid AND m.list_id = %s AND m.status = r.old",
+            (_SUBSCRIBED, self._value(_MEMBERSHIPS.c.changed_at, now), source,
+             [row[0] for row in rows], [row[1] for row in rows], list_id),
+        ).rowcount
+
+    def update_profiles(self, updates: list[tuple[int, str, dict[str, Any]]]) -> None:
+        """Set (subscriber id, name, attributes) of known subscribers."""
+        if self.sqlite:
+            self.conn.execute(
+                update(_SUBSCRIBERS)
+                .where(_SUBSCRIBERS.c.id == bindparam("sid"))
+                .values(name=bindparam("new_name"), attributes=bindparam("new_attributes")),
+                [{"sid": sid, "new_name": name, "new_attributes": attributes}
+                 for sid, name, attributes in updates],
+            )
+            return
+        self.conn.exec_driver_sql(
+            "UPDATE subscribers s SET name = r.name, attributes = r.attributes::json "
+            "FROM unnest(%s::integer[], %s::text[], %s::text[]) AS r(sid, name, attributes) "
+            "WHERE s.id = r.sid",
+            ([row[0] for row in updates], [row[1] for row in updates],
+             [self._json(row[2]) for row in updates]),
         )
 
     def insert_history(
@@ -192,11 +279,13 @@ class _BulkWriter:
                 (list_id, when, _SUBSCRIBED, source, prefix, _json_text(rows)),
             )
             return
-        self._many(
-            _HISTORY,
-            ("subscriber_id", "list_id", "at", "old_status", "new_status", "source", "detail"),
-            [(sid, list_id, when, old, _SUBSCRIBED, source, f"{prefix}{line}")
-             for sid, old, line in rows],
+        self.conn.exec_driver_sql(
+            "INSERT INTO subscriber_history (subscriber_id, list_id, at, old_status, "
+            "new_status, source, detail) SELECT r.sid, %s, %s, r.old, %s, %s, "
+            "%s::text || r.line FROM unnest(%s::integer[], %s::text[], %s::integer[]) "
+            "AS r(sid, old, line)",
+            (list_id, when, _SUBSCRIBED, source, prefix, [row[0] for row in rows],
+             [row[1] for row in rows], [row[2] for row in rows]),
         )
 
 
@@ -218,13 +307,13 @@ def _apply_chunk(
 ) -> _ChunkResult:
     """Write one chunk of checked rows (the caller holds the transaction)."""
     writer = _BulkWriter(conn)
-    found = writer.existing(list_id, [row[2] for row in rows])
+    found = writer.existing(list_id, rows)
     result = _ChunkResult()
     new_subscribers: list[tuple[str, str, str, dict[str, str] | None]] = []
     new_lines: list[int] = []
     joins: list[tuple[int, int]] = []  # (subscriber id, line): new to this list
     rejoins: list[tuple[int, str, int]] = []  # (subscriber id, old status, line)
-    profile_updates: list[dict[str, Any]] = []
+    profile_updates: list[tuple[int, str, dict[str, Any]]] = []
     for line, email, key, name, attributes, cells in rows:
         existing = found.get(key)
         if existing is None:
@@ -247,9 +336,7 @@ def _apply_chunk(
                 new_attributes = {**old, **attributes}
                 profile_changed = profile_changed or new_attributes != old
         if profile_changed:
-            profile_updates.append(
-                {"sid": sid, "new_name": name or old_name, "new_attributes": new_attributes}
-            )
+            profile_updates.append((sid, name or old_name, new_attributes))
         if list_status is None:
             joins.append((sid, line))
             result.added += 1
@@ -266,27 +353,13 @@ def _apply_chunk(
         joins.extend(zip(ids, new_lines, strict=True))
     if joins:
         writer.insert_memberships(list_id, [sid for sid, _line in joins], source, now)
-    if rejoins:
-        changed = conn.execute(
-            update(_MEMBERSHIPS)
-            .where(_MEMBERSHIPS.c.subscriber_id == bindparam("sid"),
-                   _MEMBERSHIPS.c.list_id == list_id,
-                   _MEMBERSHIPS.c.status == bindparam("old"))
-            .values(status=_SUBSCRIBED, changed_at=now, how=source),
-            [{"sid": sid, "old": old} for sid, old, _line in rejoins],
-        ).rowcount
-        if changed != len(rejoins):
-            # Someone changed one of these memberships since we looked (e.g. unsubscribed
-            # on the web): roll back and decide again from fresh data.
-            raise _ChangedMeanwhile
+    if rejoins and writer.rejoin(list_id, rejoins, source, now) != len(rejoins):
+        # Someone changed one of these memberships since we looked (e.g. unsubscribed
+        # on the web): roll back and decide again from fresh data.
+        raise _ChangedMeanwhile
 
     if profile_updates:
-        conn.execute(
-            update(_SUBSCRIBERS)
-            .where(_SUBSCRIBERS.c.id == bindparam("sid"))
-            .values(name=bindparam("new_name"), attributes=bindparam("new_attributes")),
-            profile_updates,
-        )
+        writer.update_profiles(profile_updates)
     history: list[tuple[int, str | None, int]] = [(sid, None, line) for sid, line in joins]
     history += rejoins
     if history:

@@ -143,14 +143,22 @@ def record_engagement(
             found = stamps[timestamp] = to_db(moment) if to_db else moment
         return found
 
+    values = [(c, k, link, s, when(first), n)
+              for (c, k, link, s), (first, n) in sorted(rows.items())]
+    upsert = ("ON CONFLICT (campaign_id, kind, link_id, subscriber_id) DO UPDATE SET "
+              "count = reader_events.count + excluded.count, "
+              f"first_at = {earliest}(reader_events.first_at, excluded.first_at)")
+    insert = ("INSERT INTO reader_events (campaign_id, kind, link_id, subscriber_id, first_at, "
+              "count) ")
+    if connection.dialect.name == "postgresql":  # one statement over arrays, not one per row
+        connection.exec_driver_sql(
+            insert + "SELECT * FROM unnest(%s::integer[], %s::text[], %s::integer[], "
+            "%s::integer[], %s::timestamptz[], %s::integer[]) " + upsert,
+            tuple(list(column) for column in zip(*values, strict=True)),
+        )
+        return
     connection.exec_driver_sql(
-        "INSERT INTO reader_events (campaign_id, kind, link_id, subscriber_id, first_at, count) "
-        f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}) "
-        "ON CONFLICT (campaign_id, kind, link_id, subscriber_id) DO UPDATE SET "
-        "count = reader_events.count + excluded.count, "
-        f"first_at = {earliest}(reader_events.first_at, excluded.first_at)",
-        [(c, k, link, s, when(first), n) for (c, k, link, s), (first, n) in sorted(rows.items())],
-    )
+        insert + f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}) " + upsert, values)
 
 
 def forget_reader_events(session: Session, subscriber_id: int) -> int:

@@ -204,6 +204,10 @@ def claim_event_ids(session: Session, ids: Sequence[str]) -> set[str]:
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     to_db = WebhookEvent.__table__.c.received_at.type.bind_processor(dialect)
     now = to_db(utcnow()) if to_db else utcnow()
+    if dialect.name == "postgresql":  # one array parameter: no statement to parse per size
+        return {row[0] for row in connection.exec_driver_sql(
+            "INSERT INTO webhook_events (sg_event_id, received_at) SELECT unnest(%s::text[]), "
+            "%s ON CONFLICT (sg_event_id) DO NOTHING RETURNING sg_event_id", (list(ids), now))}
     new: set[str] = set()
     for start in range(0, len(ids), _ID_CHUNK):
         chunk = ids[start:start + _ID_CHUNK]

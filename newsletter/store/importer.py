@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ CHUNK_SIZE = 5000
 REPORT_LIMIT = 1000  # rejected/skipped rows kept in the report (all go to --rejects)
 _RETRIES = 3  # a chunk is retried if another writer added one of its addresses meanwhile
 _SWITCH_INTERVAL = 0.0005  # seconds; see import_csv
+_POSTGRES_WRITERS = 2  # chunks saved at once on PostgreSQL (see _Run)
 
 
 @dataclass(frozen=True)
@@ -133,13 +135,21 @@ def _attributes_reader(columns: Columns) -> Callable[[list[str]], dict[str, Any]
     return read
 
 
-class _Run:
-    """One import in progress: the reading side feeds chunks to a writer thread.
+class _EarlierChunkFailed(Exception):
+    """The chunk before this one failed, so this one is rolled back (never reported)."""
 
-    While the writer thread saves chunk N (SQLite does its B-tree work without
-    holding the GIL), this thread reads and checks chunk N+1. Chunks are saved
-    strictly in order and a failed chunk stops the import, so what is saved is
-    always "every row before line L".
+
+class _Run:
+    """One import in progress: the reading side feeds chunks to writer threads.
+
+    While a writer thread saves chunk N (SQLite does its B-tree work without
+    holding the GIL; PostgreSQL in its own server process), this thread reads and
+    checks chunk N+1. On PostgreSQL a second writer saves chunk N+1 while N is
+    saved, on a connection of its own, so the server works on two cores; a chunk
+    commits only after the one before it did, and is rolled back if that one failed.
+    Chunks are reported strictly in order and a failed chunk stops the import, so what
+    is saved is always "every row before line L". (Two chunks never touch the same
+    subscriber: addresses repeated in the file are rejected as duplicates first.)
     """
 
     def __init__(self, engine: Engine, list_id: int, report: ImportReport,
@@ -163,8 +173,10 @@ class _Run:
         self.resubscribe = resubscribe
         self.source = source
         self.pending: list[tuple[int, str, list[str]]] = []  # (line, reason, cells)
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="import-writer")
-        self.in_flight: tuple[Future[_ChunkResult], int, int] | None = None
+        # SQLite has one writer at a time anyway.
+        self.writers = 1 if engine.dialect.name == "sqlite" else _POSTGRES_WRITERS
+        self.executor = ThreadPoolExecutor(self.writers, thread_name_prefix="import-writer")
+        self.in_flight: deque[tuple[Future[_ChunkResult], int, int]] = deque()
         self.saved_through = 0  # every row up to this line is saved
 
     def reject(self, line: int, email: str, reason: str, cells: list[str]) -> None:
@@ -179,7 +191,7 @@ class _Run:
             self.report.skips.append(ReportRow(line, email, reason))
         self.pending.append((line, reason, cells))
 
-    def _write(self, rows: list[_Row]) -> _ChunkResult:
+    def _write(self, rows: list[_Row], earlier: Future[_ChunkResult] | None) -> _ChunkResult:
         for attempt in range(_RETRIES):
             try:
                 with self.engine.connect() as conn, conn.begin() as transaction:
@@ -192,6 +204,8 @@ class _Run:
                         # Each chunk is undone; addresses repeated across chunks were
                         # already rejected as duplicates, so the counts stay right.
                         transaction.rollback()
+                    elif earlier is not None and earlier.exception() is not None:
+                        raise _EarlierChunkFailed  # rolls back: saved stays "rows before L"
                     return result
             except (IntegrityError, _ChangedMeanwhile):
                 if attempt == _RETRIES - 1:
@@ -199,32 +213,38 @@ class _Run:
         raise AssertionError("unreachable")
 
     def submit(self, rows: list[_Row]) -> None:
-        """Wait for the chunk being saved, then start saving ``rows``."""
-        self.collect()
+        """Start saving ``rows``, once fewer than ``writers`` chunks are being saved."""
+        while len(self.in_flight) >= self.writers:
+            self._collect_oldest()
         if rows:
-            future = self.executor.submit(self._write, rows)
-            self.in_flight = (future, rows[0][0], rows[-1][0])
+            earlier = self.in_flight[-1][0] if self.in_flight else None
+            future = self.executor.submit(self._write, rows, earlier)
+            self.in_flight.append((future, rows[0][0], rows[-1][0]))
 
-    def collect(self, through: int | None = None) -> None:
-        """Wait for the chunk being saved; report it and the rejects up to its end."""
-        if self.in_flight is not None:
-            future, first_line, last_line = self.in_flight
-            self.in_flight = None
-            try:
-                result = future.result()
-            except BaseException as exc:
-                exc.add_note(f"line {first_line}")
-                raise
-            report = self.report
-            report.added += result.added
-            report.updated += result.updated
-            report.unchanged += result.unchanged
-            for skipped in result.skips:
-                self.skip(*skipped)
-            self.saved_through = last_line
-            through = last_line if through is None else max(through, last_line)
-        if through is None:
-            return
+    def _collect_oldest(self) -> None:
+        """Wait for the oldest chunk being saved; report it and the rejects up to its end."""
+        future, first_line, last_line = self.in_flight.popleft()
+        try:
+            result = future.result()
+        except BaseException as exc:
+            exc.add_note(f"line {first_line}")
+            raise
+        report = self.report
+        report.added += result.added
+        report.updated += result.updated
+        report.unchanged += result.unchanged
+        for skipped in result.skips:
+            self.skip(*skipped)
+        self.saved_through = last_line
+        self._write_rejects(last_line)
+
+    def collect(self, through: int) -> None:
+        """Wait for every chunk being saved; write the rejects up to line ``through``."""
+        while self.in_flight:
+            self._collect_oldest()
+        self._write_rejects(through)
+
+    def _write_rejects(self, through: int) -> None:
         done = sorted(item for item in self.pending if item[0] <= through)
         self.pending = [item for item in self.pending if item[0] > through]
         for line, reason, cells in done:

@@ -202,7 +202,7 @@ class HistoryEntry(Base):
         ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
     )
     list_id: Mapped[int | None] = mapped_column(
-        ForeignKey("lists.id", ondelete="CASCADE"), nullable=True
+        ForeignKey("lists.id", ondelete="CASCADE"), nullable=True, index=True
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     old_status: Mapped[str | None] = mapped_column(String(20), nullable=True)

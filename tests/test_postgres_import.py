@@ -1,0 +1,165 @@
+"""PostgreSQL imports: rows sent with COPY and written set-based, never one by one.
+
+The import's guarantees themselves (consent, rejects, resuming, running twice) are
+tested on both databases in tests/test_import.py; these check what is PostgreSQL's
+own: no ``executemany``, a constant number of statements a chunk, index look-ups
+that do not grow with the list, and the index that makes deleting a list cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import event, text
+
+from newsletter.store import (
+    Source,
+    add_subscriber,
+    bulkwrite,
+    create_list,
+    get_list,
+    history,
+    open_database,
+    set_subscriber_status,
+    unsubscribe,
+)
+from newsletter.store.importer import import_csv
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Any]:
+    database = open_database(postgres_url)
+    with database.transaction() as session:
+        create_list(session, "weekly", "Weekly")
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def many(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "many.csv"
+    path.write_text("email,name\n" + "".join(
+        f"user{i}@example.org,User {i}\n" for i in range(count)), encoding="utf-8")
+    return path
+
+
+def test_an_import_copies_its_rows_and_never_inserts_row_by_row(
+    pg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[tuple[str, bool]] = []
+    copies: list[str] = []
+
+    @event.listens_for(pg.engine, "before_cursor_execute")
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append((statement, executemany))
+
+    original_copy = psycopg.Cursor.copy
+
+    def copy(self, statement, *args, **kwargs):  # type: ignore[no-untyped-def]
+        copies.append(str(statement))
+        return original_copy(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", copy)
+    report = import_csv(pg.engine, many(tmp_path, 1200), "weekly", chunk_size=400)
+    assert report.added == 1200
+    assert len(copies) == 3 and all(c.startswith("COPY import_rows") for c in copies)
+    assert not [s for s, many_rows in statements if many_rows]  # no executemany at all
+    writes = [s for s, _ in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert len(writes) == 3 * 3  # subscribers, memberships, history: one statement a chunk
+    # A handful of statements a chunk, whatever its size (they were one per row).
+    assert len(statements) < 3 * 8
+    with pg.engine.connect() as conn:
+        assert conn.execute(text(
+            "select count(*) from subscriber_history where source = 'import' "
+            "and detail like 'many.csv line %'")).scalar_one() == 1200
+
+
+def test_leavers_in_the_file_stay_out_on_postgresql(pg: Any, tmp_path: Path) -> None:
+    """A leaver known to the database, one only the file knows, and a bounce: none back."""
+    with pg.transaction() as session:
+        for email in ("left@example.org", "bounced@example.org", "stays@example.org"):
+            add_subscriber(session, email, "weekly", source=Source.COMMAND)
+        unsubscribe(session, "left@example.org", "weekly", source=Source.UNSUBSCRIBE_LINK)
+        set_subscriber_status(session, "bounced@example.org", "bounced", source=Source.WEBHOOK)
+    source = tmp_path / "leavers.csv"
+    source.write_text(
+        "email,name,list status\n"
+        "left@example.org,Left,subscribed\n"
+        "new1@example.org,New,subscribed\n"
+        "bounced@example.org,Bounced,subscribed\n"
+        "gone@example.org,Gone,unsubscribed\n"
+        "stays@example.org,Stays,subscribed\n"
+        "new2@example.org,New Too,\n", encoding="utf-8")
+    report = import_csv(pg.engine, source, "weekly", chunk_size=2)
+    assert (report.added, report.updated, report.unchanged, report.skipped) == (2, 1, 0, 3)
+    reasons = {row.email: row.reason for row in report.skips}
+    assert reasons["left@example.org"].startswith("skipped: unsubscribed from weekly")
+    assert reasons["bounced@example.org"].startswith("skipped: address is bounced")
+    assert reasons["gone@example.org"].startswith("recorded as unsubscribed")
+    with pg.engine.connect() as conn:
+        statuses = dict(conn.execute(text(
+            "select s.email, m.status from memberships m join subscribers s "
+            "on s.id = m.subscriber_id")).all())
+    assert statuses == {
+        "left@example.org": "unsubscribed", "bounced@example.org": "subscribed",
+        "gone@example.org": "unsubscribed", "stays@example.org": "subscribed",
+        "new1@example.org": "subscribed", "new2@example.org": "subscribed"}
+    with pg.transaction() as session:
+        entries = history(session, "new2@example.org")
+        assert [(e.new_status, e.source, e.detail) for e in entries] == [
+            ("subscribed", "import", "leavers.csv line 7")]
+        assert [e.new_status for e in history(session, "left@example.org")][-1] == "unsubscribed"
+    again = import_csv(pg.engine, source, "weekly", chunk_size=2)
+    assert (again.added, again.updated, again.unchanged, again.skipped) == (0, 0, 3, 3)
+    assert {row.email for row in again.skips} == {
+        "left@example.org", "bounced@example.org", "gone@example.org"}
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [plan]
+    for child in plan.get("Plans", []):
+        found.extend(_nodes(child))
+    return found
+
+
+def _plan(conn: Any, statement: str, parameters: Any = ()) -> str:
+    rows = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar_one()
+    return json.dumps(rows)
+
+
+def test_the_known_address_look_up_probes_indexes(pg: Any, tmp_path: Path) -> None:
+    """Joining the staged rows reads each address's own index entries, not the whole list."""
+    import_csv(pg.engine, many(tmp_path, 3000), "weekly")
+    with pg.transaction() as session:
+        list_id = get_list(session, "weekly").id
+    rows = [(i, f"user{i}@example.org", f"user{i}@example.org", "", None, [])
+            for i in range(1000)]
+    captured: list[str] = []
+    with pg.engine.connect() as conn, conn.begin():
+        event.listen(conn, "before_cursor_execute",
+                     lambda *args: captured.append(args[2]))
+        found = bulkwrite._BulkWriter(conn).existing(list_id, rows)
+        assert len(found) == 1000
+        plan = _plan(conn, captured[-1], (list_id,))
+    scanned = [node["Relation Name"] for node in _nodes(json.loads(plan)[0]["Plan"])
+               if node["Node Type"] == "Seq Scan"]
+    assert scanned == ["import_rows"]  # subscribers and memberships only through indexes
+    assert "uq_subscribers_email_key" in plan and "pk_memberships" in plan
+    assert "Hash" not in plan
+
+
+def test_deleting_a_list_finds_its_history_by_index(pg: Any) -> None:
+    with pg.transaction() as session:
+        list_id = get_list(session, "weekly").id
+    with pg.engine.connect() as conn, conn.begin():
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # tiny table: prefer any index
+        plan = _plan(conn, f"DELETE FROM subscriber_history WHERE list_id = {int(list_id)}")
+    assert "ix_subscriber_history_list_id" in plan
