@@ -59,7 +59,7 @@ changes</small></header>
 <section id="preflight" aria-labelledby="preflight-title">
 <h2 id="preflight-title">Preflight</h2>
 <div id="preflight-result" aria-live="polite"><p>Checking the email…</p></div>
-<p><button type="button" id="preflight-full">Check links and images too</button>
+<p><button type="button" id="preflight-full">Run full preflight</button>
 <small>(needs the network)</small></p>
 </section>
 </main>

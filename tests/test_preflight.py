@@ -385,6 +385,8 @@ def test_send_with_offline_preflight_does_not_fetch_the_links(
     assert sent.exit_code == 0, sent.output
     summary = " ".join(sent.output.split())
     assert re.search(r"Preflight │ 0 error\(s\)", summary) and "answers 404" not in summary
+    cells = " ".join(re.sub(r"[│┃]", " ", sent.output).split())  # the cell wraps its text
+    assert "(links, pictures and sender domain not checked: offline)" in cells
     assert len(list((sample_project / "outbox" / "2021-02-01").glob("*.eml"))) == 2
 
 

@@ -73,7 +73,7 @@ def test_preview_runs_preflight_offline(sample_project: Path) -> None:
     issue = sample_project / "issues" / "2021-02-01.yaml"
     with_unhelpful_alt(issue)
     with serve_asgi(create_app(sample_project, issue)) as base:
-        assert 'Check links and images too' in httpx.get(f"{base}/").text
+        assert 'Run full preflight' in httpx.get(f"{base}/").text
         panel = httpx.get(f"{base}/preflight", timeout=60).text
     assert "https://x.test/photo.jpg" in panel and "image_alt" in panel
     # offline: the network checks are skipped, in the CLI's words
@@ -101,7 +101,7 @@ def test_preview_shows_the_preflight_panel(sample_project: Path, new_page) -> No
         finding = results.get_by_role("row").filter(has_text="https://x.test/photo.jpg")
         finding.wait_for(timeout=30_000)
         assert "warning" in finding.inner_text() and "image_alt" in finding.inner_text()
-        assert panel.get_by_role("button", name="Check links and images too").is_enabled()
+        assert panel.get_by_role("button", name="Run full preflight").is_enabled()
         # fixing the alt text reloads the page, and the panel with it
         issue.write_text(issue.read_text(encoding="utf-8").replace(
             "image_alt: image", "image_alt: Police officers at a checkpoint in Ürümqi"),

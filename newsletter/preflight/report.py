@@ -83,11 +83,13 @@ class Report:
         return next(c for c in self.checks if c.name == name)
 
     def summary_line(self) -> str:
-        """"2 errors, 3 warnings" or "all checks passed"."""
+        """"2 errors, 3 warnings" or "all checks passed", saying when the network checks were skipped."""
         errors, warnings = len(self.errors), len(self.warnings)
-        if not errors and not warnings:
-            return "all checks passed"
-        return f"{errors} error(s), {warnings} warning(s)"
+        found = "all checks passed" if not errors and not warnings \
+            else f"{errors} error(s), {warnings} warning(s)"
+        if self.offline:
+            found += " (links, pictures and sender domain not checked: offline)"
+        return found
 
     def refusal(self) -> str:
         """Why a send is refused: every error, one a line."""
