@@ -83,7 +83,7 @@ class Report:
         return next(c for c in self.checks if c.name == name)
 
     def summary_line(self) -> str:
-        """"2 errors, 3 warnings" or "all checks passed", saying when the network checks were skipped."""
+        """"2 errors, 3 warnings" or "all checks passed"; says if network checks were skipped."""
         errors, warnings = len(self.errors), len(self.warnings)
         found = "all checks passed" if not errors and not warnings \
             else f"{errors} error(s), {warnings} warning(s)"
