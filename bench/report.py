@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _machine import machine  # bench/ is on sys.path when run as a script
 from sqlalchemy import create_engine, text
@@ -173,7 +174,7 @@ def drop_postgres_schema(base: str) -> None:
     engine.dispose()
 
 
-def measure(url: str, folder: Path, args: argparse.Namespace) -> dict[str, object]:
+def measure(url: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Make the data in ``url``, then time the report in every way it is used."""
     folder.mkdir(parents=True)
     project = init_project(folder / "p", "Bench")
@@ -181,7 +182,7 @@ def measure(url: str, folder: Path, args: argparse.Namespace) -> dict[str, objec
     shutil.copyfile(REPO / "issues" / "2021-02-01.yaml", issue)
     os.environ["NEWSLETTER_DATABASE_URL"] = url  # not newsletter.toml: it may hold a password
     make_data(url, args.recipients, [i.url for i in load_issue(issue).items])
-    found: dict[str, object] = {"load_before": os.getloadavg()[0]}
+    found: dict[str, Any] = {"load_before": os.getloadavg()[0]}
     found["first"] = _timed(lambda: build.issue_report(project, issue, "weekly"), 1)[0]
     report = build.issue_report(project, issue, "weekly")
     found["report"] = _timed(lambda: build.issue_report(project, issue, "weekly"), args.runs)
@@ -214,7 +215,7 @@ def _cell(times: list[float]) -> str:
     return f"{_median(times):.3f} ({', '.join(f'{t:.2f}' for t in times)})"
 
 
-def print_table(results: dict[str, dict[str, object]]) -> None:
+def print_table(results: dict[str, dict[str, Any]]) -> None:
     names = list(results)
     print(f"- Machine: {machine()}")
     for name, found in results.items():
@@ -247,7 +248,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=RECIPIENTS)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, Any]] = {}
     folder = Path(tempfile.mkdtemp(prefix="bench-report-"))
     try:
         results["SQLite"] = measure(f"sqlite:///{folder / 'bench.db'}", folder / "sqlite", args)
