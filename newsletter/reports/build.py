@@ -20,6 +20,7 @@ from ..issue import load_issue
 from ..project import Project
 from ..store import open_project_database
 from ..store.engagement import active_member_ids, engaged_subscribers
+from ..store.growth import fold_history
 from ..store.models import MailingList
 from . import figures as fig
 from .fallback import add_sendgrid_totals
@@ -65,6 +66,7 @@ def issue_report(project: Project, issue_path: Path, list_slug: str | None = Non
     now = now or dt.datetime.now(dt.UTC)
     database = open_project_database(project)
     try:
+        fold_history(database)
         with database.session() as session:
             campaign = _find_campaign(session, issue.name, list_slug)
             figures = fig.campaign_figures(session, campaign)
@@ -75,6 +77,7 @@ def issue_report(project: Project, issue_path: Path, list_slug: str | None = Non
                  for c in fig.previous_campaigns(session, campaign)],
                 fig.list_growth(session, campaign.list_slug, weeks, now),
             )
+            session.commit()  # the unique readers counted, kept for the next report
     finally:
         database.dispose()
     if figures.source == "none":
@@ -138,6 +141,7 @@ def list_health(project: Project, list_slug: str, weeks: int = 26,
     now = now or dt.datetime.now(dt.UTC)
     database = open_project_database(project)
     try:
+        fold_history(database)
         with database.session() as session:
             list_id = session.scalar(select(MailingList.id).where(MailingList.slug == list_slug))
             if list_id is None:
@@ -151,8 +155,11 @@ def list_health(project: Project, list_slug: str, weeks: int = 26,
             per_reader = bool(engaged) or not any(
                 fig.campaign_figures(session, c, reasons=False).source == "counts"
                 for c in campaigns)
-            return ListHealth(list_slug, len(members), [c.issue_name for c in reversed(campaigns)],
-                              len(engaged), len(members) - len(engaged),
-                              fig.list_growth(session, list_slug, weeks, now), per_reader)
+            issues = [c.issue_name for c in reversed(campaigns)]
+            health = ListHealth(list_slug, len(members), issues, len(engaged),
+                                len(members) - len(engaged),
+                                fig.list_growth(session, list_slug, weeks, now), per_reader)
+            session.commit()  # the unique readers counted, kept for the next report
+            return health
     finally:
         database.dispose()

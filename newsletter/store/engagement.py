@@ -2,7 +2,8 @@
 
 Written by the event webhook (:func:`newsletter.store.events.apply_batch` calls
 :func:`record_engagement` with a batch's opens and clicks) and read by the reports
-(:mod:`newsletter.reports`). Three tables (migration 0007):
+(:mod:`newsletter.reports`). Three tables (migration 0007), and a fourth (0012) that
+keeps each campaign's unique readers once counted (:func:`counted_readers`):
 
 - ``reader_events``: one row per reader, campaign, kind (open, machine_open, click)
   and clicked link, with the first time and how many times; the number of rows of a
@@ -26,7 +27,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from .models import CampaignHourCount, CampaignLink, Membership, ReaderEvent, Subscriber
+from .models import (
+    CampaignHourCount,
+    CampaignLink,
+    CampaignReaders,
+    Membership,
+    ReaderEvent,
+    Subscriber,
+)
 
 OPEN, MACHINE_OPEN, CLICK = "open", "machine_open", "click"
 KINDS = (OPEN, MACHINE_OPEN, CLICK)
@@ -183,6 +191,38 @@ def unique_readers(session: Session, campaign_id: int) -> dict[str, int]:
         select(func.count(func.distinct(ReaderEvent.subscriber_id)))
         .where(ReaderEvent.campaign_id == campaign_id, ReaderEvent.kind == CLICK)
     ) or 0)
+    return found
+
+
+def counted_readers(session: Session, campaign_id: int, events: int) -> dict[str, int]:
+    """:func:`unique_readers`, reused from ``campaign_readers`` while still true.
+
+    ``events`` is the campaign's opens, machine opens and clicks so far (its counts in
+    ``campaign_event_counts``), read before this call: every new reader row comes with a
+    new count, and every deleted one bumps ``deletions`` (a trigger), so a stored count
+    whose ``events`` and ``deletions`` are unchanged is what counting again would give.
+    Both are read before counting, so a change made meanwhile leaves the stored numbers
+    stale (counted again next time), never wrong. Writes in the caller's transaction.
+    """
+    stored = session.execute(
+        select(CampaignReaders.events, CampaignReaders.deletions,
+               CampaignReaders.deletions_seen, CampaignReaders.openers,
+               CampaignReaders.machine_openers, CampaignReaders.clickers)
+        .where(CampaignReaders.campaign_id == campaign_id)).first()
+    if stored is not None and stored.events == events and \
+            stored.deletions == stored.deletions_seen:
+        return {OPEN: stored.openers, MACHINE_OPEN: stored.machine_openers,
+                CLICK: stored.clickers}
+    seen = stored.deletions if stored is not None else 0
+    found = unique_readers(session, campaign_id)
+    mark = _mark(session)
+    session.connection().exec_driver_sql(
+        "INSERT INTO campaign_readers (campaign_id, events, deletions, deletions_seen, openers, "
+        f"machine_openers, clickers) VALUES ({', '.join([mark] * 7)}) "
+        "ON CONFLICT (campaign_id) DO UPDATE SET events = excluded.events, "
+        "deletions_seen = excluded.deletions_seen, openers = excluded.openers, "
+        "machine_openers = excluded.machine_openers, clickers = excluded.clickers",
+        (campaign_id, events, seen, seen, found[OPEN], found[MACHINE_OPEN], found[CLICK]))
     return found
 
 

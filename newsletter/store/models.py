@@ -8,12 +8,13 @@ are the same test. All times are timezone-aware UTC datetimes on every database.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -188,6 +190,11 @@ class Membership(Base):
     )
 
 
+# The condition of the partial index on subscriber_history; a query must repeat it, as
+# written, for SQLite to use the index.
+LEAVING = "new_status IN ('unsubscribed', 'bounced', 'complained')"
+
+
 class HistoryEntry(Base):
     """One recorded change of status: what changed, when, from where, and why.
 
@@ -211,6 +218,13 @@ class HistoryEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     mailing_list: Mapped[MailingList | None] = relationship()
+
+    __table_args__ = (
+        # Who left a list, bounced or complained when (reports). Partial: the rows of an
+        # import (all "subscribed") cost it nothing.
+        Index("ix_subscriber_history_leaving", "list_id", "new_status", "at",
+              sqlite_where=text(LEAVING), postgresql_where=text(LEAVING)),
+    )
 
     def __repr__(self) -> str:
         return f"<HistoryEntry {self.subscriber_id} {self.old_status}->{self.new_status}>"
@@ -301,3 +315,33 @@ class CampaignHourCount(Base):
     kind: Mapped[str] = mapped_column(String(12), primary_key=True)
     hour: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ListDayCount(Base):
+    """How many members joined (``status`` subscribed) or left (unsubscribed) one list on
+    one day (UTC), folded in from the history by :mod:`newsletter.store.growth`."""
+
+    __tablename__ = "list_day_counts"
+
+    list_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CampaignReaders(Base):
+    """A campaign's unique openers, machine openers and clickers, counted from
+    ``reader_events`` by :mod:`newsletter.store.engagement` and reused while still true:
+    ``events`` is the campaign's opens and clicks at counting time (a new one makes it
+    stale), ``deletions`` goes up (a trigger) whenever a reader row is deleted and
+    ``deletions_seen`` is its value at counting time."""
+
+    __tablename__ = "campaign_readers"
+
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    events: Mapped[int] = mapped_column(Integer)
+    deletions: Mapped[int] = mapped_column(Integer, default=0)
+    deletions_seen: Mapped[int] = mapped_column(Integer, default=0)
+    openers: Mapped[int] = mapped_column(Integer, default=0)
+    machine_openers: Mapped[int] = mapped_column(Integer, default=0)
+    clickers: Mapped[int] = mapped_column(Integer, default=0)
