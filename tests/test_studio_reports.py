@@ -26,6 +26,13 @@ from newsletter.studio import create_app
 from newsletter.studio.reports import NOT_SENT, REPORT_CSP, _file_name
 from newsletter.studio.security import PAGE_CSP
 from tests.servers import serve_asgi
+from tests.test_studio_hosted import (  # noqa: F401  (the fixtures)
+    PEOPLE,
+    as_user,
+    database,
+    studio_app,
+    studio_url,
+)
 
 ISSUE = "2021-02-01"
 REPORT = f"/issues/{ISSUE}/report/weekly"
@@ -40,14 +47,14 @@ def send(project: Project) -> int:
 
 
 def campaign_id(project: Project) -> int:
-    database = open_project_database(project)
+    db = open_project_database(project)
     try:
-        with database.session() as session:
+        with db.session() as session:
             found = session.scalar(select(Campaign.id).where(Campaign.issue_name == ISSUE))
         assert found is not None
         return found
     finally:
-        database.dispose()
+        db.dispose()
 
 
 def known_mix(campaign: int, urls: list[str]) -> list[dict[str, Any]]:
@@ -77,12 +84,12 @@ def known_mix(campaign: int, urls: list[str]) -> list[dict[str, Any]]:
 
 
 def store_events(project: Project, events: list[dict[str, Any]]) -> None:
-    database = open_project_database(project)
+    db = open_project_database(project)
     try:
-        with database.transaction() as session:
+        with db.transaction() as session:
             apply_batch(session, events)
     finally:
-        database.dispose()
+        db.dispose()
 
 
 @pytest.fixture
@@ -218,3 +225,12 @@ def test_reports_are_cached_briefly_then_built_again(send_project: Project,
 
 def test_download_names_keep_to_letters_digits_dots_and_dashes() -> None:
     assert _file_name("report", "2021-02-01", 'a"b/c d') == "report-2021-02-01-a_b_c_d"
+
+
+def test_every_hosted_role_may_read_the_reports(as_user) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    for email in PEOPLE:  # editor, sender, admin: all may open the issues
+        person = as_user(email)
+        reports = person.get("/reports")
+        assert reports.status_code == 200, email
+        assert 'href="/reports">Reports</a>' in reports.text
+        assert NOT_SENT in person.get(f"/issues/{ISSUE}/report").text
