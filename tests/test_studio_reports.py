@@ -25,6 +25,7 @@ from newsletter.store.events import apply_batch
 from newsletter.studio import create_app
 from newsletter.studio.reports import NOT_SENT, REPORT_CSP, _file_name
 from newsletter.studio.security import PAGE_CSP
+from tests.plugins.fake_sendgrid import populate
 from tests.servers import serve_asgi
 from tests.test_studio_hosted import (  # noqa: F401  (the fixtures)
     PEOPLE,
@@ -234,3 +235,23 @@ def test_every_hosted_role_may_read_the_reports(as_user) -> None:  # type: ignor
         assert reports.status_code == 200, email
         assert 'href="/reports">Reports</a>' in reports.text
         assert NOT_SENT in person.get(f"/issues/{ISSUE}/report").text
+
+
+def test_an_issue_sent_to_two_lists_has_a_report_for_each(send_project: Project,
+                                                          client: httpx.Client) -> None:
+    send(send_project)
+    populate(send_project, "monthly", 3, start=100)
+    result = CliRunner().invoke(main, ["-C", str(send_project.root), "send",
+                                       f"issues/{ISSUE}.yaml", "--list", "monthly", "--yes"])
+    assert result.exit_code == 0, result.output
+    issues = client.get("/").text
+    for slug in ("monthly", "weekly"):
+        assert re.search(rf'href="/issues/{ISSUE}/report/{slug}">Report<span class="visually-'
+                         rf'hidden"> on {ISSUE}</span> for “{slug}”</a>', issues), slug
+    choice = client.get(f"/issues/{ISSUE}/report")
+    assert "This issue went to several lists" in choice.text
+    assert re.findall(r'href="(/issues/[^"]+/report/[^"]+)"', choice.text) == [
+        f"/issues/{ISSUE}/report/monthly", f"/issues/{ISSUE}/report/weekly"]
+    monthly = client.get(f"/issues/{ISSUE}/report/monthly")
+    assert monthly.status_code == 200
+    assert f"Report: issue {ISSUE} to “monthly”" in monthly.text
