@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -44,6 +45,7 @@ KEPT = 16
 # The framed report: its own inline styles and SVG, nothing fetched, no scripts.
 REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
               "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+T = TypeVar("T")
 NOT_SENT = "This issue has not been sent yet: its report appears here after Send to list."
 
 
@@ -63,14 +65,16 @@ def _sent_to(project: Project, path: Path, slug: str) -> tuple[str, ...]:
     return lists
 
 
-def _built(studio: StudioState, key: tuple[str, ...], build: Any, *, fresh: bool) -> Any:
-    """``build()``'s (report, html), or the one made less than FRESH_SECONDS ago."""
+def _built(studio: StudioState, key: tuple[str, ...], build: Callable[[], T], *,
+           fresh: bool) -> T:
+    """What ``build()`` makes, or the one it made less than FRESH_SECONDS ago."""
     now = time.monotonic()
     if not fresh:
         with studio.lock:
             kept = studio.reports.get(key)
         if kept is not None and now - kept[0] < FRESH_SECONDS:
-            return kept[1]
+            cached: T = kept[1]
+            return cached
     made = build()
     with studio.lock:
         if len(studio.reports) >= KEPT:
