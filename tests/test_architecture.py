@@ -178,7 +178,7 @@ ALLOWED: dict[str, set[str]] = {
     "reports": FOUNDATIONS | {"config", "project", "issue", "store", "delivery", "render"},
     "studio": {"errors", "tokens", "project", "render", "store", "delivery", "pipeline", "issue",
                "issue_editor", "issue_writer", "article", "config", "files", "preview", "emails",
-               "gitsave", "preflight"},
+               "gitsave", "preflight", "reports"},
     "dbcopy": {"errors", "dbengine", "migrations", "store", "delivery"},
 }
 

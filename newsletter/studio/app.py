@@ -11,6 +11,7 @@ GET  /issues/NAME/send          the summary; POST with the list's name typed: th
 GET  /sends/ID                  its progress (GET /sends/ID/status, polled)
 POST /issues/NAME/cancel        cancel a scheduled send
 GET/POST /login, POST /logout   hosted mode (``accounts``); review links (``reviews``);
+/reports, /issues/NAME/report..., /lists/LIST/health (``reports``);
 /subscribers... (``subscribers``) and /admin/... (``admin``) for admins
 """
 
@@ -43,7 +44,7 @@ from ..pipeline import new_issue
 from ..project import Project
 from ..store import Database
 from ..tokens import SECRET_ENV
-from . import admin, preview, reviews, subscribers
+from . import admin, preview, reports, reviews, subscribers
 from .accounts import LoginGate, hosted_user, login, login_page, logout
 from .editor import Conflict, editor_view, form_values, issue_path, save_form
 from .forms import GENERAL, ITEM_ORDER, LABELS, field_name, place
@@ -392,6 +393,7 @@ ROUTES = [
     Route("/sends/{job}/status", send_status),
     Route("/media/{file}", media),
     *reviews.ROUTES,
+    *reports.ROUTES,
     *subscribers.ROUTES,
     *admin.ROUTES,
     Mount("/static", StaticFiles(directory=HERE / "static")),

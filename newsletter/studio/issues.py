@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..delivery.models import CampaignStatus
 from ..delivery.status import campaigns_status
@@ -22,15 +23,19 @@ class IssueRow:
     state: str  # draft, ready, scheduled, sending, sent
     errors: int
     scheduled_list: str = ""  # the list of a scheduled send, which can be cancelled
+    report_lists: tuple[str, ...] = ()  # lists it went to (or is going to): a report each
 
 
-def _send_state(project: Project) -> tuple[dict[str, str], dict[str, str]]:
-    """Issue name -> scheduled, sending or sent; and -> the list of a scheduled send."""
+def _send_state(project: Project, path: Path | None = None
+                ) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+    """Issue name -> scheduled, sending or sent; -> the list of a scheduled send; -> the
+    lists it went to (of the issue file ``path``, if given)."""
     states: dict[str, str] = {}
     scheduled: dict[str, str] = {}
+    went: dict[str, set[str]] = {}
     rank = {"scheduled": 1, "sending": 2, "sent": 3}
     now = dt.datetime.now(dt.UTC)
-    for item in campaigns_status(project):
+    for item in campaigns_status(project, path):
         campaign = item.campaign
         if campaign.status == CampaignStatus.CANCELLED:
             continue
@@ -41,15 +46,17 @@ def _send_state(project: Project) -> tuple[dict[str, str], dict[str, str]]:
             state = "sent"
         else:
             state = "sending"
+        if state != "scheduled":
+            went.setdefault(campaign.issue_name, set()).add(campaign.list_slug)
         if rank[state] > rank.get(states.get(campaign.issue_name, ""), 0):
             states[campaign.issue_name] = state
-    return states, scheduled
+    return states, scheduled, went
 
 
 def issue_rows(project: Project) -> list[IssueRow]:
     """Every issue, newest first. Drafts are marked draft, or have errors left."""
     files = project.issue_files()
-    sent, scheduled = _send_state(project)
+    sent, scheduled, went = _send_state(project)
     rows = []
     for path in files:
         result = check_file(path, files)
@@ -65,5 +72,11 @@ def issue_rows(project: Project) -> list[IssueRow]:
             errors=len(result.errors),
             scheduled_list=scheduled.get(path.stem, "") if sent.get(path.stem) == "scheduled"
             else "",
+            report_lists=tuple(sorted(went.get(path.stem, ()))),
         ))
     return sorted(rows, key=lambda row: (row.date, row.name), reverse=True)
+
+
+def report_lists(project: Project, path: Path) -> tuple[str, ...]:
+    """The lists the issue file ``path`` went to (or is going to): each has a report."""
+    return tuple(sorted(_send_state(project, path)[2].get(path.stem, ())))

@@ -68,6 +68,8 @@ class StudioState:
     # Uploaded import files waiting for the admin's "Import": id -> (user, path, list, resub).
     imports: dict[str, tuple[str, Path, str, bool]] = field(default_factory=dict)
     saves_audited: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Reports just built (see ``reports``): key -> (monotonic time, (report, its HTML)).
+    reports: dict[tuple[str, ...], tuple[float, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     _project: tuple[tuple[int, int], Project] | None = None

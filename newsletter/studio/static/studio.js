@@ -66,6 +66,21 @@
     });
   });
 
+  // A framed report (same origin, no scripts of its own) is as tall as its content, so the
+  // page scrolls once rather than a box inside it.
+  function fit(frame) {
+    var inner = frame.contentDocument;
+    if (inner && inner.documentElement) {
+      frame.style.height = "0";  // measured at no height, so that it can also shrink
+      frame.style.height = inner.documentElement.scrollHeight + 2 + "px";
+    }
+  }
+  document.querySelectorAll("iframe.report").forEach(function (frame) {
+    frame.addEventListener("load", function () { fit(frame); });
+    if (frame.contentDocument && frame.contentDocument.readyState === "complete") { fit(frame); }
+    window.addEventListener("resize", function () { fit(frame); });
+  });
+
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.elt && event.detail.elt.id === "issue-form") {
       var state = document.getElementById("save-state");
