@@ -8,6 +8,7 @@ rehashes a stored hash whose parameters are out of date. A role is one of
 from __future__ import annotations
 
 import contextlib
+import functools
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -30,7 +31,16 @@ MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()
 # Checked when the address is unknown, so that a wrong address takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the address is unknown (same time as a real login).
+
+    Made on first use, not at import: hashing costs about 0.1-0.6 s, which every command
+    that opens the store would otherwise pay.
+    """
+    return _hasher.hash("not a real password, only for timing")
 
 
 class StudioUser(Base):
@@ -142,7 +152,7 @@ def verify_login(session: Session, email: str, password: str) -> StudioUser | No
     user = find_user(session, email)
     if user is None:
         with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         return None
     try:
         _hasher.verify(user.password_hash, password)
