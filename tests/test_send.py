@@ -257,8 +257,8 @@ def test_several_requests_in_flight_with_one_client_per_thread(send_project, fak
     clients: dict[int, set[int]] = {}
     original = SendGridClient._api
 
-    def spy(self):
-        client = original(self)
+    def spy(self, *args, **kwargs):
+        client = original(self, *args, **kwargs)
         clients.setdefault(id(client.request_headers), set()).add(threading.get_ident())
         return client
 

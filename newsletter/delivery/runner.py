@@ -267,7 +267,7 @@ class _Campaign:
     def _reserved(self, campaign_id: int, wanted: list[str]) -> Iterator[Reserved]:
         """The batches this sender reserves, a few at a time, until none is free."""
         while not self.stop.is_set():
-            with self.engine.connect() as connection:
+            with state.relaxed_commits(self.engine) as connection:
                 taken = reserve(connection, campaign_id, wanted, self.owner, self.lease,
                                 RESERVE_AT_ONCE)
             if not taken and end_dead_leases(self.engine, campaign_id):

@@ -97,31 +97,22 @@ class SendGridClient:
     def __repr__(self) -> str:  # never show the key
         return f"SendGridClient(host={self.host!r}, timeout={self.timeout:g})"
 
-    def _api(self) -> Any:
-        """This thread's python_http_client root (``/v3``)."""
-        client = getattr(self._local, "client", None)
+    def _api(self, raw: bool = False) -> Any:
+        """This thread's python_http_client root (``/v3``).
+
+        ``raw``: a client of its own for bodies already encoded as JSON (Mail Send):
+        python_http_client keeps the Content-Type given with a request for every later
+        request of the same client.
+        """
+        name = "raw" if raw else "client"
+        client = getattr(self._local, name, None)
         if client is None:
             # Imported here to save start-up time: the sendgrid package pulls in its
             # mail helpers, which commands that never send do not need.
             from sendgrid import SendGridAPIClient
 
             client = SendGridAPIClient(self._key, host=self.host).client
-            self._local.client = client
-        return client
-
-    def _raw(self) -> Any:
-        """This thread's client for bodies already encoded as JSON (Mail Send).
-
-        Apart from :meth:`_api`'s: python_http_client keeps the Content-Type given with a
-        request for every later request of the same client.
-        """
-        client = getattr(self._local, "raw", None)
-        if client is None:
-            # Imported here to save start-up time (see _api).
-            from sendgrid import SendGridAPIClient
-
-            client = SendGridAPIClient(self._key, host=self.host).client
-            self._local.raw = client
+            setattr(self._local, name, client)
         return client
 
     def _call(self, request: Callable[..., Any], **arguments: Any) -> Any:
@@ -164,7 +155,7 @@ class SendGridClient:
         (and encoded) in a helper process is neither decoded nor encoded again here.
         """
         payload = body if isinstance(body, bytes) else _json.dumps(body)
-        self._call(self._raw().mail.send.post, request_body=_Encoded(payload.decode()),
+        self._call(self._api(raw=True).mail.send.post, request_body=_Encoded(payload.decode()),
                    request_headers=_RAW_HEADERS)
 
     def create_batch_id(self) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..dbengine import make_engine, normalise_url, shown_url, supported_url
 from ..errors import NewsletterError
-from ..migrations import require_current
+from ..migrations import forget, require_current
 from ..project import DATABASE_ENV, Project
 
 # make_engine and normalise_url are re-exported: callers import them from here.
@@ -99,8 +99,9 @@ class Database:
             yield session
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the next open checks the schema again)."""
         self.engine.dispose()
+        forget(self.url)
 
 
 def describe_url(url: str) -> str:
@@ -124,9 +125,9 @@ def open_database(url: str, *, check_schema: bool = True) -> Database:
     """
     url = normalise_url(url)
     try:
-        if check_schema:
-            require_current(url)
         engine = make_engine(url)
+        if check_schema:
+            require_current(url, engine)
     except OperationalError as exc:
         raise NewsletterError(
             f"Cannot open the subscriber database {shown_url(url)}: {_safe_reason(exc)}",
