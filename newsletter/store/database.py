@@ -22,6 +22,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..announce import announce_to, listener
 from ..dbengine import make_engine, normalise_url, shown_url, supported_url
 from ..errors import NewsletterError
 from ..migrations import forget, require_current
@@ -38,17 +39,6 @@ STATE_DIR = ".newsletter"  # the project's own state, never published; git-ignor
 _RECORD = "database.json"
 _FROM_FILE = "newsletter.toml [database] url"
 _DEFAULT = "the default SQLite file"
-
-_announce: list[Callable[[str], None]] = []
-
-
-def announce_to(callback: Callable[[str], None] | None) -> None:
-    """Have :func:`open_project_database` report each database it opens to ``callback``.
-
-    The command line prints it (one short line, password hidden); None stops reporting.
-    """
-    _announce[:] = [callback] if callback else []
-
 
 @dataclass(frozen=True)
 class DatabaseChoice:
@@ -224,8 +214,9 @@ def open_project_database(project: Project) -> Database:
     """
     choice = project_database(project)
     database = open_database(choice.url)
-    if _announce:
-        _announce_first_write(database.engine, f"Database: {database.label}", _announce[0])
+    callback = listener()
+    if callback is not None:
+        _announce_first_write(database.engine, f"Database: {database.label}", callback)
     return database
 
 
