@@ -36,7 +36,7 @@ items:
 
 
 # Inlining CSS (premailer) makes the HTML at most this much bigger than MJML's output
-# (1.18 for the sample issue, 1.2 for 30 items: the same few rules copied onto each
+# (1.07 to 1.18 measured, from 1 to 30 items: the same few rules copied onto each
 # element). Below the limit by this margin, `check` needs no inlining to know the size.
 INLINING_GROWTH = 1.5
 

@@ -51,35 +51,6 @@ def api_key_from_env(
     return key
 
 
-# Not exactly "application/json", so python_http_client sends a string body as it is.
-_RAW_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
-
-
-class _Encoded(str):
-    """A Mail Send body already encoded as JSON, which encodes to :class:`_Bytes`."""
-
-    __slots__ = ()
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return _Bytes(str.encode(self, encoding, errors))
-
-
-class _Bytes(bytes):
-    """Request bytes whose text form is their size only.
-
-    python_http_client formats every request's body into a debug message whether or
-    not debug logging is on: the repr of a 700 kB body costs about 12 ms (as much as
-    building it), and it holds every recipient's address.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} bytes of JSON>"
-
-    __str__ = __repr__
-
-
 class SendGridClient:
     """SendGrid's v3 API for this project: one sendgrid client per thread.
 
@@ -97,22 +68,16 @@ class SendGridClient:
     def __repr__(self) -> str:  # never show the key
         return f"SendGridClient(host={self.host!r}, timeout={self.timeout:g})"
 
-    def _api(self, raw: bool = False) -> Any:
-        """This thread's python_http_client root (``/v3``).
-
-        ``raw``: a client of its own for bodies already encoded as JSON (Mail Send):
-        python_http_client keeps the Content-Type given with a request for every later
-        request of the same client.
-        """
-        name = "raw" if raw else "client"
-        client = getattr(self._local, name, None)
+    def _api(self) -> Any:
+        """This thread's python_http_client root (``/v3``)."""
+        client = getattr(self._local, "client", None)
         if client is None:
             # Imported here to save start-up time: the sendgrid package pulls in its
             # mail helpers, which commands that never send do not need.
             from sendgrid import SendGridAPIClient
 
             client = SendGridAPIClient(self._key, host=self.host).client
-            setattr(self._local, name, client)
+            self._local.client = client
         return client
 
     def _call(self, request: Callable[..., Any], **arguments: Any) -> Any:
@@ -147,16 +112,9 @@ class SendGridClient:
 
     # --- sending -------------------------------------------------------------------------
 
-    def mail_send(self, body: dict[str, Any] | bytes) -> None:
-        """POST /v3/mail/send (a body, or its JSON); returns when SendGrid accepted it.
-
-        The JSON goes out as it is: python_http_client sends a string body unchanged
-        when the Content-Type is not exactly ``application/json``, so a body built
-        (and encoded) in a helper process is neither decoded nor encoded again here.
-        """
-        payload = body if isinstance(body, bytes) else _json.dumps(body)
-        self._call(self._api(raw=True).mail.send.post, request_body=_Encoded(payload.decode()),
-                   request_headers=_RAW_HEADERS)
+    def mail_send(self, body: dict[str, Any]) -> None:
+        """POST /v3/mail/send; returns when SendGrid accepted it."""
+        self._call(self._api().mail.send.post, request_body=body)
 
     def create_batch_id(self) -> str:
         """POST /v3/mail/batch: a new batch id for a scheduled send."""

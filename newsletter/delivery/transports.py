@@ -151,8 +151,10 @@ class SendGridTransport:
 
     def send(self, body: dict[str, Any] | None, payload: bytes | None = None,
              journal: Journal | None = None) -> None:
-        # Built in a helper process, which hands over only the JSON: sent as it is.
-        self.client.mail_send(payload if payload else body or {})
+        if body is None:
+            # Built in a helper process, which hands over only the JSON.
+            body = _json.loads(payload or b"{}")
+        self.client.mail_send(body)
 
     def create_batch_id(self) -> str:
         return self.client.create_batch_id()
