@@ -11,7 +11,6 @@ from pathlib import Path
 from .errors import NewsletterError
 from .files import atomic_write
 from .issue import GMAIL_CLIP_BYTES, CheckResult, Diagnostic, check_file, issue_number, load_issue
-from .mime import build_message, message_id
 from .project import Project
 from .render import TEXT_TOKENS, RenderedEmail, preview_personalization, render_email
 
@@ -36,34 +35,61 @@ items:
 """
 
 
+# Inlining CSS (premailer) makes the HTML at most this much bigger than MJML's output
+# (1.07 to 1.18 measured, from 1 to 30 items: the same few rules copied onto each
+# element). Below the limit by this margin, `check` needs no inlining to know the size.
+INLINING_GROWTH = 1.5
+
+
 def check_issue(project: Project, path: Path) -> CheckResult:
-    """Validate an issue file and, when it is valid, render it to check its size."""
-    return check_and_render(project, path)[0]
+    """Validate an issue file and, when it is valid, apply the email rules to it.
+
+    Quicker than :func:`check_and_render`, with the same verdicts: the footer rule
+    reads the email compiled without inlining its CSS (inlining adds and removes
+    no text), and the size is measured after inlining only when it may come near
+    Gmail's limit.
+    """
+    result = check_file(path, project.issue_files())
+    if result.issue is None or result.errors:
+        return result
+    draft = render_email(project, result.issue, for_sending=True, inline_css=False)
+    html_bytes = draft.html_bytes * INLINING_GROWTH
+    if html_bytes > GMAIL_CLIP_BYTES:
+        html_bytes = render_email(project, result.issue, for_sending=True).html_bytes
+    email_rules(result, path, project, draft, int(html_bytes))
+    return result
 
 
 def check_and_render(project: Project, path: Path) -> tuple[CheckResult, RenderedEmail | None]:
     """:func:`check_issue`, also returning the email rendered for sending (None if invalid).
 
-    For callers that need both, so the file is parsed once and rendered once.
+    For callers that need both (a send, preflight), so the file is parsed once and
+    rendered once; the rules read the email exactly as it is sent.
     """
     result = check_file(path, project.issue_files())
     if result.issue is None or result.errors:
         return result, None
     rendered = render_email(project, result.issue, for_sending=True)
+    email_rules(result, path, project, rendered, rendered.html_bytes)
+    return result, rendered
+
+
+def email_rules(result: CheckResult, path: Path, project: Project, rendered: RenderedEmail,
+                html_bytes: int) -> None:
+    """Add to ``result`` what the rendered email breaks: the footer the law requires
+    (an error: `newsletter send` refuses it), and Gmail's clipping size (a warning)."""
     for problem in footer_problems(project, rendered, TEXT_TOKENS.unsubscribe_url):
-        # An error, not a warning: `newsletter send` refuses an issue with errors.
         result.diagnostics.append(Diagnostic(str(path), 1, 1, FOOTER_FIELD, problem, "error"))
-    if rendered.html_bytes > GMAIL_CLIP_BYTES:
+    if html_bytes > GMAIL_CLIP_BYTES:
         result.diagnostics.append(
             Diagnostic(
                 str(path), 1, 1, "items",
-                f"the email's HTML is {rendered.html_bytes / 1024:.0f} KB; Gmail clips "
+                f"the email's HTML is {html_bytes / 1024:.0f} KB; Gmail clips "
                 f"messages over {GMAIL_CLIP_BYTES // 1024} KB and hides the rest, including "
                 "the unsubscribe link. Shorten summaries or move items to next week",
                 "warning",
             )
         )
-    return result, rendered
 
 
 FOOTER_FIELD = "footer"  # the field named by footer_problems' diagnostics
@@ -122,6 +148,9 @@ def build_issue(project: Project, path: Path, out_dir: Path) -> BuildResult:
     config = project.config
     unsubscribe_url = preview_personalization(config, issue).unsubscribe_url
     problems = footer_problems(project, rendered, unsubscribe_url)
+    # Imported here to save start-up time: `newsletter check` builds no message.
+    from .mime import build_message, message_id
+
     sent_at = dt.datetime.combine(issue.model.date, dt.time(8, 0), config.zone)
     message = build_message(
         config,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -42,3 +43,19 @@ def test_help_imports_no_heavy_library(args: list[str]) -> None:
 def test_a_command_still_runs_through_the_lazy_table() -> None:
     result = CliRunner().invoke(main, ["schema"])
     assert result.exit_code == 0 and '"subject"' in result.output
+
+
+def test_check_imports_neither_the_css_inliner_nor_the_database(tmp_path) -> None:
+    # The footer and size rules read the email compiled without inlining its CSS
+    # (pipeline.check_issue); the database is never opened. mjml itself is light.
+    code = (
+        "import sys\nfrom newsletter.cli import main\n"
+        "try:\n    main(['check', 'issues/2021-02-01.yaml'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('sqlalchemy', 'premailer', 'lxml', 'cssutils', 'alembic', "
+        "'psycopg', 'starlette') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True, cwd=root)
+    assert "1 file(s): 0 error(s)" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
 from newsletter import migrations
 from newsletter.cli import main
 from newsletter.dbcopy import tables
+from newsletter.errors import NewsletterError
 from newsletter.project import Project
 from newsletter.store import (
     Source,
@@ -260,3 +261,32 @@ def test_a_csv_round_trip_into_a_new_database_keeps_every_leaver_a_leaver(
         assert find_subscriber(session, "dmitri@example.org").status == "bounced"
         assert count_recipients(session, "weekly") == 4
     after.dispose()
+
+
+def test_the_schema_is_checked_once_per_process_in_one_query(database_url: str) -> None:
+    migrations.upgrade(database_url)
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        first = open_database(database_url)
+        second = open_database(database_url)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    # One query in all (no catalogue queries), and only for the first open.
+    assert seen == ["SELECT version_num FROM alembic_version"]
+    first.dispose()  # forgets: the next open checks again
+    second.dispose()
+    other = open_database(database_url, check_schema=False)
+    with other.engine.begin() as connection:
+        connection.execute(text("update alembic_version set version_num = '9999'"))
+    other.dispose()
+    with pytest.raises(NewsletterError, match="newer"):
+        open_database(database_url)
+
+
+def test_the_newest_revision_by_file_name_is_alembics_head() -> None:
+    assert migrations.newest_file_revision() == migrations.head()

@@ -395,18 +395,18 @@ def test_the_fake_enforces_the_documented_limits(fake_sendgrid):
     assert len(fake_sendgrid.accepted) == 1
 
 
-def test_helper_processes_build_the_same_valid_requests(send_project, fake_sendgrid,
-                                                         monkeypatch):
+def test_helper_processes_send_the_same_valid_requests(send_project, fake_sendgrid,
+                                                        monkeypatch):
     import newsletter.delivery.runner as runner_module
 
     started = []
 
-    class Spy(runner_module.ParallelBuilder):
-        def start(self, numbers):
+    class Spy(runner_module.HelperSenders):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
             started.append(self.processes)
-            super().start(numbers)
 
-    monkeypatch.setattr(runner_module, "ParallelBuilder", Spy)
+    monkeypatch.setattr(runner_module, "HelperSenders", Spy)
     populate(send_project, "weekly", 75, start=25)  # 100 people, 10 batches: helpers build
     settings = SendSettings(batch_size=10, concurrency=2, build_processes=2)
     report = send(send_project, settings)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from .. import __version__
+from ..announce import announce_to
 from ..errors import NewsletterError
 from ._common import err_console, print_error
 
@@ -105,10 +106,6 @@ def main(ctx: click.Context, project: Path | None) -> None:
       newsletter send issues/FILE.yaml --test you@example.org
       newsletter send issues/FILE.yaml --list weekly
     """
-    # Imported here, not at the top: the store loads SQLAlchemy, which `--help` and
-    # `check` do not need (start-up time, tests/test_cli_startup.py).
-    from ..store.database import announce_to
-
     ctx.obj = {"project_dir": project}
     announce_to(lambda line: err_console.print(line, style="dim", soft_wrap=True, markup=False))
     ctx.call_on_close(lambda: announce_to(None))

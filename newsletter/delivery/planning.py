@@ -48,7 +48,8 @@ class SendSettings:
     backoff_cap: float = 60.0
     rate_limit_max_wait: float = 300.0  # a 429 whose reset is further off stops the batch
     rate_limit_max_waits: int = 20
-    # Helper processes building request bodies for large sendgrid sends (0: none).
+    # Helper processes sending large sendgrid sends (at least this many, as many as
+    # [delivery] concurrency; 0 or 1: none).
     build_processes: int = 2
     # How long a sender holds a batch without renewing, and how often it renews
     # (see .leases; settable through the environment for tests).

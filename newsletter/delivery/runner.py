@@ -16,7 +16,6 @@ import gc
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from sqlalchemy import Connection
 from ..errors import NewsletterError
 from ..store import get_list
 from . import campaign as state
-from .building import ParallelBuilder, can_fork
+from .building import HelperSenders, can_fork
 from .leases import (
     Heartbeat,
     HeldElsewhere,
@@ -159,6 +158,7 @@ class _Work:
     payload: bytes
     from_states: tuple[str, ...]
     people: list[tuple[int, str, str]] = field(default_factory=list)
+    counted: bool = False  # a helper's count of those who left since the freeze is in
 
 
 class _Campaign:
@@ -183,7 +183,7 @@ class _Campaign:
         )
         self.owner = new_sender_id()
         self.lease = self.settings.lease_seconds
-        self.handed: deque[Reserved] = deque()  # batches given to the helpers, in order
+        self.helpers: HelperSenders | None = None
         # SMTP answers each message: the runner then records each (see .messages).
         self.per_recipient = bool(getattr(transport, "per_recipient", False))
 
@@ -267,7 +267,7 @@ class _Campaign:
     def _reserved(self, campaign_id: int, wanted: list[str]) -> Iterator[Reserved]:
         """The batches this sender reserves, a few at a time, until none is free."""
         while not self.stop.is_set():
-            with self.engine.connect() as connection:
+            with state.relaxed_commits(self.engine) as connection:
                 taken = reserve(connection, campaign_id, wanted, self.owner, self.lease,
                                 RESERVE_AT_ONCE)
             if not taken and end_dead_leases(self.engine, campaign_id):
@@ -279,7 +279,7 @@ class _Campaign:
     def _send_all(self, todo: Iterator[Reserved], available: int, builder: RequestBuilder,
                   list_id: int, campaign_id: int) -> None:
         report = self.report
-        helpers = self._helpers(todo, available, builder, list_id, campaign_id)
+        self.helpers = self._helpers(available, builder, list_id, campaign_id)
         workers = [
             threading.Thread(target=self._worker, name=f"send-{i}", daemon=True)
             for i in range(max(1, self.settings.concurrency))
@@ -287,7 +287,7 @@ class _Campaign:
         for worker in workers:
             worker.start()
         try:
-            self._produce(todo, builder, list_id, helpers)
+            self._produce(todo, builder, list_id)
             self._join(workers)
         except KeyboardInterrupt:
             # Let the requests in flight finish and record their answers (a second
@@ -304,39 +304,28 @@ class _Campaign:
             self._join(workers)
             raise
         finally:
-            if helpers is not None:
-                helpers.close()
+            if self.helpers is not None:
+                self.helpers.close()
 
-    def _helpers(self, todo: Iterator[Reserved], available: int, builder: RequestBuilder,
-                 list_id: int, campaign_id: int) -> ParallelBuilder | None:
-        """Helper processes building the bodies, for large sends through SendGrid."""
-        processes = min(self.settings.build_processes, available // 4)
-        if processes < 2 or self.transport.name != "sendgrid" or not can_fork():
+    def _helpers(self, available: int, builder: RequestBuilder, list_id: int,
+                 campaign_id: int) -> HelperSenders | None:
+        """Helper processes that build, claim and post, for large sends through SendGrid.
+
+        As many as requests in flight (at least ``build_processes``), so that
+        waiting for SendGrid's answers never leaves a CPU idle.
+        """
+        wanted = max(self.settings.build_processes, self.settings.concurrency)
+        processes = min(wanted, available // 4)
+        if (self.settings.build_processes < 2 or processes < 2
+                or self.transport.name != "sendgrid" or not can_fork()):
             return None
-        helpers = ParallelBuilder(self.engine, self.plan.database.url,  # type: ignore[union-attr]
-                                  list_id, campaign_id, builder, processes)
-        helpers.start(self._numbers(todo))
-        return helpers
-
-    def _numbers(self, todo: Iterator[Reserved]) -> Iterator[int]:
-        for batch in todo:
-            self.handed.append(batch)
-            yield batch.number
+        return HelperSenders(self.engine, self.plan.database.url,  # type: ignore[union-attr]
+                             list_id, campaign_id, builder, self.transport, processes)
 
     def _built(self, todo: Iterator[Reserved], builder: RequestBuilder, list_id: int,
-               helpers: ParallelBuilder | None,
                ) -> Iterator[tuple[Reserved, int, list[tuple[int, str, str]],
                                    dict[str, Any] | None, bytes]]:
-        """(batch, frozen count, recipients, body, JSON) for each batch, in order.
-
-        From the helper processes, the recipients are placeholders (only their number
-        is known).
-        """
-        if helpers is not None:
-            # The helpers build in the order the batches were handed to them.
-            for frozen, sent, payload in helpers:
-                yield self.handed.popleft(), frozen, [(0, "", "")] * sent, None, payload
-            return
+        """(batch, frozen count, recipients, body, JSON) for each batch, in order."""
         reader = state.RecipientReader(self.engine, list_id, self.report.campaign_id or 0)
         for batch in todo:
             frozen, recipients = reader.read(batch.number)
@@ -349,10 +338,24 @@ class _Campaign:
             body, payload = builder.payload(recipients, batch.number)
             yield batch, frozen, recipients, body, payload
 
+    def _queue(self, item: _Work) -> None:
+        while not self.stop.is_set():
+            try:
+                self.work.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
     def _produce(self, todo: Iterator[Reserved], builder: RequestBuilder, list_id: int,
-                 helpers: ParallelBuilder | None) -> None:
-        for batch, frozen, people, body, payload in self._built(todo, builder, list_id,
-                                                                helpers):
+                 ) -> None:
+        if self.helpers is not None:
+            # The helpers read and build each batch themselves, just before its claim.
+            for batch in todo:
+                if self.stop.is_set():
+                    return
+                self._queue(_Work(batch, batch.recipient_count, None, b"", (batch.state,)))
+            return
+        for batch, frozen, people, body, payload in self._built(todo, builder, list_id):
             if self.stop.is_set():
                 return
             sent = len(people)
@@ -366,13 +369,7 @@ class _Campaign:
                     state.finish(self.engine, batch.id, BatchState.ACCEPTED)
                 self.progress.advance(batch.recipient_count)
                 continue
-            item = _Work(batch, sent, body, payload, from_states, people)
-            while not self.stop.is_set():
-                try:
-                    self.work.put(item, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
+            self._queue(_Work(batch, sent, body, payload, from_states, people))
 
     def _join(self, workers: list[threading.Thread]) -> None:
         """Tell the workers to finish, and wait for them.
@@ -430,16 +427,20 @@ class _Campaign:
             self._wait_for_rate_limit()
             if self.stop.is_set():
                 return
-            if not state.claim(engine, batch_id, from_states, item.recipients, self.owner,
-                               self.lease):
-                return  # another sender took it
-            with self.lock:
-                self.report.requests += 1
             try:
-                if self.per_recipient:
-                    self._send_each(item, engine)
-                    return
-                self.transport.send(item.body, item.payload)
+                if self.helpers is not None:
+                    if not self._send_in_helper(item, engine, from_states):
+                        return
+                else:
+                    if not state.claim(engine, batch_id, from_states, item.recipients,
+                                       self.owner, self.lease):
+                        return  # another sender took it
+                    with self.lock:
+                        self.report.requests += 1
+                    if self.per_recipient:
+                        self._send_each(item, engine)
+                        return
+                    self.transport.send(item.body, item.payload)
             except AuthProblem as problem:
                 state.finish(engine, batch_id, BatchState.FAILED, problem.message)
                 self.fatal = problem
@@ -492,6 +493,34 @@ class _Campaign:
                 self.report.batches_accepted += 1
             self.progress.advance(item.batch.recipient_count)
             return
+
+    def _send_in_helper(self, item: _Work, connection: Connection,
+                        from_states: tuple[str, ...]) -> bool:
+        """Have a helper process read, build, claim and post the batch.
+
+        False if there is nothing more to do (another sender took it, or everyone
+        left the list since the freeze); raises the request's DeliveryProblem.
+        """
+        assert self.helpers is not None
+        batch = item.batch
+        done = self.helpers.attempt(batch.number, batch.id, from_states, self.owner,
+                                    self.lease)
+        item.recipients = done.sent
+        if not item.counted:
+            item.counted = True
+            if done.frozen > done.sent:
+                with self.lock:
+                    self.report.skipped_unsubscribed += done.frozen - done.sent
+        if not done.claimed:
+            return False  # another sender took it
+        if not done.sent:  # claimed with nobody to send to
+            state.finish(connection, batch.id, BatchState.ACCEPTED)
+            self.progress.advance(batch.recipient_count)
+            return False
+        with self.lock:
+            self.report.requests += 1
+        done.raise_problem()
+        return True
 
     def _send_each(self, item: _Work, connection: Connection) -> None:
         """Send a batch message by message, each one's fate written as it happens; then

@@ -152,7 +152,7 @@ class SendGridTransport:
     def send(self, body: dict[str, Any] | None, payload: bytes | None = None,
              journal: Journal | None = None) -> None:
         if body is None:
-            # Built in a helper process, which hands over only the JSON.
+            # Only the JSON was given (a caller that built it elsewhere).
             body = _json.loads(payload or b"{}")
         self.client.mail_send(body)
 

@@ -24,19 +24,21 @@ Alembic command (``current``, ``history``, ``downgrade base``, ``revision -m MSG
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from ..dbengine import make_engine
 from ..errors import NewsletterError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # The name on PyPI ("newsletter" there is an unrelated package); the command is `newsletter`.
 DISTRIBUTION = "newsletter-toolkit"
@@ -47,8 +49,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent
 _PG_LOCK_KEY = 7_311_991_001
 
 
+# Databases this process found at head: each is checked once (see require_current).
+_CURRENT: set[str] = set()
+_REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
+
+
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic Config pointing at the packaged migrations (and ``url``, if given)."""
+    # Alembic is imported only here and below: opening a database at head needs none
+    # of it (about 0.1 s of start-up for every command that uses the store).
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
@@ -59,8 +70,11 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+@cache
 def head() -> str:
     """The newest revision id this version of the package knows."""
+    from alembic.script import ScriptDirectory
+
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     if len(heads) != 1:
         raise RuntimeError(f"migrations have {len(heads)} heads: {heads}")
@@ -106,6 +120,10 @@ def _newer_schema(revision: str) -> NewsletterError:
 
 
 def _run(url: str, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.util import CommandError
+
+    forget(url)
     config = alembic_config(url)
     try:
         with _migration_connection(url, exclusive=True) as connection:
@@ -134,14 +152,27 @@ def downgrade(url: str, revision: str) -> None:
     _run(url, "downgrade", revision)
 
 
-def known_revisions() -> set[str]:
+@cache
+def known_revisions() -> frozenset[str]:
     """Every revision id this version of the package knows."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
-    return {rev.revision for rev in script.walk_revisions()}
+    return frozenset(rev.revision for rev in script.walk_revisions())
+
+
+@cache
+def newest_file_revision() -> str:
+    """The newest revision by its file name in versions/ (NNNN_what.py): :func:`head`
+    without loading Alembic or the migrations (a test keeps the two equal)."""
+    names = (_REVISION_FILE.match(p.name) for p in (MIGRATIONS_DIR / "versions").iterdir())
+    return max(match.group(1) for match in names if match)
 
 
 def pending(url: str) -> list[str]:
     """Revisions :func:`upgrade` would apply, oldest first (raises if the schema is newer)."""
+    from alembic.script import ScriptDirectory
+
     found = current(url)
     if found is not None and found not in known_revisions():
         raise _newer_schema(found)
@@ -150,18 +181,25 @@ def pending(url: str) -> list[str]:
     return list(reversed(steps))
 
 
-def require_current(url: str) -> None:
+def require_current(url: str, engine: Engine | None = None) -> None:
     """Make sure the database at ``url`` has the schema this code expects.
 
     A brand-new database (no tables at all) gets the newest schema here, so a first
     run needs no setup step. An older schema raises NewsletterError naming
     ``newsletter db upgrade``; a newer one asks to upgrade the package. Nothing
     is ever migrated implicitly.
+
+    Once a database was found at head, this process does not ask again (until
+    :func:`forget`, :func:`upgrade` or :func:`downgrade`); the check itself is one
+    query, on ``engine``'s pool when given.
     """
-    with _migration_connection(url) as connection:
-        found = current_on(connection)
+    if url in _CURRENT:
+        return
+    with _checking_connection(url, engine) as connection:
+        found = _version(connection)
         empty = found is None and not inspect(connection).get_table_names()
-    if found == head():
+    if found is not None and found == newest_file_revision():
+        _CURRENT.add(url)
         return
     if empty:
         upgrade(url)
@@ -177,11 +215,38 @@ def require_current(url: str) -> None:
     )
 
 
+def forget(url: str) -> None:
+    """Check the schema of the database at ``url`` again when it is next opened."""
+    _CURRENT.discard(url)
+
+
+@contextmanager
+def _checking_connection(url: str, engine: Engine | None) -> Iterator[Connection]:
+    if engine is None:
+        with _migration_connection(url) as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        yield connection
+        connection.rollback()
+
+
+def _version(connection: Connection) -> str | None:
+    """The revision in alembic_version, in one query (None if there is none)."""
+    try:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DBAPIError:  # no such table: a new database, or one that was never migrated
+        connection.rollback()  # PostgreSQL refuses anything more in a failed transaction
+        return None
+
+
 def check(url: str) -> None:
     """Raise ``alembic.util.AutogenerateDiffsDetected`` if the models and the schema differ.
 
     Run on a database at head: it proves the migrations create what the models describe.
     """
+    from alembic import command
+
     config = alembic_config(url)
     with _migration_connection(url) as connection:
         config.attributes["connection"] = connection
@@ -190,6 +255,8 @@ def check(url: str) -> None:
 
 def current_on(connection: Connection) -> str | None:
     """The revision the database behind ``connection`` is at (None if never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -22,9 +22,10 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..announce import announce_to, listener
 from ..dbengine import make_engine, normalise_url, shown_url, supported_url
 from ..errors import NewsletterError
-from ..migrations import require_current
+from ..migrations import forget, require_current
 from ..project import DATABASE_ENV, Project
 
 # make_engine and normalise_url are re-exported: callers import them from here.
@@ -38,17 +39,6 @@ STATE_DIR = ".newsletter"  # the project's own state, never published; git-ignor
 _RECORD = "database.json"
 _FROM_FILE = "newsletter.toml [database] url"
 _DEFAULT = "the default SQLite file"
-
-_announce: list[Callable[[str], None]] = []
-
-
-def announce_to(callback: Callable[[str], None] | None) -> None:
-    """Have :func:`open_project_database` report each database it opens to ``callback``.
-
-    The command line prints it (one short line, password hidden); None stops reporting.
-    """
-    _announce[:] = [callback] if callback else []
-
 
 @dataclass(frozen=True)
 class DatabaseChoice:
@@ -99,8 +89,9 @@ class Database:
             yield session
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the next open checks the schema again)."""
         self.engine.dispose()
+        forget(self.url)
 
 
 def describe_url(url: str) -> str:
@@ -124,9 +115,9 @@ def open_database(url: str, *, check_schema: bool = True) -> Database:
     """
     url = normalise_url(url)
     try:
-        if check_schema:
-            require_current(url)
         engine = make_engine(url)
+        if check_schema:
+            require_current(url, engine)
     except OperationalError as exc:
         raise NewsletterError(
             f"Cannot open the subscriber database {shown_url(url)}: {_safe_reason(exc)}",
@@ -223,8 +214,9 @@ def open_project_database(project: Project) -> Database:
     """
     choice = project_database(project)
     database = open_database(choice.url)
-    if _announce:
-        _announce_first_write(database.engine, f"Database: {database.label}", _announce[0])
+    callback = listener()
+    if callback is not None:
+        _announce_first_write(database.engine, f"Database: {database.label}", callback)
     return database
 
 
