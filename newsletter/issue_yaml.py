@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+if TYPE_CHECKING:
+    from ruamel.yaml.error import MarkedYAMLError
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 20
@@ -188,6 +189,11 @@ def fast_load(text: str) -> tuple[Any, Positions]:
 
 def load(text: str) -> tuple[Any, Positions]:
     """Data and positions read by ruamel; raises YamlProblem saying what to fix."""
+    # Imported here: ruamel is only needed when libyaml refused the file (or for edits),
+    # and loading it costs every `newsletter check` about 20 ms.
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     lines = text.splitlines()
     _depth_guard(text)
     try:
