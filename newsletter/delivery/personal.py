@@ -8,7 +8,7 @@ message is byte for byte the outbox's .eml (apart from Date and Message-ID).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -24,17 +24,21 @@ __all__ = ["DeliveryOutcome", "Journal", "message_bytes", "personal_message_byte
 
 
 class Journal(Protocol):
-    """Where a per-recipient transport writes each message's fate, as it happens.
+    """Where a per-recipient transport writes each message's fate.
 
     ``index`` is the position of the recipient in the body's personalizations.
-    Each call returns once the record is durable.
+    The transport sends in chunks: :meth:`sending` makes a chunk's records durable
+    before the first of its final dots leaves (one write for the chunk); the outcomes
+    are told as they happen and written together, with the next chunk's
+    :meth:`sending` or at :meth:`flush`. A sender killed in between leaves the
+    chunk ``sending``: ambiguous, never sent again without ``--retry-ambiguous``.
     """
 
     def skip(self, index: int) -> bool:
         """True if this recipient's message must not be sent (accepted earlier, say)."""
 
-    def sending(self, index: int) -> None:
-        """The message's final dot is about to leave."""
+    def sending(self, indices: Sequence[int]) -> None:
+        """These messages' final dots may leave from now on (durable when this returns)."""
 
     def unsent(self, index: int) -> None:
         """The message did not leave after all (the dot was never sent, or a 4xx came)."""
@@ -47,6 +51,9 @@ class Journal(Protocol):
 
     def bounced(self, index: int, detail: str) -> None:
         """The server refused the recipient for good (5xx to RCPT TO)."""
+
+    def flush(self) -> None:
+        """Write the outcomes told since the last write (durable when this returns)."""
 
 
 @dataclass
