@@ -119,3 +119,15 @@ def test_quoted_printable_lines_match_the_email_packages_encoder():
         raw = line.encode("utf-8")
         expected = quoprimime.body_encode(raw.decode("latin-1"), 78, eol="\r\n")
         assert fastmime._qp_line(raw) == expected.encode("ascii") + b"\r\n", repr(line)
+
+
+def test_the_encoded_head_of_a_line_does_not_depend_on_what_follows():
+    rng = random.Random(1521)
+    pieces = ["a", " ", "\t", "=", "ä", "x" * 40, "<td style='a'>"]
+    for _ in range(2000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 90))).encode()
+        cut = rng.randint(0, len(line))
+        escaped = fastmime._qp_escape(line[:cut])
+        head, start = fastmime._qp_head(escaped)
+        rest = escaped[start:] + fastmime._qp_escape(line[cut:])
+        assert head + fastmime._qp_wrap(rest) == fastmime._qp_line(line), repr(line)

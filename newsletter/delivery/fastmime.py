@@ -107,6 +107,26 @@ def _qp_wrap(text: str) -> bytes:
     return "\r\n".join(out).encode("ascii") + _CRLF
 
 
+def _qp_head(text: str) -> tuple[bytes, int]:
+    """The encoded lines :func:`_qp_wrap` makes of ``text`` whatever follows it, and where
+    it goes on from: the loop's choices look only at the 78 characters ahead."""
+    out: list[str] = []
+    width = _QP_WIDTH
+    start = 0
+    while start + width + 1 <= len(text):  # within the text and before _qp_wrap's end
+        stop = start + width - 1
+        if text[stop - 2] == "=":
+            out.append(text[start:stop - 1])
+            start = stop - 2
+        elif text[stop - 1] == "=":
+            out.append(text[start:stop])
+            start = stop - 1
+        else:
+            out.append(text[start:stop] + "=")
+            start = stop
+    return "".join(line + "\r\n" for line in out).encode("ascii"), start
+
+
 def _qp_line(line: bytes) -> bytes:
     """One line (without its line break) quoted-printable encoded as the email package
     does, with its CRLF. Escaping is byte by byte, so the constant text around the
@@ -134,8 +154,13 @@ class _Part:
                 self.pieces.append(b"".join(run))
                 run = []
             split = tokens.split(line)  # text, token, text, token, ..., text
-            self.pieces.append([piece if odd % 2 else _qp_escape(piece)
-                                for odd, piece in enumerate(split)])
+            personal: _Personal = [piece if odd % 2 else _qp_escape(piece)
+                                   for odd, piece in enumerate(split)]
+            # The encoded lines before the first token are the same for everyone.
+            head, start = _qp_head(str(personal[0]))
+            personal[0] = str(personal[0])[start:]
+            self.pieces.append(head)
+            self.pieces.append(personal)
         if run:
             self.pieces.append(b"".join(run))
 

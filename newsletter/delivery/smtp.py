@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -295,10 +296,10 @@ class SmtpTransport:
         smtp = connection.smtp
         connection.used += 1
         try:
-            code, said = smtp.mail(sender)
+            code, said = _command(smtp, "mail", "FROM", sender)
             if code != 250:
                 self._refused(code, said, "the sender (MAIL FROM)")
-            code, said = smtp.rcpt(email)
+            code, said = _command(smtp, "rcpt", "TO", email)
             if 500 <= code < 600:
                 detail = _said(code, said)
                 outcome.bounced.append((email, detail))
@@ -369,6 +370,17 @@ class SmtpTransport:
             connections, self._open = self._open, []
         for connection in connections:
             _quietly_close(connection.smtp, True)
+
+
+_PLAIN = re.compile(r"[^<>()\[\]\\,;:\s\"]+@[^<>()\[\]\\,;:\s\"@]+")
+
+
+def _command(smtp: smtplib.SMTP, verb: str, field: str, address: str) -> tuple[int, bytes]:
+    """MAIL FROM or RCPT TO as smtplib's mail() and rcpt() send them, without their
+    address parsing (a fifth of the sender's time) for a plain address."""
+    if not _PLAIN.fullmatch(address):
+        return smtp.mail(address) if verb == "mail" else smtp.rcpt(address)
+    return smtp.docmd(verb, f"{field}:<{address}>")
 
 
 def _dot_stuffed(data: bytes) -> bytes:
