@@ -44,7 +44,7 @@ SENTINEL_TO = "nl-sentinel-to@sentinel.invalid"
 SENTINEL_HEADER = "X-Nl-Sentinel-Personal"
 SENTINEL_TEXT = "nlsentineltextpartnl"
 SENTINEL_HTML = "nlsentinelhtmlpartnl"
-_QP_WIDTH = SMTP.max_line_length  # the parts are encoded under build_message's policy
+_QP_WIDTH: int = SMTP.max_line_length or 78  # build_message encodes the parts under SMTP
 _CRLF = b"\r\n"
 # Values with these would split a line: the email package then counts lines differently.
 _LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")

@@ -164,7 +164,8 @@ class SmtpTransport:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             # Without this, Nagle's algorithm holds the end of each message until the
             # server's delayed ACK (40 ms on Linux): a quarter of the speed on 127.0.0.1.
-            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            smtp.sock.setsockopt(  # type: ignore[union-attr]
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if s.security == "starttls":
                 if not smtp.has_extn("starttls"):
