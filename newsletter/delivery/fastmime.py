@@ -75,14 +75,14 @@ def _qp_escape(data: bytes) -> str:
     return _QP_UNSAFE.sub(_qp_quote, data).decode("ascii")
 
 
-def _qp_wrap(text: str) -> bytes:
-    """One escaped line cut into lines of at most 78 characters with soft line breaks,
-    exactly as ``email.quoprimime.body_encode(..., maxlinelen=78)`` does; with its CRLF."""
+def _qp_head(text: str) -> tuple[bytes, int]:
+    """The soft-broken lines ``email.quoprimime.body_encode(..., maxlinelen=78)`` cuts from
+    the front of an escaped line, with their CRLFs, and where the rest starts. They are
+    the same whatever follows ``text``: each cut looks only at the 78 characters ahead."""
     out: list[str] = []
     width = _QP_WIDTH
     start = 0
-    last_start = len(text) - 1 - width
-    while start <= last_start:
+    while start + width + 1 <= len(text):
         stop = start + width - 1
         if text[stop - 2] == "=":  # never break an =XX escape
             out.append(text[start:stop - 1])
@@ -93,38 +93,24 @@ def _qp_wrap(text: str) -> bytes:
         else:
             out.append(text[start:stop] + "=")
             start = stop
-    if text and text[-1] in " \t":  # whitespace at the end of a line is quoted
-        room = start - last_start
-        if room >= 3:
-            tail = _QP_QUOTED[text[-1].encode()].decode()
-        elif room == 2:
-            tail = text[-1] + "=\r\n"
-        else:
-            tail = "=\r\n" + _QP_QUOTED[text[-1].encode()].decode()
-        out.append(text[start:-1] + tail)
-    else:
-        out.append(text[start:])
-    return "\r\n".join(out).encode("ascii") + _CRLF
-
-
-def _qp_head(text: str) -> tuple[bytes, int]:
-    """The encoded lines :func:`_qp_wrap` makes of ``text`` whatever follows it, and where
-    it goes on from: the loop's choices look only at the 78 characters ahead."""
-    out: list[str] = []
-    width = _QP_WIDTH
-    start = 0
-    while start + width + 1 <= len(text):  # within the text and before _qp_wrap's end
-        stop = start + width - 1
-        if text[stop - 2] == "=":
-            out.append(text[start:stop - 1])
-            start = stop - 2
-        elif text[stop - 1] == "=":
-            out.append(text[start:stop])
-            start = stop - 1
-        else:
-            out.append(text[start:stop] + "=")
-            start = stop
     return "".join(line + "\r\n" for line in out).encode("ascii"), start
+
+
+def _qp_wrap(text: str) -> bytes:
+    """One escaped line cut into lines of at most 78 characters with soft line breaks,
+    exactly as ``email.quoprimime.body_encode(..., maxlinelen=78)`` does; with its CRLF."""
+    head, start = _qp_head(text)
+    if text and text[-1] in " \t":  # whitespace at the end of a line is quoted
+        room = start - (len(text) - 1 - _QP_WIDTH)
+        if room >= 3:
+            last = text[start:-1] + _QP_QUOTED[text[-1].encode()].decode()
+        elif room == 2:
+            last = text[start:] + "=\r\n"
+        else:
+            last = text[start:-1] + "=\r\n" + _QP_QUOTED[text[-1].encode()].decode()
+    else:
+        last = text[start:]
+    return head + last.encode("ascii") + _CRLF
 
 
 def _qp_line(line: bytes) -> bytes:
