@@ -19,7 +19,9 @@ Prints a Markdown table (median of the runs) for docs/performance.md.
 
 The SMTP row (``--smtp``): the same send through the smtp transport to a local
 aiosmtpd (tests/plugins/smtp_server.py, STARTTLS and AUTH) in its own process,
-which discards the messages; ``--connections`` sets [smtp] connections::
+which discards the messages; ``--connections`` sets [smtp] connections. Each run is
+followed by the floor: bare smtplib sending one pre-built message ``--floor-messages``
+times over as many connections to the same server::
 
     .venv/bin/python bench/send.py --smtp --sizes 100000 --runs 1 --connections 4 8
 
