@@ -25,7 +25,9 @@ Prints a Markdown table (median of the runs) for docs/performance.md.
 
 The SMTP row (``--smtp``): the same send through the smtp transport to a local
 aiosmtpd (tests/plugins/smtp_server.py, STARTTLS and AUTH) in its own process,
-which discards the messages; ``--connections`` sets [smtp] connections::
+which discards the messages; ``--connections`` sets [smtp] connections. Each run is
+followed by the floor: bare smtplib sending one pre-built message ``--floor-messages``
+times over as many connections to the same server::
 
     .venv/bin/python bench/send.py --smtp --sizes 100000 --runs 1 --connections 4 8
 
@@ -258,15 +260,99 @@ def smtp_run(root: Path) -> dict[str, float]:
     report = run_send(plan)
     finished = time.perf_counter()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    assert report.complete, report
+    assert report.complete and report.recipients_accepted == plan.recipient_count, report
     return {"recipients": report.recipients_accepted, "send_s": finished - planned,
             "rate": report.recipients_accepted / (finished - planned),
             "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before,
             "peak_mb": usage.ru_maxrss / 1024}
 
 
-def main_smtp(sizes: list[int], runs: int, connections: list[int]) -> None:
-    """The SMTP row: sends to a local aiosmtpd that discards the messages."""
+def smtp_floor(root: Path, port: int, cert: str, messages: int, connections: int,
+               ) -> dict[str, float]:
+    """The floor: smtplib's sendmail in ``connections`` threads (STARTTLS, AUTH,
+    TCP_NODELAY, 1,000 messages per connection), one pre-built message of the issue
+    sent ``messages`` times to the same server. Nothing is built or recorded."""
+    import datetime as dt
+    import smtplib
+    import socket
+    import ssl
+    import threading
+
+    sys.path.insert(0, str(REPO))
+    from newsletter.delivery.personal import personal_message_bytes
+    from newsletter.delivery.requests import RequestBuilder
+    from newsletter.issue import load_issue
+    from newsletter.project import Project
+    from newsletter.render import render_email
+
+    project = Project(root)
+    issue = load_issue(project.issues_dir / "2021-02-01.yaml", project.issue_files())
+    builder = RequestBuilder(project.config, render_email(project, issue, for_sending=True),
+                             issue_name=issue.name, list_slug="weekly", secret=SECRET.encode())
+    body = builder.body([(1, "reader1@example.org", "Reader 1")])
+    [(_email, data)] = personal_message_bytes(project.config, body, "floor",
+                                              dt.datetime.now(dt.UTC))
+    context = ssl.create_default_context(cafile=cert)
+
+    def session() -> smtplib.SMTP:
+        smtp = smtplib.SMTP("127.0.0.1", port)
+        smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        smtp.starttls(context=context)
+        smtp.login("news@example.org", os.environ["NEWSLETTER_SMTP_PASSWORD"])
+        return smtp
+
+    def work(count: int) -> None:
+        smtp = session()
+        for i in range(count):
+            if i and i % 1000 == 0:
+                smtp.quit()
+                smtp = session()
+            smtp.sendmail("news@bench.example", [f"reader{i}@example.org"], data)
+        smtp.quit()
+
+    threads = [threading.Thread(target=work, args=(messages // connections,))
+               for _ in range(connections)]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    sent = messages // connections * connections
+    return {"send_s": elapsed, "rate": sent / elapsed, "messages": sent,
+            "cpu_s": usage.ru_utime + usage.ru_stime - cpu_before, "bytes": len(data)}
+
+
+def own_identity(toml: str) -> str:
+    """newsletter.toml with an identity of its own (real transports refuse the sample's)."""
+    return (toml.replace("Example Rights Network, Postfach", "Bench Rights Network, Postfach")
+            .replace('from_email = "brief@example.org"', 'from_email = "news@bench.example"'))
+
+
+def reset_smtp(root: Path) -> None:
+    """reset_campaigns, and the per-message records (a new batch may reuse an old id)."""
+    import sqlite3
+
+    with sqlite3.connect(root / "subscribers" / "subscribers.db") as connection:
+        connection.execute("DELETE FROM batch_deliveries")
+    reset_campaigns(root)
+
+
+def _smtp_subprocess(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, *args], env=env, cwd=REPO,
+                         capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main_smtp(sizes: list[int], runs: int, connections: list[int], floor_messages: int,
+              ) -> None:
+    """The SMTP row: sends to a local aiosmtpd that discards the messages, and the floor
+    (bare smtplib, a pre-built message) to the same server in the same run."""
     server = subprocess.Popen([sys.executable, "-m", "tests.plugins.smtp_server", "--discard"],
                               cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
@@ -279,31 +365,38 @@ def main_smtp(sizes: list[int], runs: int, connections: list[int]) -> None:
         for size in sizes:
             root = project_for(size)
             config = root / "newsletter.toml"
-            base = config.read_text(encoding="utf-8").split("\n[smtp]\n")[0]
+            base = own_identity(config.read_text(encoding="utf-8").split("\n[smtp]\n")[0])
             for count in connections:
                 config.write_text(
                     base + f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = '
                     f'"starttls"\nusername = "news@example.org"\nca_file = "{cert}"\n'
                     f"connections = {count}\nmessages_per_connection = 1000\n",
                     encoding="utf-8")
-                results = []
+                results, floors = [], []
                 for run in range(runs):
-                    reset_campaigns(root)
+                    reset_smtp(root)
                     server_before = process_cpu(server.pid)
-                    out = subprocess.run([sys.executable, __file__, "--smtp-run", str(root)],
-                                         env=env, cwd=REPO, capture_output=True, text=True,
-                                         check=False)
-                    if out.returncode:
-                        raise SystemExit(out.stderr)
-                    figures = json.loads(out.stdout.strip().splitlines()[-1])
+                    figures = _smtp_subprocess(["--smtp-run", str(root)], env)
                     figures["server_cpu_s"] = process_cpu(server.pid) - server_before
+                    figures["load"] = os.getloadavg()[0]
                     results.append(figures)
                     print(f"{size:>9,} x{count} run {run + 1}: {figures['send_s']:.1f} s, "
                           f"{figures['rate']:,.0f}/s, CPU {figures['cpu_s']:.1f} s, server "
                           f"CPU {figures['server_cpu_s']:.1f} s, peak "
-                          f"{figures['peak_mb']:.0f} MB", flush=True)
-                rows.append((size, count, {k: statistics.median(r[k] for r in results)
-                                           for k in results[0]}))
+                          f"{figures['peak_mb']:.0f} MB, load {figures['load']:.1f}",
+                          flush=True)
+                    server_before = process_cpu(server.pid)
+                    floor = _smtp_subprocess(["--smtp-floor", str(root), port, cert,
+                                              str(min(size, floor_messages)), str(count)], env)
+                    floor["server_cpu_s"] = process_cpu(server.pid) - server_before
+                    floors.append(floor)
+                    print(f"{'floor':>9} x{count} run {run + 1}: {floor['messages']:,.0f} "
+                          f"messages of {floor['bytes']:,.0f} bytes in {floor['send_s']:.1f} s, "
+                          f"{floor['rate']:,.0f}/s, CPU {floor['cpu_s']:.1f} s, server CPU "
+                          f"{floor['server_cpu_s']:.1f} s", flush=True)
+                rows.append((size, count, *({k: statistics.median(r[k] for r in found)
+                                              for k in found[0]}
+                                             for found in (results, floors))))
             config.write_text(base, encoding="utf-8")
     finally:
         server.terminate()
@@ -312,11 +405,14 @@ def main_smtp(sizes: list[int], runs: int, connections: list[int]) -> None:
     print(f"Machine: {machine()}; median of {runs} runs")
     print()
     print("| messages | connections | send (s) | messages/s | sender CPU (s) | server CPU (s) "
-          "| peak RSS |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for size, count, m in rows:
+          "| peak RSS | load | floor messages/s (server CPU per message) | send / floor |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for size, count, m, f in rows:
         print(f"| {size:,} | {count} | {m['send_s']:.1f} | {m['rate']:,.0f} | "
-              f"{m['cpu_s']:.1f} | {m['server_cpu_s']:.1f} | {m['peak_mb']:.0f} MB |")
+              f"{m['cpu_s']:.1f} | {m['server_cpu_s']:.1f} | {m['peak_mb']:.0f} MB | "
+              f"{m['load']:.1f} | {f['rate']:,.0f} "
+              f"({f['server_cpu_s'] / f['messages'] * 1000:.2f} ms) | "
+              f"{m['rate'] / f['rate']:.2f} |")
 
 
 def postgres_url(base: str | None = None, schema: str = "bench_send") -> str:
@@ -419,15 +515,23 @@ def main() -> None:
                         help="sender processes sharing one campaign, on PostgreSQL, e.g. 1 3")
     parser.add_argument("--smtp", action="store_true", help="the SMTP row (local aiosmtpd)")
     parser.add_argument("--connections", type=int, nargs="+", default=[4])
+    parser.add_argument("--floor-messages", type=int, default=20_000,
+                        help="messages the SMTP floor sends (at most the size)")
     parser.add_argument("--smtp-run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help="also run on this PostgreSQL database, side by "
                         "side with SQLite (schema bench_send_N per size)")
+    parser.add_argument("--smtp-floor", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smtp_run:
         print(json.dumps(smtp_run(args.smtp_run)))
         return
+    if args.smtp_floor:
+        root, port, cert, messages, connections = args.smtp_floor
+        print(json.dumps(smtp_floor(Path(root), int(port), cert, int(messages),
+                                    int(connections))))
+        return
     if args.smtp:
-        main_smtp(args.sizes, args.runs, args.connections)
+        main_smtp(args.sizes, args.runs, args.connections, args.floor_messages)
         return
     if args.senders:
         main_senders(args.sizes, args.senders, args.runs)

@@ -6,12 +6,14 @@ import email
 import email.policy
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from newsletter.delivery import personal
 from newsletter.delivery.models import Batch, BatchDelivery, DeliveryState
 from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
 from newsletter.delivery.send import run_send
@@ -87,7 +89,12 @@ def parse(raw: bytes) -> EmailMessage:
     return message
 
 
-def test_every_recipient_gets_one_complete_personal_message(smtp_project, smtp_server):
+def test_every_recipient_gets_one_complete_personal_message(smtp_project, smtp_server,
+                                                            monkeypatch):
+    def slow_way(*args, **kwargs):
+        raise AssertionError("built with the email package, not delivery/fastmime.py")
+
+    monkeypatch.setattr(personal, "_personal_message", slow_way)  # check the fast path
     report = send(smtp_project)
     assert report.complete and report.recipients_accepted == 25
     assert set(smtp_server.delivered()) == everyone()
@@ -169,6 +176,20 @@ def test_dropped_after_the_final_dot_only_that_message_is_ambiguous(smtp_project
     delivered = smtp_server.delivered()
     assert delivered["user7@example.org"] == 2
     assert {e for e, n in delivered.items() if n > 1} == {"user7@example.org"}
+
+
+def test_each_chunk_of_a_batch_records_each_messages_outcome(smtp_project, smtp_server):
+    populate(smtp_project, "weekly", 35, start=25)  # 60 in one batch: three chunks of 25
+    smtp_server.drop_after_dot = {"user30@example.org"}
+    smtp_server.refuse = {"user55@example.org"}
+    report = send(smtp_project, replace(FAST, batch_size=60, concurrency=1))
+    assert report.recipients_accepted == 58 and report.bounced == 1
+    states = deliveries(smtp_project)
+    assert states.pop("user30@example.org") == DeliveryState.AMBIGUOUS.value
+    assert states.pop("user55@example.org") == DeliveryState.BOUNCED.value
+    assert states == {e: DeliveryState.ACCEPTED.value for e in everyone(60)
+                      if e not in ("user30@example.org", "user55@example.org")}
+    assert smtp_server.delivered() == {e: 1 for e in everyone(60) if e != "user55@example.org"}
 
 
 def test_a_resumed_send_skips_the_messages_already_accepted(smtp_project, smtp_server):

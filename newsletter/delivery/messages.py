@@ -3,22 +3,30 @@
 SendGrid answers for a whole batch; an SMTP server answers for each message.
 So an SMTP batch writes one row per recipient (:class:`.models.BatchDelivery`):
 
-- ``sending`` is written just before the message's final dot leaves, and
-- ``accepted`` right after the server's 250 to it (before the next message),
-- ``ambiguous`` when the connection broke between the two,
-- ``bounced`` when the server refused the recipient (5xx to RCPT TO).
+- ``sending`` for a chunk of messages (:data:`CHUNK`), in one transaction,
+  before the first of their final dots leaves;
+- then each message's outcome: ``accepted`` (the server's 250 to the dot),
+  ``ambiguous`` (the connection broke between the dot and the answer),
+  ``bounced`` (5xx to RCPT TO), or no record (it never left: a 4xx, or the
+  connection broke before the dot), all written in the transaction that marks
+  the next chunk ``sending`` (or at the end).
 
-A sender killed between the dot and the write leaves ``sending``; whoever
-claims the batch next turns it into ``ambiguous`` (:func:`settle`). A resumed
-send skips accepted, bounced and ambiguous messages; ``--retry-ambiguous``
-sends the ambiguous ones again. Every write is its own short transaction,
-durable (WAL on SQLite) before the next message starts.
+A sender killed before a chunk's outcomes are written leaves its messages
+``sending``: some were accepted, some never left, nobody can tell which, so
+whoever claims the batch next turns them into ``ambiguous`` (:func:`settle`).
+A resumed send skips accepted, bounced and ambiguous messages (so never sends
+one twice); ``--retry-ambiguous`` sends the ambiguous ones again. Two writes
+per chunk instead of two per message is what lets several connections share
+SQLite's one writer (docs/performance.md, SMTP); the price is that a killed
+sender leaves up to a chunk per connection ambiguous, not one message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,6 +41,8 @@ from .models import Batch, BatchDelivery, BatchState, DeliveryState
 deliveries = table(BatchDelivery)
 batches = table(Batch)
 TERMINAL = (DeliveryState.ACCEPTED.value, DeliveryState.BOUNCED.value)
+# Messages per chunk: recorded ``sending`` together, their outcomes written together.
+CHUNK = 25
 SETTLED_DETAIL = "the sender stopped after handing it to the server, before the answer came"
 
 
@@ -59,27 +69,40 @@ def settle(bind: Connection, batch_id: int) -> int:
         ).rowcount
 
 
-def write(bind: Connection, batch_id: int, subscriber_id: int, state: DeliveryState,
-          detail: str = "") -> None:
-    """Record one message's state (inserted, or replacing the earlier one); committed."""
-    values = {"batch_id": batch_id, "subscriber_id": subscriber_id, "state": state.value,
-              "detail": detail[:1000], "updated_at": utcnow()}
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(deliveries).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["batch_id", "subscriber_id"],
-        set_={"state": statement.excluded.state, "detail": statement.excluded.detail,
-              "updated_at": statement.excluded.updated_at},
-    )
-    with bind.begin():
-        bind.execute(statement)
+_UPSERTS: dict[str, Any] = {}
 
 
-def forget(bind: Connection, batch_id: int, subscriber_id: int) -> None:
-    """Remove a ``sending`` record whose message never left (the dot was not sent)."""
-    with bind.begin():
+def _upsert(dialect_name: str) -> Any:
+    """INSERT ... ON CONFLICT UPDATE of delivery records (built once per dialect)."""
+    if dialect_name not in _UPSERTS:
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        statement = dialect.insert(deliveries)
+        _UPSERTS[dialect_name] = statement.on_conflict_do_update(
+            index_elements=["batch_id", "subscriber_id"],
+            set_={"state": statement.excluded.state, "detail": statement.excluded.detail,
+                  "updated_at": statement.excluded.updated_at},
+        )
+    return _UPSERTS[dialect_name]
+
+
+def write_many(bind: Connection, batch_id: int,
+               records: Sequence[tuple[int, DeliveryState, str]]) -> None:
+    """Record (subscriber id, state, detail) of several messages, inserted or replacing
+    earlier records, in the caller's transaction."""
+    if not records:
+        return
+    now = utcnow()
+    bind.execute(_upsert(bind.dialect.name), [
+        {"batch_id": batch_id, "subscriber_id": subscriber_id, "state": state.value,
+         "detail": detail[:1000], "updated_at": now}
+        for subscriber_id, state, detail in records])
+
+
+def forget(bind: Connection, batch_id: int, subscriber_ids: Sequence[int]) -> None:
+    """Remove ``sending`` records of messages that never left, in the caller's transaction."""
+    if subscriber_ids:
         bind.execute(delete(deliveries).where(
-            deliveries.c.batch_id == batch_id, deliveries.c.subscriber_id == subscriber_id,
+            deliveries.c.batch_id == batch_id, deliveries.c.subscriber_id.in_(subscriber_ids),
             deliveries.c.state == DeliveryState.SENDING.value))
 
 
@@ -165,9 +188,10 @@ BOUNCE_SOURCE = Source.SMTP
 class MessageJournal:
     """The runner's :class:`.personal.Journal` for one attempt at one batch.
 
-    Writes each message's record on the sending thread's own database
-    connection, committed before the transport goes on. A bounce also marks the
-    subscriber bounced in the store, with the server's words in the history.
+    Writes on the sending thread's own database connection: a chunk's ``sending``
+    records and the previous chunk's outcomes in one transaction, committed before
+    the chunk's first message goes. A bounce also marks the subscriber bounced in the
+    store, with the server's words in the history.
     """
 
     def __init__(self, bind: Connection, batch_id: int, people: list[tuple[int, str, str]],
@@ -177,6 +201,9 @@ class MessageJournal:
         self.people = people
         self.retry_ambiguous = retry_ambiguous
         self.accepted_count = self.bounced_count = 0
+        self.outcomes: dict[int, tuple[DeliveryState, str]] = {}  # told, not yet written
+        self.gone: list[int] = []  # subscriber ids of messages that did not leave
+        self.bounces: list[tuple[str, str]] = []  # (email, detail) to mark in the store
         settle(bind, batch_id)
         self.before = marks(bind, batch_id)
 
@@ -186,36 +213,57 @@ class MessageJournal:
             return False
         return not (self.retry_ambiguous and state == DeliveryState.AMBIGUOUS.value)
 
-    def sending(self, index: int) -> None:
-        write(self.bind, self.batch_id, self.people[index][0], DeliveryState.SENDING)
+    def sending(self, indices: Sequence[int]) -> None:
+        with self.bind.begin():
+            self._write_outcomes()
+            write_many(self.bind, self.batch_id,
+                       [(self.people[i][0], DeliveryState.SENDING, "") for i in indices])
+
+    def flush(self) -> None:
+        if self.outcomes or self.gone or self.bounces:
+            with self.bind.begin():
+                self._write_outcomes()
+
+    def _write_outcomes(self) -> None:
+        if self.bounces:
+            with Session(bind=self.bind) as session:  # joins the caller's transaction
+                for email, detail in self.bounces:
+                    mark_status(session, email, SubscriberStatus.BOUNCED, source=BOUNCE_SOURCE,
+                                detail=f"newsletter send over SMTP: {detail}")
+                session.flush()
+        write_many(self.bind, self.batch_id,
+                   [(sid, state, detail) for sid, (state, detail) in self.outcomes.items()])
+        forget(self.bind, self.batch_id, self.gone)
+        self.outcomes, self.gone, self.bounces = {}, [], []
 
     def unsent(self, index: int) -> None:
         subscriber_id = self.people[index][0]
+        if subscriber_id in self.outcomes:  # bounced before the session broke
+            return
         if self.before.get(subscriber_id) == DeliveryState.AMBIGUOUS.value:
             # Retrying an ambiguous message that did not leave this time: still ambiguous.
-            write(self.bind, self.batch_id, subscriber_id, DeliveryState.AMBIGUOUS,
-                  "sent again with --retry-ambiguous, but that attempt did not leave")
+            self.outcomes[subscriber_id] = (
+                DeliveryState.AMBIGUOUS,
+                "sent again with --retry-ambiguous, but that attempt did not leave")
         else:
-            forget(self.bind, self.batch_id, subscriber_id)
+            self.gone.append(subscriber_id)
 
     def accepted(self, index: int) -> None:
-        write(self.bind, self.batch_id, self.people[index][0], DeliveryState.ACCEPTED)
+        self.outcomes[self.people[index][0]] = (DeliveryState.ACCEPTED, "")
         self.accepted_count += 1
 
     def ambiguous(self, index: int, detail: str) -> None:
-        write(self.bind, self.batch_id, self.people[index][0], DeliveryState.AMBIGUOUS, detail)
+        self.outcomes[self.people[index][0]] = (DeliveryState.AMBIGUOUS, detail)
 
     def bounced(self, index: int, detail: str) -> None:
         subscriber_id, email, _name = self.people[index]
-        with self.bind.begin(), Session(bind=self.bind) as session:
-            mark_status(session, email, SubscriberStatus.BOUNCED,
-                        source=BOUNCE_SOURCE, detail=f"newsletter send over SMTP: {detail}")
-            session.flush()
-        write(self.bind, self.batch_id, subscriber_id, DeliveryState.BOUNCED, detail)
+        self.bounces.append((email, detail))
+        self.outcomes[subscriber_id] = (DeliveryState.BOUNCED, detail)
         self.bounced_count += 1
 
     def ambiguous_count(self) -> int:
         """Messages of this batch now ambiguous (this attempt's and earlier ones)."""
+        self.flush()
         with self.bind.begin():
             return int(self.bind.execute(
                 select(func.count()).select_from(deliveries)

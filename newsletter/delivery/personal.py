@@ -8,34 +8,37 @@ message is byte for byte the outbox's .eml (apart from Date and Message-ID).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
 from typing import Any, Protocol
 
 from ..config import Config
 from ..mime import build_message, message_id
 from ..render import personalize
+from .fastmime import MessageTemplate, NoTemplate, message_bytes
 
-# Long List-Unsubscribe URLs must stay plain text: with the default 78-character
-# limit, the email package would wrap them in =?utf-8?q?...?= encoded words.
-_EML_POLICY = SMTP.clone(max_line_length=998)
+__all__ = ["DeliveryOutcome", "Journal", "message_bytes", "personal_message_bytes",
+           "personal_messages"]
 
 
 class Journal(Protocol):
-    """Where a per-recipient transport writes each message's fate, as it happens.
+    """Where a per-recipient transport writes each message's fate.
 
     ``index`` is the position of the recipient in the body's personalizations.
-    Each call returns once the record is durable.
+    The transport sends in chunks: :meth:`sending` makes a chunk's records durable
+    before the first of its final dots leaves (one write for the chunk); the outcomes
+    are told as they happen and written together, with the next chunk's
+    :meth:`sending` or at :meth:`flush`. A sender killed in between leaves the
+    chunk ``sending``: ambiguous, never sent again without ``--retry-ambiguous``.
     """
 
     def skip(self, index: int) -> bool:
         """True if this recipient's message must not be sent (accepted earlier, say)."""
 
-    def sending(self, index: int) -> None:
-        """The message's final dot is about to leave."""
+    def sending(self, indices: Sequence[int]) -> None:
+        """These messages' final dots may leave from now on (durable when this returns)."""
 
     def unsent(self, index: int) -> None:
         """The message did not leave after all (the dot was never sent, or a 4xx came)."""
@@ -48,6 +51,9 @@ class Journal(Protocol):
 
     def bounced(self, index: int, detail: str) -> None:
         """The server refused the recipient for good (5xx to RCPT TO)."""
+
+    def flush(self) -> None:
+        """Write the outcomes told since the last write (durable when this returns)."""
 
 
 @dataclass
@@ -68,31 +74,45 @@ def personal_messages(
 ) -> Iterator[tuple[str, EmailMessage]]:
     """(recipient email, complete message) for each personalization of a Mail Send body,
     the substitutions applied exactly as SendGrid would. ``seed`` makes the Message-IDs."""
-    contents = {part["type"]: part["value"] for part in body.get("content", [])}
-    html, text = contents.get("text/html", ""), contents.get("text/plain", "")
-    common_headers = dict(body.get("headers") or {})
     for person in body["personalizations"]:
-        values = person.get("substitutions") or {}
-        subject = personalize(person.get("subject") or body.get("subject", ""), values)
-        recipient = person["to"][0]
-        to = str(Address(display_name=recipient.get("name", ""),
-                         addr_spec=recipient["email"]))
-        headers = {**common_headers, **(person.get("headers") or {})}
-        message = build_message(
-            config,
-            subject=subject,
-            text=personalize(text, values),
-            html=personalize(html, values),
-            to=to,
-            date=now,
-            msg_id=message_id(config, seed, recipient["email"], now.isoformat()),
-            headers=headers,
-        )
-        yield recipient["email"], message
+        yield person["to"][0]["email"], _personal_message(config, body, person, seed, now)
 
 
-def message_bytes(message: EmailMessage) -> bytes:
-    """The message as written to an .eml file and sent over SMTP (CRLF line ends)."""
-    return message.as_bytes(policy=_EML_POLICY)
+def personal_message_bytes(
+    config: Config, body: dict[str, Any], seed: str, now: dt.datetime
+) -> Iterator[tuple[str, bytes]]:
+    """(recipient email, message bytes) for each personalization: the bytes
+    ``message_bytes`` would write for :func:`personal_messages`, built from a
+    :class:`.fastmime.MessageTemplate` where it can (about 50 times faster)."""
+    try:
+        template: MessageTemplate | None = MessageTemplate(config, body, seed, now)
+    except NoTemplate:
+        template = None
+    for person in body["personalizations"]:
+        email = person["to"][0]["email"]
+        if template is not None:
+            try:
+                yield email, template.message(person)
+                continue
+            except NoTemplate:
+                pass
+        yield email, message_bytes(_personal_message(config, body, person, seed, now))
 
 
+def _personal_message(config: Config, body: dict[str, Any], person: dict[str, Any],
+                      seed: str, now: dt.datetime) -> EmailMessage:
+    """One personalization's message, built with the email package."""
+    contents = {part["type"]: part["value"] for part in body.get("content", [])}
+    values = person.get("substitutions") or {}
+    recipient = person["to"][0]
+    return build_message(
+        config,
+        subject=personalize(person.get("subject") or body.get("subject", ""), values),
+        text=personalize(contents.get("text/plain", ""), values),
+        html=personalize(contents.get("text/html", ""), values),
+        to=str(Address(display_name=recipient.get("name", ""),
+                       addr_spec=recipient["email"])),
+        date=now,
+        msg_id=message_id(config, seed, recipient["email"], now.isoformat()),
+        headers={**(body.get("headers") or {}), **(person.get("headers") or {})},
+    )

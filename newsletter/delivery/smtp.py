@@ -7,8 +7,10 @@ for ``messages_per_connection`` messages before reconnecting; a token bucket
 shared by the threads keeps to ``per_second``.
 
 The server answers each message, so the transport tells a :class:`.Journal`
-what happened to each, as it happens: the runner writes it down before the
-next message starts. What the answers mean:
+what happened to each. It sends in chunks of :data:`.messages.CHUNK`: the
+journal records a chunk ``sending`` before its first final dot leaves, and the
+chunk's outcomes with the next chunk's ``sending`` (two small writes per chunk,
+not per message). What the answers mean:
 
 - 250 to the final dot: accepted.
 - The connection breaks after the final dot, before the answer: ambiguous
@@ -28,6 +30,7 @@ import datetime as dt
 import os
 import re
 import smtplib
+import socket
 import ssl
 import threading
 import time
@@ -37,14 +40,14 @@ from typing import Any
 from ..config import Config, Smtp
 from ..errors import NewsletterError
 from . import _json
-from .personal import DeliveryOutcome, Journal, message_bytes, personal_messages
+from .messages import CHUNK
+from .personal import DeliveryOutcome, Journal, personal_message_bytes
 from .problems import AuthProblem, DeliveryProblem, Rejected, Retryable
 
 PASSWORD_ENV = "NEWSLETTER_SMTP_PASSWORD"
 _FIX_LOGIN = (f"Check [smtp] username in newsletter.toml and the password in {PASSWORD_ENV} "
               "(many services want an app password or an SMTP key, not the account's "
               "password).")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 _DISCONNECTED = (smtplib.SMTPServerDisconnected, OSError)
 
 
@@ -159,6 +162,10 @@ class SmtpTransport:
                                         context=self._context())
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            # Without this, Nagle's algorithm holds the end of each message until the
+            # server's delayed ACK (40 ms on Linux): a quarter of the speed on 127.0.0.1.
+            smtp.sock.setsockopt(  # type: ignore[union-attr]
+                socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if s.security == "starttls":
                 if not smtp.has_extn("starttls"):
@@ -221,7 +228,7 @@ class SmtpTransport:
     def send(self, body: dict[str, Any] | None, payload: bytes | None = None,
              journal: Journal | None = None, stop: threading.Event | None = None,
              ) -> DeliveryOutcome:
-        """Send each personalization; tell ``journal`` each message's fate as it happens.
+        """Send each personalization; tell ``journal`` each message's fate, chunk by chunk.
 
         Without a journal (test sends, one-off messages) a bounce raises Rejected.
         """
@@ -230,18 +237,24 @@ class SmtpTransport:
         outcome = DeliveryOutcome()
         now = dt.datetime.now(dt.UTC)
         sender = self.config.sender.from_email
-        for index, (email, message) in enumerate(
-                personal_messages(self.config, body, self.seed, now)):
-            if journal is not None and journal.skip(index):
-                outcome.skipped += 1
-                continue
-            self.bucket.take(stop)
-            try:
-                self._one(index, sender, email, message_bytes(message), journal, outcome)
-            except BaseException:
-                # Mid-message the session cannot be reused (nor politely ended).
-                self._drop()
-                raise
+        # A chunk is at most about a second's worth of messages under a rate limit.
+        size = max(1, min(CHUNK, int(self.settings.per_second) or CHUNK))
+        chunk: list[tuple[int, str, bytes]] = []
+        try:
+            for index, (email, data) in enumerate(
+                    personal_message_bytes(self.config, body, self.seed, now)):
+                if journal is not None and journal.skip(index):
+                    outcome.skipped += 1
+                    continue
+                chunk.append((index, email, data))
+                if len(chunk) == size:
+                    self._chunk(chunk, sender, journal, outcome, stop)
+                    chunk = []
+            if chunk:
+                self._chunk(chunk, sender, journal, outcome, stop)
+        finally:
+            if journal is not None:
+                journal.flush()
         if journal is None and outcome.bounced:
             raise Rejected("The SMTP server refused "
                            + "; ".join(f"{e} ({text})" for e, text in outcome.bounced),
@@ -251,16 +264,43 @@ class SmtpTransport:
                                   + ", ".join(e for e, _ in outcome.ambiguous))
         return outcome
 
+    def _chunk(self, chunk: list[tuple[int, str, bytes]], sender: str,
+               journal: Journal | None, outcome: DeliveryOutcome,
+               stop: threading.Event | None) -> None:
+        """Send a chunk of messages, recorded ``sending`` together first."""
+        if journal is not None:
+            journal.sending([index for index, _email, _data in chunk])
+        for position, (index, email, data) in enumerate(chunk):
+            self.bucket.take(stop)
+            try:
+                self._one(index, sender, email, data, journal, outcome)
+            except (DeliveryProblem, smtplib.SMTPException, OSError):
+                # _one raises only for a message that did not leave (a refusal, or the
+                # connection lost before the final dot); the rest of the chunk never went.
+                self._drop()
+                if journal is not None:
+                    for later, _email, _data in chunk[position:]:
+                        journal.unsent(later)
+                raise
+            except BaseException:
+                # Mid-message the session cannot be reused (nor politely ended); this
+                # message may have left, so it stays ``sending``: ambiguous.
+                self._drop()
+                if journal is not None:
+                    for later, _email, _data in chunk[position + 1:]:
+                        journal.unsent(later)
+                raise
+
     def _one(self, index: int, sender: str, email: str, data: bytes,
              journal: Journal | None, outcome: DeliveryOutcome) -> None:
         connection = self._connection()
         smtp = connection.smtp
         connection.used += 1
         try:
-            code, said = smtp.mail(sender)
+            code, said = _command(smtp, "mail", "FROM", sender)
             if code != 250:
                 self._refused(code, said, "the sender (MAIL FROM)")
-            code, said = smtp.rcpt(email)
+            code, said = _command(smtp, "rcpt", "TO", email)
             if 500 <= code < 600:
                 detail = _said(code, said)
                 outcome.bounced.append((email, detail))
@@ -273,17 +313,7 @@ class SmtpTransport:
             code, said = smtp.docmd("DATA")
             if code != 354:
                 self._refused(code, said, "the message (DATA)")
-            quoted = _LEADING_DOT.sub(b"..", data)
-            if not quoted.endswith(b"\r\n"):
-                quoted += b"\r\n"
-            if journal is not None:
-                journal.sending(index)
-            try:
-                smtp.sock.sendall(quoted + b".\r\n")  # type: ignore[union-attr]
-            except OSError:
-                if journal is not None:
-                    journal.unsent(index)  # the final dot never left: not delivered
-                raise
+            smtp.sock.sendall(_dot_stuffed(data) + b".\r\n")  # type: ignore[union-attr]
         except _DISCONNECTED as exc:
             self._drop()
             raise Retryable(f"the connection to {self.settings.host} broke before the message "
@@ -303,8 +333,6 @@ class SmtpTransport:
             if journal is not None:
                 journal.accepted(index)
             return
-        if journal is not None:
-            journal.unsent(index)
         self._refused(code, said, f"the message to {email}")
 
     def _refused(self, code: int, said: bytes, what: str) -> None:
@@ -343,6 +371,28 @@ class SmtpTransport:
             connections, self._open = self._open, []
         for connection in connections:
             _quietly_close(connection.smtp, True)
+
+
+_PLAIN = re.compile(r"[^<>()\[\]\\,;:\s\"]+@[^<>()\[\]\\,;:\s\"@]+")
+
+
+def _command(smtp: smtplib.SMTP, verb: str, field: str, address: str) -> tuple[int, bytes]:
+    """MAIL FROM or RCPT TO as smtplib's mail() and rcpt() send them, without their
+    address parsing (a fifth of the sender's time) for a plain address."""
+    if not _PLAIN.fullmatch(address):
+        return smtp.mail(address) if verb == "mail" else smtp.rcpt(address)
+    return smtp.docmd(verb, f"{field}:<{address}>")
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA carries it: a line starting with "." gets another (RFC 5321
+    4.5.2), and it ends with CRLF. (Our messages' line ends are all CRLF.)"""
+    stuffed = data.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed
 
 
 def _quietly_close(smtp: smtplib.SMTP | None, quit_politely: bool = False) -> None:
