@@ -59,9 +59,18 @@ def normalise_email(text: str) -> str:
     if not address:
         raise InvalidEmail("the email address is empty")
     try:
-        return validate_email(address, check_deliverability=False).normalized
+        result = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(str(exc)) from None
+    if not result.local_part.isascii():
+        # Valid (RFC 6531), but deliverable only where every server on the way speaks
+        # SMTPUTF8: SendGrid answers "501 Recipient syntax error", and Python's email
+        # package cannot write it into a To header. Refused here, so no list holds one.
+        raise InvalidEmail(
+            f"the part before the @ ({result.local_part}) has letters outside plain ASCII; "
+            "mail services (SendGrid included) cannot deliver to such an address, so ask "
+            "the person for another one")
+    return result.normalized
 
 
 def ascii_email(email: str) -> str:
