@@ -70,6 +70,8 @@ def project_for(size: int, database_url: str | None = None) -> Path:
     sys.path.insert(0, str(REPO))
     from newsletter.project import Project
     from newsletter.store import count_recipients, get_or_create_list, open_project_database
+    from newsletter import migrations
+    from newsletter.store.database import project_database
     from newsletter.store.importer import import_csv
 
     root = OUT / (f"send-{size}" if database_url is None else f"send-pg-{size}")
@@ -88,6 +90,8 @@ def project_for(size: int, database_url: str | None = None) -> Path:
     os.environ.pop("NEWSLETTER_DATABASE_URL", None)
     if database_url:
         os.environ["NEWSLETTER_DATABASE_URL"] = database_url
+    # A project kept from an earlier version of the code: bring its schema up to date.
+    migrations.upgrade(project_database(project).url)
     database = open_project_database(project)
     with database.transaction() as session:
         get_or_create_list(session, "weekly", "Weekly")
