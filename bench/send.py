@@ -68,9 +68,9 @@ def project_for(size: int, database_url: str | None = None) -> Path:
     """OUT/send-SIZE: the sample newsletter with SIZE subscribers on list 'weekly'
     (in SQLite in its subscribers/, or in ``database_url``)."""
     sys.path.insert(0, str(REPO))
+    from newsletter import migrations
     from newsletter.project import Project
     from newsletter.store import count_recipients, get_or_create_list, open_project_database
-    from newsletter import migrations
     from newsletter.store.database import project_database
     from newsletter.store.importer import import_csv
 
