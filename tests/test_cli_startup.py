@@ -60,3 +60,15 @@ def test_check_imports_neither_the_css_inliner_nor_the_database(tmp_path) -> Non
                           timeout=60, check=True, cwd=root)
     assert "1 file(s): 0 error(s)" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_report_loads_no_transport_until_it_needs_sendgrid() -> None:
+    # A report with webhook events never talks to SendGrid: the sending side (transports,
+    # the sendgrid package) stays unloaded; delivery.models alone is enough.
+    code = ("import sys, newsletter.cli.report\n"
+            "print(sorted(m for m in ('sendgrid', 'newsletter.delivery.transports', "
+            "'newsletter.delivery.sendgrid_client', 'newsletter.delivery.single') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

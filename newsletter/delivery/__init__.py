@@ -14,9 +14,23 @@ Sending an issue to a list, one module per job:
 - :mod:`.runner` (the threaded, resumable send of a recorded campaign's batches);
 - :mod:`.status`: campaigns' status, and cancelling a scheduled send.
 
-They are not imported here, so ``send_one`` stays quick to import.
+None of them is imported here, and ``send_one`` only on first use: importing
+``newsletter.delivery.models`` (as reports and status do) must not load the transports.
 """
 
-from .single import send_one
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .single import send_one
 
 __all__ = ["send_one"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "send_one":
+        from .single import send_one
+
+        return send_one
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,14 +7,13 @@ import datetime as dt
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..delivery.models import Campaign
 from ..delivery.problems import API_KEY_ENV
-from ..delivery.sendgrid_client import SendGridClient
 from ..errors import NewsletterError
 from ..issue import load_issue
 from ..project import Project
@@ -23,7 +22,9 @@ from ..store.engagement import active_member_ids, engaged_subscribers
 from ..store.growth import fold_history
 from ..store.models import MailingList
 from . import figures as fig
-from .fallback import add_sendgrid_totals
+
+if TYPE_CHECKING:
+    from ..delivery.sendgrid_client import SendGridClient
 
 
 @dataclass
@@ -93,6 +94,11 @@ def _fallback(figures: fig.Figures, client: SendGridClient | None, now: dt.datet
         return ("No webhook events arrived for this issue, and SENDGRID_API_KEY is not set, "
                 "so SendGrid's statistics could not be read either. Set it (a key with "
                 "'Stats' read access) or host the webhook (`newsletter serve`).")
+    # Imported here: the SendGrid client (and the sendgrid package) is needed only for
+    # a campaign without webhook events; every other report starts without it.
+    from ..delivery.sendgrid_client import SendGridClient
+    from .fallback import add_sendgrid_totals
+
     own = client or SendGridClient(os.environ[API_KEY_ENV].strip())
     try:
         problem = add_sendgrid_totals(figures, own, dt.date.fromisoformat(figures.sent_at[:10]),
