@@ -251,7 +251,8 @@ def test_a_csv_round_trip_into_a_new_database_keeps_every_leaver_a_leaver(
     with after.transaction() as session:
         create_list(session, "weekly", "Weekly")
     report = import_csv(after.engine, exported, "weekly")
-    assert report.added == 4 and report.rejected == 0
+    # 5 of the file's 6 were imported (gülnar@ is refused: non-ASCII before the @); 2 left.
+    assert report.added == 3 and report.rejected == 0
     assert {row.email for row in report.skips} == {"carla@example.org", "dmitri@example.org"}
     # Later, someone imports the old file again: the leavers stay out.
     again = import_csv(after.engine, old_file, "weekly")
@@ -259,7 +260,7 @@ def test_a_csv_round_trip_into_a_new_database_keeps_every_leaver_a_leaver(
     with after.transaction() as session:
         assert [m.status for m in memberships(session, "carla@example.org")] == ["unsubscribed"]
         assert find_subscriber(session, "dmitri@example.org").status == "bounced"
-        assert count_recipients(session, "weekly") == 4
+        assert count_recipients(session, "weekly") == 3
     after.dispose()
 
 
