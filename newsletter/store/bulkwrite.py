@@ -89,8 +89,9 @@ class _BulkWriter:
     converted once per chunk with the columns' own type processors.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, wait_for_disk: bool = True) -> None:
         self.conn = conn
+        self.wait_for_disk = wait_for_disk
         self.dialect = conn.dialect
         self.sqlite = self.dialect.name == "sqlite"
         self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
@@ -134,11 +135,14 @@ class _BulkWriter:
         # Until the commit: probe the indexes once per staged row (with the statistics
         # of a table still growing, PostgreSQL otherwise hashes all subscribers and
         # memberships of the list for every chunk, a cost that grows with the list),
-        # and no notice when the staging table already exists.
+        # and no notice when the staging table already exists. Without wait_for_disk
+        # the commit returns before its WAL is flushed (see importer._Run.submit).
         self.conn.exec_driver_sql(
             "SELECT set_config('enable_hashjoin', 'off', true), "
             "set_config('enable_mergejoin', 'off', true), "
-            "set_config('client_min_messages', 'warning', true)")
+            "set_config('client_min_messages', 'warning', true), "
+            "set_config('synchronous_commit', %s, true)",
+            ("on" if self.wait_for_disk else "off",))
         # Made once per connection and emptied at every commit: creating and dropping
         # it with each chunk cost catalog writes (and their invalidations) every time.
         self.conn.exec_driver_sql(
@@ -323,9 +327,14 @@ def _apply_chunk(
     source: str,
     detail: str,
     now: datetime,
+    wait_for_disk: bool = True,
 ) -> _ChunkResult:
-    """Write one chunk of checked rows (the caller holds the transaction)."""
-    writer = _BulkWriter(conn)
+    """Write one chunk of checked rows (the caller holds the transaction).
+
+    On PostgreSQL, ``wait_for_disk=False`` lets the commit return before its WAL is
+    flushed to disk.
+    """
+    writer = _BulkWriter(conn, wait_for_disk=wait_for_disk)
     found = writer.existing(list_id, rows)
     result = _ChunkResult()
     new_subscribers: list[tuple[str, str, str, dict[str, str] | None]] = []
