@@ -17,6 +17,7 @@ from newsletter.store import (
     bulkwrite,
     create_list,
     history,
+    importer,
     set_subscriber_status,
     unsubscribe,
 )
@@ -214,16 +215,17 @@ def test_failure_mid_file_keeps_whole_chunks_and_resumes(
     db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = many(tmp_path, 23)
-    original = bulkwrite._BulkWriter.insert_history
+    original = importer._apply_chunk
 
-    def failing(self, list_id, rows, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # A database error in the third chunk (lines 12-16). Chosen by its lines, not by
-        # call order: on PostgreSQL two chunks are saved at once.
-        if any(line == 12 for _sid, _old, line in rows):
-            self.conn.execute(text("insert into nowhere values (:e)"), {"e": "user11@example.org"})
-        return original(self, list_id, rows, *args, **kwargs)
+    def failing(conn, list_id, list_slug, rows, **kwargs):  # type: ignore[no-untyped-def]
+        # A database error in the third chunk (lines 12-16), after its writes. Chosen by
+        # its lines, not by call order: on PostgreSQL two chunks are saved at once.
+        result = original(conn, list_id, list_slug, rows, **kwargs)
+        if any(row[0] == 12 for row in rows):
+            conn.execute(text("insert into nowhere values (:e)"), {"e": "user11@example.org"})
+        return result
 
-    monkeypatch.setattr(bulkwrite._BulkWriter, "insert_history", failing)
+    monkeypatch.setattr(importer, "_apply_chunk", failing)
     with pytest.raises(NewsletterError, match="nowhere") as caught:
         import_csv(db.engine, source, "weekly", chunk_size=5)
     assert "run the same import again" in (caught.value.hint or "")
@@ -233,7 +235,7 @@ def test_failure_mid_file_keeps_whole_chunks_and_resumes(
     # two whole chunks, nothing of the third: no subscriber without membership and history
     assert len(partial["subscribers"]) == len(partial["memberships"]) == 10
     assert len(partial["history"]) == 10
-    monkeypatch.setattr(bulkwrite._BulkWriter, "insert_history", original)
+    monkeypatch.setattr(importer, "_apply_chunk", original)
     resumed = import_csv(db.engine, source, "weekly", chunk_size=5)
     assert (resumed.unchanged, resumed.added, resumed.rejected) == (10, 13, 1)
     assert resumed.rejects[0].reason == "duplicate of line 5"

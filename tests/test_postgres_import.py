@@ -72,14 +72,39 @@ def test_an_import_copies_its_rows_and_never_inserts_row_by_row(
     assert report.added == 1200
     assert len(copies) == 3 and all(c.startswith("COPY import_rows") for c in copies)
     assert not [s for s, many_rows in statements if many_rows]  # no executemany at all
-    writes = [s for s, _ in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
-    assert len(writes) == 3 * 3  # subscribers, memberships, history: one statement a chunk
+    writes = [s for s, _ in statements
+              if s.lstrip().upper().startswith(("INSERT", "UPDATE", "WITH"))]
+    # Subscribers, memberships and history: one statement a chunk, the new ids never
+    # sent to the client and back.
+    assert len(writes) == 3
+    assert all(w.count("INSERT INTO") == 3 and "RETURNING" not in w for w in writes)
     # A handful of statements a chunk, whatever its size (they were one per row).
     assert len(statements) < 3 * 8
     with pg.engine.connect() as conn:
         assert conn.execute(text(
             "select count(*) from subscriber_history where source = 'import' "
             "and detail like 'many.csv line %'")).scalar_one() == 1200
+
+
+@pytest.mark.parametrize(("count", "flushes"), [(1000, 0), (1200, 1)])
+def test_only_the_end_of_an_import_waits_for_the_disk(
+    pg: Any, tmp_path: Path, count: int, flushes: int
+) -> None:
+    # Chunks commit without waiting for the disk, but the import does not end before
+    # all of them are durable: the last chunk waits, or (last chunk empty) one flush.
+    modes: list[str] = []
+    statements: list[str] = []
+
+    @event.listens_for(pg.engine, "before_cursor_execute")
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+        if "synchronous_commit" in statement:
+            modes.append(parameters[0])
+
+    report = import_csv(pg.engine, many(tmp_path, count), "weekly", chunk_size=400)
+    assert report.added == count
+    assert modes == (["off", "off", "on"] if count == 1000 else ["off"] * 3)
+    assert sum("pg_current_xact_id" in s for s in statements) == flushes
 
 
 def test_leavers_in_the_file_stay_out_on_postgresql(pg: Any, tmp_path: Path) -> None:

@@ -89,8 +89,9 @@ class _BulkWriter:
     converted once per chunk with the columns' own type processors.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, wait_for_disk: bool = True) -> None:
         self.conn = conn
+        self.wait_for_disk = wait_for_disk
         self.dialect = conn.dialect
         self.sqlite = self.dialect.name == "sqlite"
         self.mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
@@ -131,9 +132,22 @@ class _BulkWriter:
 
     def _stage(self, rows: list[_Row]) -> None:
         """COPY the chunk into a temporary table, dropped when the transaction ends."""
+        # Until the commit: probe the indexes once per staged row (with the statistics
+        # of a table still growing, PostgreSQL otherwise hashes all subscribers and
+        # memberships of the list for every chunk, a cost that grows with the list),
+        # and no notice when the staging table already exists. Without wait_for_disk
+        # the commit returns before its WAL is flushed (see importer._Run.submit).
         self.conn.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {_STAGE} (line integer, email text, email_key text, "
-            "name text, attributes text) ON COMMIT DROP")
+            "SELECT set_config('enable_hashjoin', 'off', true), "
+            "set_config('enable_mergejoin', 'off', true), "
+            "set_config('client_min_messages', 'warning', true), "
+            "set_config('synchronous_commit', %s, true)",
+            ("on" if self.wait_for_disk else "off",))
+        # Made once per connection and emptied at every commit: creating and dropping
+        # it with each chunk cost catalog writes (and their invalidations) every time.
+        self.conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (line integer, email text, "
+            "email_key text, name text, attributes text) ON COMMIT DELETE ROWS")
         dumps = self._json
         # The driver's own connection: SQLAlchemy has no COPY. Same transaction.
         driver = self.conn.connection.driver_connection
@@ -146,36 +160,52 @@ class _BulkWriter:
                         (line, email, key, name, dumps(attributes) if attributes else "{}"))
         except failure as exc:  # as SQLAlchemy reports the other statements' errors
             raise DBAPIError.instance(statement, None, exc, failure) from exc
-        # Probe the indexes once per staged row: with the statistics of a table still
-        # growing, PostgreSQL otherwise hashes all subscribers and memberships of the
-        # list for every chunk, a cost that grows with the list. Until the commit only.
-        self.conn.exec_driver_sql(
-            "SELECT set_config('enable_hashjoin', 'off', true), "
-            "set_config('enable_mergejoin', 'off', true)")
 
     def _value(self, column: Any, value: Any) -> Any:
         processor = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
         return processor(value) if processor else value
 
+    def add_to_list(
+        self, list_id: int, new_lines: list[int], joins: list[tuple[int, int]],
+        source: str, detail: str, now: datetime,
+    ) -> None:
+        """PostgreSQL: add the new subscribers (staged, at ``new_lines``) and subscribe
+        them and ``joins`` (subscriber id, line) to the list, with their history.
+
+        One statement: the new ids never travel to the client and back. Raises
+        _ChangedMeanwhile unless the staged rows not in the database are exactly
+        ``new_lines`` (another writer added or removed one since existing() looked).
+        """
+        when = self._value(_SUBSCRIBERS.c.created_at, now)
+        added = self.conn.exec_driver_sql(
+            # Ids drawn in line order; the foreign keys of memberships and history are
+            # checked at the end of the statement, when the new subscribers exist.
+            "WITH new AS MATERIALIZED (SELECT nextval(q.seq) AS id, st.* FROM (SELECT * "
+            f"FROM {_STAGE} st WHERE NOT EXISTS (SELECT 1 FROM subscribers s "
+            "WHERE s.email_key = st.email_key) ORDER BY st.line) st CROSS JOIN (SELECT "
+            "pg_get_serial_sequence('subscribers', 'id')::regclass AS seq) q), "
+            "s AS (INSERT INTO subscribers (id, email, email_key, name, attributes, "
+            "status, status_changed_at, created_at) SELECT id, email, email_key, name, "
+            "attributes::json, %s, %s, %s FROM new), "
+            "j AS (SELECT id, line FROM new UNION ALL "
+            "SELECT * FROM unnest(%s::integer[], %s::integer[])), "
+            "m AS (INSERT INTO memberships (subscriber_id, list_id, status, changed_at, "
+            "how, created_at) SELECT id, %s, %s, %s, %s, %s FROM j), "
+            "h AS (INSERT INTO subscriber_history (subscriber_id, list_id, at, old_status, "
+            "new_status, source, detail) SELECT id, %s, %s, NULL, %s, %s, %s::text || line "
+            "FROM j) SELECT array_agg(line ORDER BY line) FROM new",
+            (_ACTIVE, when, when, [sid for sid, _ in joins], [line for _, line in joins],
+             list_id, _SUBSCRIBED, when, source, when,
+             list_id, when, _SUBSCRIBED, source, f"{detail} line "),
+        ).scalar_one()
+        if (added or []) != new_lines:
+            raise _ChangedMeanwhile
+
     def insert_subscribers(
         self, rows: list[tuple[str, str, str, dict[str, str] | None]], now: datetime
     ) -> list[int]:
-        """Insert new subscribers; returns their ids in the order given."""
+        """SQLite: insert new subscribers; returns their ids in the order given."""
         when = self._value(_SUBSCRIBERS.c.created_at, now)
-        if not self.sqlite:
-            # The staged rows not in the database: exactly ``rows``, unless another
-            # writer added or removed one since existing() looked.
-            inserted: dict[str, int] = dict(self.conn.exec_driver_sql(
-                "INSERT INTO subscribers (email, email_key, name, attributes, status, "
-                "status_changed_at, created_at) SELECT st.email, st.email_key, st.name, "
-                f"st.attributes::json, %s, %s, %s FROM {_STAGE} st WHERE NOT EXISTS "
-                "(SELECT 1 FROM subscribers s WHERE s.email_key = st.email_key) "
-                "ORDER BY st.line RETURNING email_key, id",
-                (_ACTIVE, when, when),
-            ).all())
-            if len(inserted) != len(rows) or any(row[1] not in inserted for row in rows):
-                raise _ChangedMeanwhile
-            return [inserted[row[1]] for row in rows]
         # SQLite gives new rows max(id)+1, +2, ... in order, and holds the write lock
         # from the insert on; the check below catches a writer slipping in before it.
         before = self.conn.exec_driver_sql(
@@ -204,19 +234,12 @@ class _BulkWriter:
     def insert_memberships(
         self, list_id: int, subscriber_ids: list[int], source: str, now: datetime
     ) -> None:
-        """Subscribe these subscribers to the list."""
+        """SQLite: subscribe these subscribers to the list."""
         when = self._value(_MEMBERSHIPS.c.changed_at, now)
-        if self.sqlite:
-            self.conn.exec_driver_sql(
-                "INSERT INTO memberships (subscriber_id, list_id, status, changed_at, how, "
-                "created_at) SELECT value, ?, ?, ?, ?, ? FROM json_each(?)",
-                (list_id, _SUBSCRIBED, when, source, when, _json_text(subscriber_ids)),
-            )
-            return
         self.conn.exec_driver_sql(
             "INSERT INTO memberships (subscriber_id, list_id, status, changed_at, how, "
-            "created_at) SELECT sid, %s, %s, %s, %s, %s FROM unnest(%s::integer[]) AS sid",
-            (list_id, _SUBSCRIBED, when, source, when, subscriber_ids),
+            "created_at) SELECT value, ?, ?, ?, ?, ? FROM json_each(?)",
+            (list_id, _SUBSCRIBED, when, source, when, _json_text(subscriber_ids)),
         )
 
     def rejoin(
@@ -304,9 +327,14 @@ def _apply_chunk(
     source: str,
     detail: str,
     now: datetime,
+    wait_for_disk: bool = True,
 ) -> _ChunkResult:
-    """Write one chunk of checked rows (the caller holds the transaction)."""
-    writer = _BulkWriter(conn)
+    """Write one chunk of checked rows (the caller holds the transaction).
+
+    On PostgreSQL, ``wait_for_disk=False`` lets the commit return before its WAL is
+    flushed to disk.
+    """
+    writer = _BulkWriter(conn, wait_for_disk=wait_for_disk)
     found = writer.existing(list_id, rows)
     result = _ChunkResult()
     new_subscribers: list[tuple[str, str, str, dict[str, str] | None]] = []
@@ -348,11 +376,17 @@ def _apply_chunk(
         else:
             result.unchanged += 1
 
-    if new_subscribers:
-        ids = writer.insert_subscribers(new_subscribers, now)
-        joins.extend(zip(ids, new_lines, strict=True))
-    if joins:
-        writer.insert_memberships(list_id, [sid for sid, _line in joins], source, now)
+    history: list[tuple[int, str | None, int]] = []
+    if not writer.sqlite:
+        if new_lines or joins:
+            writer.add_to_list(list_id, new_lines, joins, source, detail, now)
+    else:
+        if new_subscribers:
+            ids = writer.insert_subscribers(new_subscribers, now)
+            joins.extend(zip(ids, new_lines, strict=True))
+        if joins:
+            writer.insert_memberships(list_id, [sid for sid, _line in joins], source, now)
+        history = [(sid, None, line) for sid, line in joins]
     if rejoins and writer.rejoin(list_id, rejoins, source, now) != len(rejoins):
         # Someone changed one of these memberships since we looked (e.g. unsubscribed
         # on the web): roll back and decide again from fresh data.
@@ -360,7 +394,6 @@ def _apply_chunk(
 
     if profile_updates:
         writer.update_profiles(profile_updates)
-    history: list[tuple[int, str | None, int]] = [(sid, None, line) for sid, line in joins]
     history += rejoins
     if history:
         writer.insert_history(list_id, history, source, detail, now)

@@ -177,6 +177,7 @@ class _Run:
         self.writers = 1 if engine.dialect.name == "sqlite" else _POSTGRES_WRITERS
         self.executor = ThreadPoolExecutor(self.writers, thread_name_prefix="import-writer")
         self.in_flight: deque[tuple[Future[_ChunkResult], int, int]] = deque()
+        self.unflushed = False  # PostgreSQL: the latest saved chunk did not wait for the disk
         self.saved_through = 0  # every row up to this line is saved
 
     def reject(self, line: int, email: str, reason: str, cells: list[str]) -> None:
@@ -191,7 +192,8 @@ class _Run:
             self.report.skips.append(ReportRow(line, email, reason))
         self.pending.append((line, reason, cells))
 
-    def _write(self, rows: list[_Row], earlier: Future[_ChunkResult] | None) -> _ChunkResult:
+    def _write(self, rows: list[_Row], earlier: Future[_ChunkResult] | None,
+               wait_for_disk: bool) -> _ChunkResult:
         for attempt in range(_RETRIES):
             try:
                 with self.engine.connect() as conn, conn.begin() as transaction:
@@ -199,6 +201,7 @@ class _Run:
                         conn, self.list_id, self.report.list_slug, rows,
                         resubscribe=self.resubscribe, source=self.source,
                         detail=self.report.path.name, now=utcnow(),
+                        wait_for_disk=wait_for_disk,
                     )
                     if self.dry_run:
                         # Each chunk is undone; addresses repeated across chunks were
@@ -212,13 +215,24 @@ class _Run:
                     raise
         raise AssertionError("unreachable")
 
-    def submit(self, rows: list[_Row]) -> None:
-        """Start saving ``rows``, once fewer than ``writers`` chunks are being saved."""
+    def submit(self, rows: list[_Row], *, last: bool = False) -> None:
+        """Start saving ``rows``, once fewer than ``writers`` chunks are being saved.
+
+        On PostgreSQL only the ``last`` chunk's commit waits for the disk (about 7 ms a
+        chunk otherwise). This is safe: chunks commit in order and PostgreSQL's WAL is
+        flushed in order, so a server crash can lose only the latest chunks, and what
+        is kept is still "every row before line L", which the same command resumes
+        (importing a row again changes nothing; after a crash, "rows before line L are
+        saved" may overstate by those chunks until then). Without a crash nothing is
+        lost, and the last chunk's flush (or :meth:`flush`) makes every earlier chunk
+        durable before the report.
+        """
         while len(self.in_flight) >= self.writers:
             self._collect_oldest()
         if rows:
             earlier = self.in_flight[-1][0] if self.in_flight else None
-            future = self.executor.submit(self._write, rows, earlier)
+            future = self.executor.submit(self._write, rows, earlier, last)
+            self.unflushed = self.writers > 1 and not last and not self.dry_run
             self.in_flight.append((future, rows[0][0], rows[-1][0]))
 
     def _collect_oldest(self) -> None:
@@ -237,6 +251,13 @@ class _Run:
             self.skip(*skipped)
         self.saved_through = last_line
         self._write_rejects(last_line)
+
+    def flush(self) -> None:
+        """Wait until every saved chunk is on disk (when the last chunk was empty)."""
+        if self.unflushed:
+            with self.engine.begin() as conn:  # commits an id: waits for all WAL before it
+                conn.exec_driver_sql("SELECT pg_current_xact_id()")
+            self.unflushed = False
 
     def collect(self, through: int) -> None:
         """Wait for every chunk being saved; write the rejects up to line ``through``."""
@@ -362,8 +383,9 @@ def import_csv(
             if len(chunk) >= chunk_size:
                 run.submit(chunk)
                 chunk = []
-        run.submit(chunk)
+        run.submit(chunk, last=True)
         run.collect(through=sys.maxsize)
+        run.flush()
         if leavers:
             _record(engine, list_slug, path, leavers, run)
         if table.encoding_of is not None:
