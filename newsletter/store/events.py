@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..emails import InvalidEmail, normalise_email
+from ..errors import NewsletterError
 from ..project import Project
 from .consent import erased
 from .database import open_project_database
@@ -204,7 +205,7 @@ def apply_actions(
         if address is None:
             continue  # not an email address: nothing to apply it to
         if person is None:
-            if erased(session, address):
+            if _erased(session, address):
                 continue  # erased on request: never stored again
             person = people[email_key(address)] = _Person(None, status, address, changed=True)
             history.append((person, None, None, status, detail))
@@ -217,6 +218,14 @@ def apply_actions(
     if history:
         _write(session, people, history, source)
     return changed
+
+
+def _erased(session: Session, address: str) -> bool:
+    """True if ``address`` may not be stored: erased on request, or no secret to tell."""
+    try:
+        return erased(session, address)
+    except NewsletterError:  # erasures exist but the secret was not given: add nobody
+        return True
 
 
 def _address(email: str) -> str | None:
