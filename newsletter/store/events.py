@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -245,14 +245,14 @@ def _load_people(connection: Connection, keys: set[str], lists: bool) -> dict[st
             .where(Subscriber.email_key.in_(ordered[start:start + _ID_CHUNK])))
         people.update((key, _Person(number, status, email)) for key, number, status, email in rows)
     if lists and people:
-        by_id = {person.id: person for person in people.values()}
+        by_id = {person.id: person for person in people.values() if person.id is not None}
         ids = sorted(by_id)
         for start in range(0, len(ids), _ID_CHUNK):
-            rows = connection.execute(
+            members = connection.execute(
                 select(Membership.subscriber_id, Membership.list_id, Membership.status)
                 .where(Membership.subscriber_id.in_(ids[start:start + _ID_CHUNK]))
                 .order_by(Membership.subscriber_id, Membership.list_id))
-            for subscriber_id, list_id, status in rows:
+            for subscriber_id, list_id, status in members:
                 by_id[subscriber_id].memberships[list_id] = status
     return people
 
@@ -292,8 +292,9 @@ def _write(session: Session, people: dict[str, _Person],
 
 def _expire(session: Session, ids: set[int | None]) -> None:
     """Let objects of these subscribers loaded in ``session`` read the new state."""
-    for key, loaded in list(session.identity_map.items()):
-        if key[0] in (Subscriber, Membership) and key[1][0] in ids:
+    for loaded in list(session.identity_map.values()):
+        identity = inspect(loaded).identity
+        if isinstance(loaded, Subscriber | Membership) and identity and identity[0] in ids:
             session.expire(loaded)
 
 

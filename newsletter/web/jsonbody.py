@@ -39,7 +39,7 @@ def _too_deep(data: Any, max_depth: int) -> bool:
     (orjson makes plain dicts and lists only): a webhook batch, an array of flat
     objects, is three short levels, not a Python step per value.
     """
-    level = [data] if data.__class__ in _NESTING else []
+    level: list[Any] = [data] if data.__class__ in _NESTING else []
     depth = 0
     while level:
         depth += 1
