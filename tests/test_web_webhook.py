@@ -192,22 +192,19 @@ def test_a_batch_is_applied_in_one_transaction(service: Service, signer: Signer,
     people(service, "a@example.org", "b@example.org")
     batch = [event("spamreport", "a@example.org"), event("bounce", "b@example.org"),
              event("delivered", "a@example.org")]
-    real = events_module.apply_action
-    calls = []
+    real = events_module.apply_actions
 
-    def failing(session, email, action, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(email)
-        if len(calls) == 2:
-            raise RuntimeError("disk full")
-        return real(session, email, action, **kwargs)
+    def failing(session, changes, **kwargs):  # type: ignore[no-untyped-def]
+        assert real(session, changes, **kwargs) == 2  # both status changes written...
+        raise RuntimeError("disk full")  # ...then the batch fails
 
-    monkeypatch.setattr(events_module, "apply_action", failing)
+    monkeypatch.setattr(events_module, "apply_actions", failing)
     assert post(service, signer, batch).status_code == 500
     assert subscriber_status(service, "a@example.org") == "active"  # rolled back
     with service.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(WebhookEvent)) == 0
         assert campaign_stats(session, 7) == {}
-    monkeypatch.setattr(events_module, "apply_action", real)
+    monkeypatch.setattr(events_module, "apply_actions", real)
     assert post(service, signer, batch).json()["new"] == 3  # the retry applies it all
     assert subscriber_status(service, "a@example.org") == "complained"
     assert subscriber_status(service, "b@example.org") == "bounced"

@@ -78,3 +78,64 @@ def test_a_batch_and_its_retry_write_the_same_rows_on_both_databases(database) -
         writes = [s for s, _ in statements if s.startswith(
             ("INSERT INTO webhook_events", "INSERT INTO reader_events"))]
         assert len(writes) == 3  # ids twice (batch, retry), reader rows once
+
+
+def _history(database) -> list[tuple]:  # type: ignore[no-untyped-def]
+    with database.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(
+            "select s.email_key, l.slug, h.old_status, h.new_status, h.source "
+            "from subscriber_history h join subscribers s on s.id = h.subscriber_id "
+            "left join lists l on l.id = h.list_id where h.source = 'webhook' "
+            "order by h.id"))]
+
+
+def test_status_changes_of_a_batch_follow_the_rule_event_by_event(database) -> None:
+    from newsletter.store import Subscriber, find_subscriber, forget, use_secret
+
+    use_secret(database.engine, b"s" * 32)
+    with database.transaction() as session:
+        for slug in ("weekly", "alerts"):
+            create_list(session, slug, slug.title())
+        for email in ("ann@example.org", "bob@example.org", "cy@example.org"):
+            add_subscriber(session, email, "weekly", source=Source.COMMAND)
+            add_subscriber(session, email, "alerts", source=Source.COMMAND)
+        forget(session, "gone@example.org", secret=b"s" * 32)
+    batch = [
+        _event(1, "New@Example.org", "bounce", T0 + 1, type="bounce"),  # unknown: added, bounced
+        _event(2, "new@example.org", "spamreport", T0 + 2),  # then complained
+        _event(3, "new@example.org", "bounce", T0 + 3, type="bounce"),  # never softened
+        _event(4, "gone@example.org", "bounce", T0 + 4, type="bounce"),  # erased: not stored
+        _event(5, "not an address", "spamreport", T0 + 5),
+        _event(6, "ann@example.org", "unsubscribe", T0 + 6, nl_list="alerts"),
+        _event(7, "ann@example.org", "unsubscribe", T0 + 7, nl_list="alerts"),  # already
+        _event(8, "bob@example.org", "group_unsubscribe", T0 + 8),  # no list: every list
+        _event(9, "cy@example.org", "unsubscribe", T0 + 9, nl_list="nosuchlist"),
+        _event(10, "cy@example.org", "bounce", T0 + 10, type="blocked"),  # a block changes nothing
+        _event(11, "Cy@example.org", "dropped", T0 + 11, reason="Bounced Address"),
+        _event(12, "nobody@example.org", "unsubscribe", T0 + 12),  # unknown: nothing to leave
+    ]
+    with database.transaction() as session:
+        cy = find_subscriber(session, "cy@example.org")
+        assert isinstance(cy, Subscriber) and cy.status == "active"  # loaded in the session
+        result = apply_batch(session, batch)
+        assert cy.status == "bounced"  # the loaded object reads the new state
+    assert result.changes == 5
+    assert _history(database) == [
+        ("new@example.org", None, None, "bounced", "webhook"),
+        ("new@example.org", None, "bounced", "complained", "webhook"),
+        ("ann@example.org", "alerts", "subscribed", "unsubscribed", "webhook"),
+        ("bob@example.org", "weekly", "subscribed", "unsubscribed", "webhook"),
+        ("bob@example.org", "alerts", "subscribed", "unsubscribed", "webhook"),
+        ("cy@example.org", None, "active", "bounced", "webhook"),
+    ]
+    with database.engine.connect() as conn:
+        rows = sorted(tuple(row) for row in conn.execute(text(
+            "select email, status from subscribers")))
+        left = sorted(tuple(row) for row in conn.execute(text(
+            "select s.email_key, l.slug from memberships m join subscribers s "
+            "on s.id = m.subscriber_id join lists l on l.id = m.list_id "
+            "where m.status = 'unsubscribed' and m.how = 'webhook'")))
+    assert rows == [("New@example.org", "complained"), ("ann@example.org", "active"),
+                    ("bob@example.org", "active"), ("cy@example.org", "bounced")]
+    assert left == [("ann@example.org", "alerts"), ("bob@example.org", "alerts"),
+                    ("bob@example.org", "weekly")]

@@ -12,8 +12,10 @@ One webhook batch is applied in the caller's transaction (:func:`apply_batch`):
    RETURNING``, so only events never seen before go on (a retried batch changes nothing,
    and two concurrent deliveries of one event cannot both apply it);
 2. counts are added up in memory and written with one upsert per (campaign, event);
-3. the few events that change someone's status are applied through the store's API,
-   which records each change in the subscriber's history.
+3. the few events that change someone's status are applied together
+   (:func:`apply_actions`): the people and their lists are loaded in one query each,
+   the same rule decides each event in turn, and the changes and their history rows are
+   written with ``executemany``.
 """
 
 from __future__ import annotations
@@ -24,16 +26,30 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, insert, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..emails import InvalidEmail, normalise_email
 from ..errors import NewsletterError
 from ..project import Project
+from .consent import erased
 from .database import open_project_database
 from .engagement import CLICK, PRIVACY_FULL, Engagement, record_engagement
-from .models import CampaignEventCount, Source, SubscriberStatus, WebhookEvent, utcnow
-from .subscribers import find_list, find_subscriber, set_subscriber_status, unsubscribe
+from .models import (
+    CampaignEventCount,
+    HistoryEntry,
+    MailingList,
+    Membership,
+    MembershipStatus,
+    Source,
+    Subscriber,
+    SubscriberStatus,
+    WebhookEvent,
+    email_key,
+    table,
+    utcnow,
+)
 
 # SendGrid's event names; anything else is counted as ignored, never stored.
 KNOWN_EVENTS = frozenset({
@@ -135,6 +151,153 @@ _RANK = {
 }
 
 
+Action = tuple[str, str | None]  # ("bounced"|"complained"|"unsubscribed", list slug or None)
+_UNSUBSCRIBED = MembershipStatus.UNSUBSCRIBED.value
+_SUBSCRIBERS, _MEMBERSHIPS, _HISTORY = table(Subscriber), table(Membership), table(HistoryEntry)
+
+
+@dataclass
+class _Person:
+    """A subscriber as the batch sees it: loaded, or added by this batch (``id`` None)."""
+
+    id: int | None
+    status: str
+    email: str
+    memberships: dict[int, str] = field(default_factory=dict)  # list id → status
+    changed: bool = False
+
+
+def apply_actions(
+    session: Session, changes: Sequence[tuple[str, Action, str]], *, source: Source
+) -> int:
+    """Apply each (email, action, detail) in turn, as the rule below says; how many changed.
+
+    The rule: "bounced" and "complained" set the subscriber-wide status unless that
+    would be a downgrade (an unknown address is added with it, unless erased on
+    request); "unsubscribed" leaves the list (None: every list) of a known address and
+    a known list. Not an email address: nothing. Each change writes a history row.
+    One query loads the people, one their lists; the writes are ``executemany``.
+    """
+    session.flush()  # pending ORM changes first: the writes below go round the session
+    connection = session.connection()
+    addresses = [_address(email) for email, _action, _detail in changes]
+    people = _load_people(connection, {email_key(a) for a in addresses if a},
+                          any(kind == _UNSUBSCRIBED for _e, (kind, _s), _d in changes))
+    slugs = {slug for _e, (kind, slug), _d in changes if kind == _UNSUBSCRIBED and slug}
+    lists = {slug: number for slug, number in connection.execute(
+        select(MailingList.slug, MailingList.id).where(MailingList.slug.in_(sorted(slugs))))
+    } if slugs else {}
+    history: list[tuple[_Person, int | None, str | None, str, str]] = []
+    changed = 0
+    for address, (_email, (kind, slug), detail) in zip(addresses, changes, strict=True):
+        person = people.get(email_key(address)) if address else None
+        if kind == _UNSUBSCRIBED:
+            if person is None or (slug is not None and slug not in lists):
+                continue
+            left = [list_id for list_id, status in person.memberships.items()
+                    if status != _UNSUBSCRIBED and (slug is None or lists[slug] == list_id)]
+            for list_id in left:
+                history.append((person, list_id, person.memberships[list_id], kind, detail))
+                person.memberships[list_id] = _UNSUBSCRIBED
+            changed += bool(left)
+            continue
+        status = SubscriberStatus(kind).value
+        if address is None:
+            continue  # not an email address: nothing to apply it to
+        if person is None:
+            if _erased(session, address):
+                continue  # erased on request: never stored again
+            person = people[email_key(address)] = _Person(None, status, address, changed=True)
+            history.append((person, None, None, status, detail))
+        elif _RANK.get(person.status, 0) >= _RANK[status]:
+            continue  # never softened: a complaint is not turned back into a bounce
+        else:
+            history.append((person, None, person.status, status, detail))
+            person.status, person.changed = status, True
+        changed += 1
+    if history:
+        _write(session, people, history, source)
+    return changed
+
+
+def _erased(session: Session, address: str) -> bool:
+    """True if ``address`` may not be stored: erased on request, or no secret to tell."""
+    try:
+        return erased(session, address)
+    except NewsletterError:  # erasures exist but the secret was not given: add nobody
+        return True
+
+
+def _address(email: str) -> str | None:
+    try:
+        return normalise_email(email)
+    except InvalidEmail:
+        return None
+
+
+def _load_people(connection: Connection, keys: set[str], lists: bool) -> dict[str, _Person]:
+    """email key → the stored subscriber, with their memberships if ``lists``."""
+    people: dict[str, _Person] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _ID_CHUNK):
+        rows = connection.execute(
+            select(Subscriber.email_key, Subscriber.id, Subscriber.status, Subscriber.email)
+            .where(Subscriber.email_key.in_(ordered[start:start + _ID_CHUNK])))
+        people.update((key, _Person(number, status, email)) for key, number, status, email in rows)
+    if lists and people:
+        by_id = {person.id: person for person in people.values() if person.id is not None}
+        ids = sorted(by_id)
+        for start in range(0, len(ids), _ID_CHUNK):
+            members = connection.execute(
+                select(Membership.subscriber_id, Membership.list_id, Membership.status)
+                .where(Membership.subscriber_id.in_(ids[start:start + _ID_CHUNK]))
+                .order_by(Membership.subscriber_id, Membership.list_id))
+            for subscriber_id, list_id, status in members:
+                by_id[subscriber_id].memberships[list_id] = status
+    return people
+
+
+def _write(session: Session, people: dict[str, _Person],
+           history: list[tuple[_Person, int | None, str | None, str, str]], source: Source) -> None:
+    """Write a batch's changes: new and changed subscribers, memberships, history rows."""
+    connection = session.connection()
+    now, how = utcnow(), source.value
+    updated = [{"i": p.id, "s": p.status, "t": now} for p in people.values()
+               if p.changed and p.id is not None]
+    new = [p for p in people.values() if p.id is None]
+    if new:
+        rows = connection.execute(
+            insert(_SUBSCRIBERS).returning(_SUBSCRIBERS.c.id, _SUBSCRIBERS.c.email_key),
+            [{"email": p.email, "email_key": email_key(p.email), "name": "", "attributes": {},
+              "status": p.status, "status_changed_at": now, "created_at": now} for p in new])
+        for subscriber_id, key in rows:
+            people[key].id = subscriber_id
+    if updated:
+        connection.execute(update(_SUBSCRIBERS).where(_SUBSCRIBERS.c.id == bindparam("i"))
+                           .values(status=bindparam("s"), status_changed_at=bindparam("t")),
+                           updated)
+    left = [{"i": p.id, "l": list_id, "t": now} for p, list_id, _o, _n, _d in history
+            if list_id is not None]
+    if left:
+        connection.execute(update(_MEMBERSHIPS).where(
+            _MEMBERSHIPS.c.subscriber_id == bindparam("i"),
+            _MEMBERSHIPS.c.list_id == bindparam("l"))
+            .values(status=_UNSUBSCRIBED, changed_at=bindparam("t"), how=how), left)
+    connection.execute(insert(_HISTORY), [
+        {"subscriber_id": p.id, "list_id": list_id, "at": now, "old_status": old,
+         "new_status": new_status, "source": how, "detail": detail}
+        for p, list_id, old, new_status, detail in history])
+    _expire(session, {p.id for p, *_rest in history})
+
+
+def _expire(session: Session, ids: set[int | None]) -> None:
+    """Let objects of these subscribers loaded in ``session`` read the new state."""
+    for loaded in list(session.identity_map.values()):
+        identity = inspect(loaded).identity
+        if isinstance(loaded, Subscriber | Membership) and identity and identity[0] in ids:
+            session.expire(loaded)
+
+
 def mark_status(
     session: Session, email: str, status: SubscriberStatus, *, source: Source, detail: str
 ) -> bool:
@@ -142,46 +305,17 @@ def mark_status(
 
     Unknown addresses are added with that status, so a later import skips them too.
     """
-    try:
-        found = find_subscriber(session, email)
-        if found is not None and _RANK.get(found.status, 0) >= _RANK[status.value]:
-            return False
-        set_subscriber_status(session, found or email, status, source=source, detail=detail)
-    except NewsletterError:  # not an email address: nothing to apply it to
-        return False
-    return True
-
-
-def unsubscribe_address(
-    session: Session, email: str, list_slug: str | None, *, source: Source, detail: str
-) -> bool:
-    """Unsubscribe ``email`` from ``list_slug`` (or every list if None); True if it changed.
-
-    Unknown addresses and lists are skipped: there is nothing to unsubscribe.
-    """
-    subscriber = find_subscriber(session, email)
-    if subscriber is None:
-        return False
-    if list_slug is not None and find_list(session, list_slug) is None:
-        return False
-    return bool(unsubscribe(session, subscriber, list_slug, source=source, detail=detail))
+    return apply_action(session, email, (status.value, None), source=source, detail=detail)
 
 
 def apply_action(
-    session: Session, email: str, action: tuple[str, str | None], *, source: Source, detail: str
+    session: Session, email: str, action: Action, *, source: Source, detail: str
 ) -> bool:
     """Apply ("bounced"|"complained"|"unsubscribed", list slug or None) to ``email``.
 
-    Returns True if anything changed.
+    Returns True if anything changed (see :func:`apply_actions`).
     """
-    kind, list_slug = action
-    if kind == "bounced":
-        return mark_status(session, email, SubscriberStatus.BOUNCED, source=source, detail=detail)
-    if kind == "complained":
-        return mark_status(
-            session, email, SubscriberStatus.COMPLAINED, source=source, detail=detail
-        )
-    return unsubscribe_address(session, email, list_slug, source=source, detail=detail)
+    return apply_actions(session, [(email, action, detail)], source=source) > 0
 
 
 # ---------------------------------------------------------------- a batch
@@ -293,9 +427,11 @@ def apply_batch(
             actions.append((when if isinstance(when, int | float) else 0, email, action, event))
     add_counts(session, result.counted)
     record_engagement(session, engaged, privacy=privacy)
-    for _when, email, action, event in sorted(actions, key=lambda a: a[0]):
-        if apply_action(session, email, action, source=Source.WEBHOOK, detail=_detail(event)):
-            result.changes += 1
+    if actions:
+        actions.sort(key=lambda a: a[0])
+        result.changes = apply_actions(session, [(email, action, _detail(event))
+                                                 for _when, email, action, event in actions],
+                                       source=Source.WEBHOOK)
     return result
 
 
