@@ -212,3 +212,24 @@ def test_a_send_shows_progress_and_closes_with_a_report(send_project, fake_sendg
     assert re.search(r"Sending .* 25/25 .*/s .*ETA", result.output), result.output
     assert "Send report" in result.output
     assert re.search(r"Accepted\s*│\s*25 recipients in \d+ request", result.output)
+
+
+def test_an_outbox_batch_that_stops_points_at_the_outbox_not_sendgrid(sample_project,
+                                                                     monkeypatch):
+    # A subscriber stored by an older version, before non-ASCII local parts were refused:
+    # the email package cannot address them, so their batch stops half-written.
+    from newsletter.store import open_project_database
+
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    project = Project(sample_project)
+    populate(project, "weekly", 3)
+    database = open_project_database(project)
+    with database.transaction() as session:
+        session.execute(text("UPDATE subscribers SET email = 'josé@example.org' "
+                             "WHERE email = 'user1@example.org'"))
+    database.dispose()
+    result = run("send", ISSUE, "--yes")
+    assert result.exit_code != 0
+    said = " ".join(result.output.split())
+    assert "look in" in said and "outbox/2021-02-01" in said and "--retry-ambiguous" in said
+    assert "SendGrid" not in said.split("Next:")[-1]

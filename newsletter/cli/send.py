@@ -253,6 +253,10 @@ def send_command(
             hint += (f" {report.total_ambiguous:,} messages got no answer from the SMTP "
                      "server (`newsletter status` names them); add --retry-ambiguous only "
                      "after checking the service's logs.")
+        elif report.total_ambiguous and plan.transport == "outbox":
+            hint += (f" {report.total_ambiguous:,} recipients are in batches that stopped "
+                     f"half-written; look in {report.outbox or 'the outbox folder'} for "
+                     "their .eml files, then add --retry-ambiguous to write them again.")
         elif report.total_ambiguous:
             hint += (f" {report.total_ambiguous:,} recipients are in ambiguous batches; add "
                      "--retry-ambiguous only after checking SendGrid's Activity feed.")
