@@ -294,6 +294,8 @@ def ann(as_user) -> tuple[httpx.Client, str]:  # type: ignore[no-untyped-def]
                                                  "name": "Ann Example"})
     assert added.status_code == 200 and f"{ANN} is subscribed to weekly." in added.text
     assert "Forget this person</button>" in added.text
+    title = re.search(r"<title>(.*?)</title>", added.text, re.DOTALL).group(1)
+    assert title.startswith(f"{ANN} · ") and "<" not in title  # the page's name, nothing else
     return admin, added.url.path
 
 
