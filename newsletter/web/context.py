@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse
 
 from ..project import Project
-from ..render import environments
+from ..render import environments, render_template
 from ..store import Database, ratelimits
 from .security import PAGE_CSP, rate_key
 from .webhook import WebhookVerifier
@@ -138,9 +138,8 @@ class WebContext:
     ) -> HTMLResponse:
         """Render ``web/<template>.html.j2`` (the project's templates/ override by name)."""
         html_env, _ = environments(self.project)
-        html = html_env.get_template(f"web/{template}.html.j2").render(
-            **self.base_context(), **values
-        )
+        html = render_template(html_env, f"web/{template}.html.j2",
+                               {**self.base_context(), **values})
         response = HTMLResponse(html, status_code=status_code, headers=headers)
         response.headers["content-security-policy"] = PAGE_CSP
         response.headers["cache-control"] = "no-store"
@@ -153,12 +152,12 @@ class WebContext:
         """
         html_env, text_env = environments(self.project)
         context = {**self.base_context(), **values}
-        text = text_env.get_template(f"web/{template}.txt.j2").render(**context)
+        text = render_template(text_env, f"web/{template}.txt.j2", context)
         first, _, rest = text.partition("\n")
         subject = first.removeprefix("Subject:").strip() if first.startswith("Subject:") else ""
         if subject:
             text = rest.lstrip("\n")
-        html = html_env.get_template(f"web/{template}.html.j2").render(**context)
+        html = render_template(html_env, f"web/{template}.html.j2", context)
         return subject or self.project.config.name, html, text
 
     def error_page(self, status_code: int, title: str, message: str,
