@@ -59,7 +59,8 @@ def test_a_batch_read_uses_index_ranges_on_both_tables(pg_project: Project) -> N
             ids = [row[0] for row in connection.execute(
                 text("SELECT id FROM subscribers ORDER BY id LIMIT 100 OFFSET 1500"))]
             cursor = connection.connection.cursor()
-            params = statement.compiled.construct_params({"list_id": list_id, "ids": ids})
+            params = statement.compiled.construct_params(
+                {"list_id": list_id, "low": min(ids), "high": max(ids)})
             cursor.execute("EXPLAIN (FORMAT JSON) " + statement.sql, params)
             plan = cursor.fetchone()[0]
         plan = plan if isinstance(plan, list) else json.loads(plan)

@@ -14,20 +14,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Engine,
+    Integer,
     and_,
     bindparam,
     case,
-    cast,
     delete,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -213,10 +211,10 @@ def frozen_ids(bind: Connection | Session, campaign_id: int, number: int) -> lis
 class RecipientReader:
     """Reads the recipients of frozen batches, for one list, by their frozen ids.
 
-    Exactly the ids frozen into a batch are read (never a range of ids: someone
-    who joined after the freeze with an id inside it must not get the issue).
-    PostgreSQL gets the ids as one array (``= ANY``); SQLite an IN list, its
-    statement compiled once per batch length.
+    Exactly the ids frozen into a batch are returned: someone who joined after the
+    freeze with an id inside the batch's range must not get the issue. PostgreSQL
+    reads the batch's id range and the frozen ids are kept here; SQLite gets an IN
+    list, its statement compiled once per batch length.
     """
 
     def __init__(self, engine: Engine, list_id: int, campaign_id: int) -> None:
@@ -231,12 +229,14 @@ class RecipientReader:
         statement = self.statements.get(key)
         if statement is None:
             if self.postgres:
-                ids = cast(bindparam("ids"), postgresql.ARRAY(BigInteger))
-                # The ids bound both tables, so each is read through its index whatever
-                # the list's size (without the second bound PostgreSQL may scan every
-                # membership of the list to hash-join it).
-                wanted = and_(Subscriber.id == func.any(ids),
-                              Membership.subscriber_id == func.any(ids))
+                # The batch's id range bounds both tables, so each is one index range
+                # whatever the list's size (bounding only subscribers, PostgreSQL may
+                # hash-join every membership of the list). read() keeps the frozen ids:
+                # a 1,000-id array (``= ANY``) cost 5 times the range's time to plan and
+                # look up, one index descent per id.
+                low, high = bindparam("low", type_=Integer), bindparam("high", type_=Integer)
+                wanted = and_(Subscriber.id.between(low, high),
+                              Membership.subscriber_id.between(low, high))
             else:
                 wanted = Subscriber.id.in_([bindparam(f"i{n}") for n in range(count)])
             # No ORDER BY: SQLite would sort in a temporary tree; the order does not matter.
@@ -263,12 +263,15 @@ class RecipientReader:
                 return 0, []
             values: dict[str, Any] = {"list_id": self.list_id}
             if self.postgres:
-                values["ids"] = ids
+                values.update(low=min(ids), high=max(ids))
             else:
                 values.update({f"i{n}": value for n, value in enumerate(ids)})
             cursor = self._statement(len(ids)).execute(connection, values)
             rows = cursor.fetchall()
             cursor.close()
+        if self.postgres:  # the range may hold people who joined after the freeze
+            frozen_set = set(ids)
+            rows = [row for row in rows if row[0] in frozen_set]
         return len(ids), rows
 
 
