@@ -180,6 +180,33 @@ def test_the_default_templates_pass_at_error_level(subject: Subject) -> None:
     assert [f for f in result.findings if f.severity == "error"] == []
 
 
+@pytest.mark.parametrize(("slug", "found", "not_found"), [
+    ("css-left-right-top-bottom", ["top:", "x;left :", "a bottom:", "right:"],
+     ["margin-top:", "padding-left:", "a-right:", "x_bottom:"]),
+    ("css-border-radius", ["border-radius:", ';border-radius="'],
+     ["-border-radius:", "xborder-radius:", "border-radius;"]),
+    ("css-height", ["height:", " height :"], ["line-height:", "max-height:"]),
+    ("css-function-min", ["min(", "width:min("], ["xmin(", "a_min("]),
+    ("css-unit-calc", ["calc("], ["xcalc("]),
+    ("css-sytem-ui", [" system-ui,"], ["xsystem-ui", "system-uix"]),
+    ("html-srcset", [" srcset="], ["asrcset="]),
+    ("css-pseudo-class-hover", ["a:hover{"], ["a::hover{", ":hover;"]),
+])
+def test_each_client_feature_matches_only_where_it_is_written(
+        slug: str, found: list[str], not_found: list[str]) -> None:
+    from newsletter.preflight.clients import data_file, load_features
+
+    path = data_file()
+    if path is None:
+        pytest.skip("caniemail's data is not installed")
+    feature = next(f for f in load_features(path)[0] if f.slug == slug)
+    assert [text for text in found if not feature.pattern.search(text)] == []
+    assert [text for text in not_found if feature.pattern.search(text)] == []
+    # Led by its literal text, so re jumps between occurrences (25 times faster).
+    assert feature.source[0].isalnum() or feature.source[0] == ":" or (
+        feature.source.startswith("(?:") and feature.source[3].isalnum())
+
+
 def test_flexbox_and_position_in_a_template_are_reported_with_their_line(
         sample_project: Path) -> None:
     from newsletter.project import default_templates_dir

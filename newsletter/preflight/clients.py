@@ -51,25 +51,29 @@ _SPECIAL = {
     "css-at-media-prefers-reduced-motion": r"prefers-reduced-motion",
     "css-important": r"!important",
     "css-variables": r"var\(\s*--",
-    "css-unit-calc": r"\bcalc\(",
+    "css-unit-calc": r"calc\((?<!\wcalc\()",
     "css-linear-gradient": r"linear-gradient\(",
     "css-radial-gradient": r"radial-gradient\(",
     "css-conic-gradient": r"conic-gradient\(",
-    "css-function-clamp": r"\bclamp\(",
-    "css-function-min": r"\bmin\(",
-    "css-function-max": r"\bmax\(",
-    "css-function-light-dark": r"\blight-dark\(",
-    "css-left-right-top-bottom": r"(?<![\w-])(?:top|left|right|bottom)\s*:",
+    "css-function-clamp": r"clamp\((?<!\wclamp\()",
+    "css-function-min": r"min\((?<!\wmin\()",
+    "css-function-max": r"max\((?<!\wmax\()",
+    "css-function-light-dark": r"light-dark\((?<!\wlight-dark\()",
+    "css-left-right-top-bottom": r"(?:top(?<![\w-]top)|left(?<![\w-]left)|"
+    r"right(?<![\w-]right)|bottom(?<![\w-]bottom))\s*:",
     "css-grid-template": r"grid-template(?:-\w+)?\s*:",
-    "css-sytem-ui": r"\bsystem-ui\b",
-    "html-srcset": r"\bsrcset=",
-    "html-loading-attribute": r"\bloading=",
+    "css-sytem-ui": r"system-ui(?<!\wsystem-ui)\b",
+    "html-srcset": r"srcset=(?<!\wsrcset=)",
+    "html-loading-attribute": r"loading=(?<!\wloading=)",
 }
 _TAGS = {"audio", "video", "svg", "form", "picture", "marquee", "object", "dialog", "progress",
          "meter", "select", "textarea", "button-reset", "button-submit", "base", "ruby", "wbr"}
 _SKIP = ("css-selector-", "css-unit-", "css-comments", "css-modern-color", "css-nesting",
          "css-rgb", "css-display", "html-", "image-", "amp", "bimi")
 _DECLARED = r'(?:\s*:|=")'  # in CSS (name:) or as an MJML attribute (name="...")
+# Every pattern starts with its literal text and checks what comes before it with a
+# lookbehind after it: re then jumps from one occurrence of the text to the next. Led
+# by the lookbehind, each pattern tried every position, 1.2 ms a pattern on the sample.
 _MSO = re.compile(r"<!--\[if [^\]]*mso[^\]]*\]>.*?<!\[endif\]-->", re.DOTALL | re.IGNORECASE)
 
 
@@ -113,13 +117,13 @@ def _pattern(slug: str) -> str | None:
     if slug == "css-at-media":
         return r"@media\b"
     if slug.startswith("css-pseudo-class-"):
-        return rf"(?<!:):{slug[17:]}\b(?!\s*[;\"'])"
+        return rf":{slug[17:]}(?<!::{slug[17:]})\b(?!\s*[;\"'])"
     if slug.startswith("css-pseudo-element-"):
         return rf"::?{slug[19:]}\b(?!\s*[;\"'])"
     if slug.startswith(_SKIP) or not slug.startswith("css-"):
         return None
     # A CSS property, in CSS (name:) or as an MJML attribute (name="...").
-    return rf"(?<![\w-]){slug[4:]}{_DECLARED}"
+    return rf"{slug[4:]}(?<![\w-]{slug[4:]}){_DECLARED}"
 
 
 def _needle(pattern: str) -> str:
