@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,22 @@ def test_report_loads_no_transport_until_it_needs_sendgrid() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_an_offline_preflight_loads_no_database_network_or_sending_library() -> None:
+    # --offline: no links, pictures or DNS (httpx, Pillow, dnspython, asyncio), and
+    # preflight builds the message with the outbox transport alone: the SMTP transport
+    # used to pull in the database layer (SQLAlchemy) through its delivery records.
+    code = (
+        "import sys\nfrom newsletter.cli import main\n"
+        "try:\n    main(['preflight', 'issues/2021-02-01.yaml', '--offline'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('sqlalchemy', 'httpx', 'PIL', 'dns', 'asyncio', 'sendgrid', "
+        "'newsletter.store', 'newsletter.delivery.messages') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PATH": ""}  # no spamassassin: the spam check says so and skips
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True, cwd=root, env=env)
+    assert "not installed" in " ".join(done.stdout.split()), done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

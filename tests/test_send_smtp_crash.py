@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from newsletter.delivery.messages import CHUNK
 from newsletter.delivery.models import BatchDelivery, DeliveryState
-from newsletter.delivery.smtp import PASSWORD_ENV
+from newsletter.delivery.smtp import CHUNK, PASSWORD_ENV
 from newsletter.project import Project
 from newsletter.store import Subscriber, open_project_database
 from tests.plugins.fake_sendgrid import SECRET, own_identity, populate

@@ -3,7 +3,7 @@
 SendGrid answers for a whole batch; an SMTP server answers for each message.
 So an SMTP batch writes one row per recipient (:class:`.models.BatchDelivery`):
 
-- ``sending`` for a chunk of messages (:data:`CHUNK`), in one transaction,
+- ``sending`` for a chunk of messages (:data:`.smtp.CHUNK`), in one transaction,
   before the first of their final dots leaves;
 - then each message's outcome: ``accepted`` (the server's 250 to the dot),
   ``ambiguous`` (the connection broke between the dot and the answer),
@@ -41,8 +41,6 @@ from .models import Batch, BatchDelivery, BatchState, DeliveryState
 deliveries = table(BatchDelivery)
 batches = table(Batch)
 TERMINAL = (DeliveryState.ACCEPTED.value, DeliveryState.BOUNCED.value)
-# Messages per chunk: recorded ``sending`` together, their outcomes written together.
-CHUNK = 25
 SETTLED_DETAIL = "the sender stopped after handing it to the server, before the answer came"
 
 

@@ -7,7 +7,7 @@ for ``messages_per_connection`` messages before reconnecting; a token bucket
 shared by the threads keeps to ``per_second``.
 
 The server answers each message, so the transport tells a :class:`.Journal`
-what happened to each. It sends in chunks of :data:`.messages.CHUNK`: the
+what happened to each. It sends in chunks of :data:`CHUNK`: the
 journal records a chunk ``sending`` before its first final dot leaves, and the
 chunk's outcomes with the next chunk's ``sending`` (two small writes per chunk,
 not per message). What the answers mean:
@@ -40,9 +40,12 @@ from typing import Any
 from ..config import Config, Smtp
 from ..errors import NewsletterError
 from . import _json
-from .messages import CHUNK
 from .personal import DeliveryOutcome, Journal, personal_message_bytes
 from .problems import AuthProblem, DeliveryProblem, Rejected, Retryable
+
+# Messages per chunk: recorded ``sending`` together, their outcomes written together
+# (by the journal, delivery.messages).
+CHUNK = 25
 
 PASSWORD_ENV = "NEWSLETTER_SMTP_PASSWORD"
 _FIX_LOGIN = (f"Check [smtp] username in newsletter.toml and the password in {PASSWORD_ENV} "
