@@ -40,7 +40,7 @@ from starlette.routing import Route  # noqa: E402
 from newsletter.preflight import Report, run_preflight  # noqa: E402
 from newsletter.preflight.domain import DNS_SERVER_ENV  # noqa: E402
 from newsletter.preflight.runner import prepare  # noqa: E402
-from newsletter.preflight.spam import SPAMD_ENV  # noqa: E402
+from newsletter.preflight.spam import NO_LEARNING, SPAMD_ENV  # noqa: E402
 from newsletter.project import Project  # noqa: E402
 from tests.preflight_helpers import (  # noqa: E402
     dns_server,
@@ -141,8 +141,8 @@ def main() -> None:
         spamd_env = {SPAMD_ENV: spamd_at}
         rows = _interleaved(args.runs, [
             # the floors: the spam check's own tool, alone, on the same message
-            ("`spamassassin -L -t` alone (floor of the cold route)",
-             _tool(["spamassassin", "-L", "-t"], eml)),
+            ("`spamassassin -L -t --cf='bayes_auto_learn 0'` alone (floor of the cold route)",
+             _tool(["spamassassin", "-L", "-t", NO_LEARNING], eml)),
             ("`spamc -R` alone, to the bench's spamd (floor of the spamd route)",
              _tool(["spamc", "-d", host, "-p", port, "-R"], eml)),
             ("full preflight, 20 links, cold `spamassassin`", _preflight(project)),

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from newsletter.preflight.spam import NO_LEARNING
 from tests.plugins.waiting import wait_until
 from tests.servers import free_port, serve_asgi
 
@@ -152,7 +153,7 @@ def spamd_server(spamd: str) -> Iterator[str]:
         log = Path(folder) / "spamd.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [spamd, "--local", "--nouser-config", f"--listen=127.0.0.1:{port}",
+                [spamd, "--local", "--nouser-config", NO_LEARNING, f"--listen=127.0.0.1:{port}",
                  "--min-children=1", "--max-children=2", "--syslog=stderr",
                  f"--pidfile={folder}/spamd.pid"],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

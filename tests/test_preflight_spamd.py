@@ -59,7 +59,8 @@ def test_spamc_reports_the_same_rules_as_spamassassin(
     assert commands[0][commands[0].index("-p") + 1] == spamd.rsplit(":", 1)[1]
     assert not through_spamd.skipped, through_spamd.skipped
 
-    cold = subprocess.run([spamassassin, "-L", "-t"], input=subject.eml, capture_output=True,
+    cold = subprocess.run([spamassassin, "-L", "-t", spam.NO_LEARNING], input=subject.eml,
+                          capture_output=True,
                           timeout=120, check=True)
     parsed = spam.parse_report(cold.stdout.decode("utf-8", "replace"))
     assert parsed is not None
@@ -88,4 +89,16 @@ def test_without_spamc_a_configured_spamd_falls_back_to_spamassassin(
     monkeypatch.setattr(spam.subprocess, "run", lambda command, **_: commands.append(command)
                         or subprocess.CompletedProcess(command, 0, b"", b""))
     spam.check_spam(subject)
-    assert commands == [["/usr/bin/spamassassin", "-L", "-t"]]
+    assert commands == [["/usr/bin/spamassassin", "-L", "-t", spam.NO_LEARNING]]
+
+
+def test_a_spam_check_teaches_the_bayes_filter_nothing(
+        subject: Subject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SpamAssassin learns a low-scoring email as ham into ~/.spamassassin on its own
+    # (bayes_auto_learn): preflight must not file the newsletter as good mail there.
+    require_binary("spamassassin", "sudo apt-get install -y spamassassin")
+    monkeypatch.delenv(spam.SPAMD_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = spam.check_spam(subject)
+    assert not result.skipped and result.summary, result.skipped
+    assert sorted(p.name for p in tmp_path.rglob("bayes_*")) == []
