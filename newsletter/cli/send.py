@@ -426,33 +426,32 @@ def status_command(issue_file: Path | None, as_json: bool) -> None:
 
 def _ambiguous_messages(found: list[CampaignOverview]) -> None:
     """SMTP sends: the messages that got no answer, by address."""
-    rows = [(item.campaign, row) for item in found for row in item.ambiguous_messages]
-    if not rows:
-        return
-    detail = Table(title="Messages that got no answer (maybe delivered)", box=box.SIMPLE_HEAD,
-                   pad_edge=False)
-    for column in ("Issue", "List", "Batch", "Address", "What happened"):
-        detail.add_column(column)
-    for c, (number, email, what) in rows:
-        detail.add_row(escape(c.issue_name), escape(c.list_slug), str(number), escape(email),
-                       escape(what[:200]))
-    console.print(detail)
-    console.print("Check the SMTP service's logs for them; `newsletter send ... "
-                  "--retry-ambiguous` sends them again.")
+    if _address_table(found, "ambiguous_messages", "Messages that got no answer (maybe "
+                      "delivered)", "What happened"):
+        console.print("Check the SMTP service's logs for them; `newsletter send ... "
+                      "--retry-ambiguous` sends them again.")
 
 
 def _not_delivered(found: list[CampaignOverview]) -> None:
     """Recipients refused for good (an SMTP server's 5xx, or an address no server accepts)."""
-    rows = [(item.campaign, row) for item in found for row in item.not_delivered]
+    _address_table(found, "not_delivered", "Recipients not sent to", "Why")
+
+
+def _address_table(found: list[CampaignOverview], attribute: str, title: str,
+                   last: str) -> bool:
+    """A table of the sends' (batch number, email, text) rows held in ``attribute``;
+    False (and nothing printed) if there are none."""
+    rows = [(item.campaign, row) for item in found for row in getattr(item, attribute)]
     if not rows:
-        return
-    detail = Table(title="Recipients not sent to", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("Issue", "List", "Batch", "Address", "Why"):
+        return False
+    detail = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("Issue", "List", "Batch", "Address", last):
         detail.add_column(column)
-    for c, (number, email, why) in rows:
+    for c, (number, email, what) in rows:
         detail.add_row(escape(c.issue_name), escape(c.list_slug), str(number), escape(email),
-                       escape(why[:300]))
+                       escape(what[:300]))
     console.print(detail)
+    return True
 
 
 def _print_reasons(project: Project) -> None:
