@@ -223,7 +223,7 @@ def one_run(root: Path) -> dict[str, float]:
         project.config, plan.rendered, issue_name=plan.issue.name, list_slug="weekly",
         secret=plan.secret, campaign_id=report.campaign_id)
     for number in range(1, min(report.requests, 30) + 1):
-        _frozen, recipients = reader.read(number)
+        recipients = reader.read(number).people
         built = time.perf_counter()
         body = builder.body(recipients, number)
         build_times.append(time.perf_counter() - built)

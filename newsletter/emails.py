@@ -62,7 +62,7 @@ def normalise_email(text: str) -> str:
         result = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(str(exc)) from None
-    if not result.local_part.isascii():
+    if non_ascii_local_part(result.normalized):
         # Valid (RFC 6531), but deliverable only where every server on the way speaks
         # SMTPUTF8: SendGrid answers "501 Recipient syntax error", and Python's email
         # package cannot write it into a To header. Refused here, so no list holds one.
@@ -71,6 +71,16 @@ def normalise_email(text: str) -> str:
             "mail services (SendGrid included) cannot deliver to such an address, so ask "
             "the person for another one")
     return result.normalized
+
+
+def non_ascii_local_part(address: str) -> bool:
+    """True if the part before the @ has letters outside plain ASCII (``josé@example.org``).
+
+    :func:`normalise_email` refuses such addresses; a database made by an older
+    version may still hold some, and a send leaves them out (newsletter.delivery.refusals).
+    """
+    # The domain never holds an @, so the last one ends the local part (even a quoted one).
+    return not address.isascii() and not address.rpartition("@")[0].isascii()
 
 
 def ascii_email(email: str) -> str:

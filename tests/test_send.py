@@ -12,16 +12,25 @@ from sqlalchemy import select
 
 from newsletter.delivery.models import Batch, BatchState, Campaign, CampaignStatus
 from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
+from newsletter.delivery.refusals import REASON
 from newsletter.delivery.schedule import parse_at
 from newsletter.delivery.send import run_send
 from newsletter.delivery.sendgrid_client import SendGridClient
-from newsletter.delivery.status import cancel_send
+from newsletter.delivery.status import campaigns_status, cancel_send
 from newsletter.delivery.transports import SendGridTransport
 from newsletter.errors import NewsletterError
 from newsletter.render import TEXT_TOKENS
 from newsletter.store import Source, open_project_database, unsubscribe
 from newsletter.tokens import read_unsubscribe_token
-from tests.plugins.fake_sendgrid import DROP, HANG, SECRET, Reply, own_identity, populate
+from tests.plugins.fake_sendgrid import (
+    DROP,
+    HANG,
+    SECRET,
+    Reply,
+    own_identity,
+    populate,
+    store_as_an_older_version_did,
+)
 
 ISSUE = Path("issues/2021-02-01.yaml")
 FAST = SendSettings(batch_size=10, concurrency=2, timeout=2.0, max_retries=3,
@@ -416,6 +425,40 @@ def test_helper_processes_send_the_same_valid_requests(send_project, fake_sendgr
     numbers = sorted(int(item.batch) for item in fake_sendgrid.accepted)
     assert numbers == list(range(1, 11))
     assert started == [2]
+
+
+@pytest.mark.parametrize("helpers", [0, 2], ids=["main process", "helper processes"])
+def test_an_address_an_older_version_stored_is_left_out_and_the_rest_goes(
+        send_project, fake_sendgrid, helpers, monkeypatch):
+    # SendGrid answers 501 for a non-ASCII part before the @: it never reaches a request.
+    import newsletter.delivery.runner as runner_module
+
+    started, real = [], runner_module.HelperSenders
+    monkeypatch.setattr(runner_module, "HelperSenders",
+                        lambda *args: started.append(1) or real(*args))
+    populate(send_project, "weekly", 75, start=25)  # 100 people, 10 batches
+    store_as_an_older_version_did(send_project, "user3@example.org", "josé@example.org")
+    store_as_an_older_version_did(send_project, "user57@example.org", "zoë@example.org")
+    fake_sendgrid.script(Reply(503))  # josé's batch is claimed twice: he is named once
+    settings = SendSettings(batch_size=10, concurrency=1, build_processes=helpers,
+                            backoff_base=0.01, backoff_cap=0.05)
+    report = send(send_project, settings)
+    assert report.complete and fake_sendgrid.rejected == [(503, [])]
+    assert sorted(report.refused) == ["josé@example.org", "zoë@example.org"]
+    assert report.recipients_accepted == 98 and report.skipped_unsubscribed == 0
+    assert set(fake_sendgrid.delivered()) == everyone(100) - {"user3@example.org",
+                                                              "user57@example.org"}
+    assert set(fake_sendgrid.delivered().values()) == {1}
+    by_batch = {int(item.batch): len(item.emails) for item in fake_sendgrid.accepted}
+    assert by_batch[1] == by_batch[6] == 9  # their batches went, without them
+    assert all(b.state == BatchState.ACCEPTED for b in batches(send_project))
+    (overview,) = campaigns_status(send_project)
+    assert [(n, e) for n, e, _why in overview.not_delivered] == [
+        (1, "josé@example.org"), (6, "zoë@example.org")]
+    assert all(why.startswith(REASON) for _n, _e, why in overview.not_delivered)
+    assert started == ([1] if helpers else [])
+    with pytest.raises(NewsletterError, match="already sent"):
+        send(send_project, settings)
 
 
 def test_an_unreachable_api_is_retried_then_the_batch_fails(send_project, monkeypatch):

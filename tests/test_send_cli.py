@@ -17,7 +17,12 @@ from newsletter.cli import main
 from newsletter.delivery import send_one
 from newsletter.project import Project
 from newsletter.tokens import read_unsubscribe_token
-from tests.plugins.fake_sendgrid import OWN_FROM_EMAIL, SECRET, populate
+from tests.plugins.fake_sendgrid import (
+    OWN_FROM_EMAIL,
+    SECRET,
+    populate,
+    store_as_an_older_version_did,
+)
 
 ISSUE = "issues/2021-02-01.yaml"
 
@@ -214,20 +219,51 @@ def test_a_send_shows_progress_and_closes_with_a_report(send_project, fake_sendg
     assert re.search(r"Accepted\s*│\s*25 recipients in \d+ request", result.output)
 
 
-def test_an_outbox_batch_that_stops_points_at_the_outbox_not_sendgrid(sample_project,
-                                                                     monkeypatch):
-    # A subscriber stored by an older version, before non-ASCII local parts were refused:
-    # the email package cannot address them, so their batch stops half-written.
-    from newsletter.store import open_project_database
-
+def test_an_outbox_send_leaves_out_an_address_an_older_version_stored(sample_project,
+                                                                       monkeypatch):
     monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
     project = Project(sample_project)
     populate(project, "weekly", 3)
-    database = open_project_database(project)
-    with database.transaction() as session:
-        session.execute(text("UPDATE subscribers SET email = 'josé@example.org' "
-                             "WHERE email = 'user1@example.org'"))
-    database.dispose()
+    store_as_an_older_version_did(project, "user1@example.org", "josé@example.org")
+    result = run("send", ISSUE, "--yes")
+    assert result.exit_code == 0, result.output
+    folder = sample_project / "outbox" / "2021-02-01"
+    assert sorted(p.name for p in folder.iterdir()) == ["user0@example.org.eml",
+                                                        "user2@example.org.eml"]
+    said = " ".join(result.output.split())
+    assert ("Not sent to josé@example.org: the address has non-ASCII letters before the @, "
+            "which mail servers do not accept.") in said
+    assert "`newsletter subscribers add NEW@ADDRESS --list weekly`" in said
+    assert "`newsletter subscribers remove josé@example.org`" in said
+    assert "went to every recipient of 'weekly' except the 1 address(es) named above" in said
+    assert "ambiguous" not in said and "Traceback" not in said
+    status = " ".join(run("status").output.split())
+    assert "Recipients not sent to" in status and "josé@example.org" in status
+    assert "non-ASCII letters before the @" in status
+    (sent,) = json.loads(run("status", "--json").output)["sends"]
+    assert sent["status"] == "sent" and sent["recipients"]["submitting"] == 0
+    assert [row["email"] for row in sent["not_delivered"]] == ["josé@example.org"]
+    again = run("send", ISSUE, "--yes")  # never sent again, never ambiguous
+    assert again.exit_code != 0 and "already sent" in again.output
+    removed = run("subscribers", "remove", "josé@example.org")  # the next step works
+    assert removed.exit_code == 0, removed.output
+    assert "Unsubscribed josé@example.org from weekly" in removed.output
+
+
+def test_an_outbox_batch_that_stops_points_at_the_outbox_not_sendgrid(sample_project,
+                                                                     monkeypatch):
+    from newsletter.delivery import transports
+
+    real_write = transports.atomic_write
+
+    def disk_full(path: Path, data: bytes, durable: bool = True) -> None:
+        if "outbox" not in path.parts:  # preflight's own message goes to a temporary folder
+            return real_write(path, data, durable=durable)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    populate(Project(sample_project), "weekly", 3)
+    monkeypatch.setattr(transports, "atomic_write", disk_full)
     result = run("send", ISSUE, "--yes")
     assert result.exit_code != 0
     said = " ".join(result.output.split())

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from newsletter.delivery import personal
 from newsletter.delivery.models import Batch, BatchDelivery, DeliveryState
 from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
+from newsletter.delivery.refusals import REASON
 from newsletter.delivery.send import run_send
 from newsletter.delivery.smtp import PASSWORD_ENV, SmtpTransport, TokenBucket
 from newsletter.delivery.status import campaigns_status
@@ -23,7 +24,12 @@ from newsletter.errors import NewsletterError
 from newsletter.project import Project
 from newsletter.store import HistoryEntry, Subscriber, open_project_database
 from newsletter.tokens import read_unsubscribe_token
-from tests.plugins.fake_sendgrid import SECRET, own_identity, populate
+from tests.plugins.fake_sendgrid import (
+    SECRET,
+    own_identity,
+    populate,
+    store_as_an_older_version_did,
+)
 from tests.plugins.smtp_server import PASSWORD, SmtpServer, running
 
 ISSUE = Path("issues/2021-02-01.yaml")
@@ -138,6 +144,29 @@ def test_550_bounces_that_recipient_in_the_store_and_the_rest_goes_on(smtp_proje
     bounce = [h for h in notes if "550" in h.detail and "User unknown" in h.detail]
     assert bounce and bounce[0].source == "smtp"
     assert deliveries(smtp_project)["user3@example.org"] == DeliveryState.BOUNCED.value
+
+
+def test_an_address_an_older_version_stored_is_left_out_and_the_batch_goes_on(
+        smtp_project, smtp_server):
+    # The email package cannot put a non-ASCII part before the @ into a To header: the
+    # whole batch used to stop as ambiguous. Now that person alone is not sent to.
+    store_as_an_older_version_did(smtp_project, "user4@example.org", "josé@example.org")
+    smtp_server.faults = ["451"]  # a batch is tried again
+    report = send(smtp_project)
+    assert report.complete and report.recipients_accepted == 24
+    assert report.refused == ["josé@example.org"] and report.bounced == 0
+    assert report.total_ambiguous == 0 and not report.ambiguous
+    assert smtp_server.delivered() == {e: 1 for e in everyone() - {"user4@example.org"}}
+    assert deliveries(smtp_project)["josé@example.org"] == DeliveryState.BOUNCED.value
+    people = {p.email: p for p in rows(smtp_project, Subscriber)}
+    assert people["josé@example.org"].status == "active"  # staff correct it; not a bounce
+    [overview] = campaigns_status(smtp_project)
+    assert overview.messages is not None and overview.messages.ambiguous == 0
+    assert overview.messages.unsent == 0 and not overview.ambiguous_messages
+    [(number, email, why)] = overview.not_delivered
+    assert (number, email) == (1, "josé@example.org") and why.startswith(REASON)
+    with pytest.raises(NewsletterError, match="already sent"):
+        send(smtp_project)
 
 
 @pytest.mark.parametrize("fault", ["451", "421"])

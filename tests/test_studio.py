@@ -19,6 +19,7 @@ from newsletter.project import Project
 from newsletter.studio import create_app
 from newsletter.studio.forms import slot_id
 from newsletter.studio.images import DISPLAY_WIDTH, store_image
+from tests.plugins.fake_sendgrid import store_as_an_older_version_did
 from tests.plugins.waiting import wait_until
 from tests.servers import serve_asgi
 
@@ -268,6 +269,29 @@ def test_schedule_then_cancel_from_the_studio(send_project, fake_sendgrid) -> No
                                 data={"csrf_token": studio.token, "list": "weekly"})
         assert "Cancelled: 2021-02-01 to weekly (25 recipients)" in cancelled.text
     assert list(fake_sendgrid.scheduled.values()) == ["cancel"]
+
+
+def test_a_studio_send_names_an_address_it_left_out(send_project, fake_sendgrid) -> None:  # type: ignore[no-untyped-def]
+    store_as_an_older_version_did(send_project, "user3@example.org", "josé@example.org")
+    config = send_project.root / "newsletter.toml"
+    config.write_text(re.sub(r'transport = "\w+"', 'transport = "sendgrid"',
+                             config.read_text(encoding="utf-8")), encoding="utf-8")
+    with serve_asgi(create_app(send_project.root)) as url, \
+            httpx.Client(base_url=url, timeout=30, follow_redirects=True) as client:
+        studio = Studio(client, send_project.root)
+        started = client.post(f"/issues/{ISSUE}/send", data={
+            "csrf_token": studio.token, "list": "weekly", "confirm": "weekly"})
+        job = started.url.path.rsplit("/", 1)[1]
+
+        def finished() -> str | None:
+            text = client.get(f"/sends/{job}/status").text
+            return text if "hx-trigger" not in text else None
+
+        page = " ".join(wait_until(finished, 30).split())
+    assert "Done:" in page and "24 recipients" in page
+    assert "Not sent to josé@example.org: the address has non-ASCII letters before the @" in page
+    assert "newsletter subscribers remove josé@example.org" in page
+    assert "josé@example.org" not in fake_sendgrid.delivered()
 
 
 def test_autosave_after_a_change_on_disk_offers_the_choice_in_the_page(studio: Studio) -> None:

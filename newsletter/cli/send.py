@@ -28,6 +28,7 @@ from rich.text import Text
 from ..delivery.campaign import IN_FLIGHT, CampaignOverview
 from ..delivery.models import BatchState, Campaign
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
+from ..delivery.refusals import REASON, next_step
 from ..delivery.runner import Progress, SendReport
 from ..delivery.schedule import parse_at
 from ..delivery.send import run_send
@@ -128,7 +129,7 @@ def _summary(plan: SendPlan) -> Table:
     return table
 
 
-def _report(report: SendReport) -> None:
+def _report(report: SendReport, list_slug: str) -> None:
     verb = {"send": "Accepted", "test": "Sent (test)", "dry-run": "Built",
             "sandbox": "Accepted in sandbox"}[report.mode]
     table = Table(title="Send report", show_header=False, title_justify="left")
@@ -146,6 +147,9 @@ def _report(report: SendReport) -> None:
     if report.skipped_unsubscribed:
         table.add_row("Left out", f"{report.skipped_unsubscribed:,} who unsubscribed or bounced "
                       "since the send started")
+    if report.refused:
+        table.add_row("Not sent", f"{len(report.refused):,} address(es) no mail server "
+                      "accepts (named below)")
     console.print(table)
     if report.outbox is not None:
         console.print(f"The messages are in {escape(_shown_path(report.outbox))}/ "
@@ -156,6 +160,15 @@ def _report(report: SendReport) -> None:
     for problem in report.ambiguous:
         err_console.print(f"[yellow]Batch {problem.number} ({problem.recipients} recipients) "
                           f"is ambiguous:[/] {escape(problem.message)}", soft_wrap=True)
+    for address in report.refused[:50]:
+        err_console.print(f"[yellow]Not sent to {escape(address)}:[/] {REASON}.",
+                          soft_wrap=True)
+    if len(report.refused) > 50:
+        err_console.print(f"… and {len(report.refused) - 50:,} more (`newsletter status` "
+                          "lists them).")
+    if report.refused:
+        err_console.print(f"Next: {escape(next_step(list_slug, report.refused))}",
+                          soft_wrap=True)
 
 
 @click.command("send")
@@ -233,7 +246,7 @@ def send_command(
     ) as bar, _stop_signals_as_ctrl_c():
         report = run_send(plan, progress=_Bar(bar, "Sending" if not dry_run
                                                       else "Building"))
-    _report(report)
+    _report(report, plan.list_slug)
     if report.stopped:
         err_console.print(f"[red]Stopped:[/] {escape(report.stopped)}", soft_wrap=True)
     if report.mode == "send" and not report.complete and not report.left_over \
@@ -270,8 +283,10 @@ def send_command(
                       "and delivers it then. Cancel until 10 minutes before with "
                       f"`newsletter cancel {escape(str(issue_file))}`.", soft_wrap=True)
     elif report.mode == "send":
+        but = (f" except the {len(report.refused):,} address(es) named above"
+               if report.refused else "")
         console.print(f"[green]Done:[/] {plan.issue.name} went to every recipient of "
-                      f"{plan.list_slug!r}.")
+                      f"{plan.list_slug!r}{but}.")
 
 
 def _when(item_campaign: Campaign) -> str:
@@ -376,6 +391,7 @@ def status_command(issue_file: Path | None, as_json: bool) -> None:
     for item in found:
         console.print(escape(_when(item.campaign)), soft_wrap=True)
     _ambiguous_messages(found)
+    _not_delivered(found)
     stats = engagement(project, [item.campaign.id for item in found])
     if stats:
         seen = Table(title="What readers did (from SendGrid's event webhook)",
@@ -410,19 +426,32 @@ def status_command(issue_file: Path | None, as_json: bool) -> None:
 
 def _ambiguous_messages(found: list[CampaignOverview]) -> None:
     """SMTP sends: the messages that got no answer, by address."""
-    rows = [(item.campaign, row) for item in found for row in item.ambiguous_messages]
+    if _address_table(found, "ambiguous_messages", "Messages that got no answer (maybe "
+                      "delivered)", "What happened"):
+        console.print("Check the SMTP service's logs for them; `newsletter send ... "
+                      "--retry-ambiguous` sends them again.")
+
+
+def _not_delivered(found: list[CampaignOverview]) -> None:
+    """Recipients refused for good (an SMTP server's 5xx, or an address no server accepts)."""
+    _address_table(found, "not_delivered", "Recipients not sent to", "Why")
+
+
+def _address_table(found: list[CampaignOverview], attribute: str, title: str,
+                   last: str) -> bool:
+    """A table of the sends' (batch number, email, text) rows held in ``attribute``;
+    False (and nothing printed) if there are none."""
+    rows = [(item.campaign, row) for item in found for row in getattr(item, attribute)]
     if not rows:
-        return
-    detail = Table(title="Messages that got no answer (maybe delivered)", box=box.SIMPLE_HEAD,
-                   pad_edge=False)
-    for column in ("Issue", "List", "Batch", "Address", "What happened"):
+        return False
+    detail = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("Issue", "List", "Batch", "Address", last):
         detail.add_column(column)
     for c, (number, email, what) in rows:
         detail.add_row(escape(c.issue_name), escape(c.list_slug), str(number), escape(email),
-                       escape(what[:200]))
+                       escape(what[:300]))
     console.print(detail)
-    console.print("Check the SMTP service's logs for them; `newsletter send ... "
-                  "--retry-ambiguous` sends them again.")
+    return True
 
 
 def _print_reasons(project: Project) -> None:

@@ -57,6 +57,8 @@ class Attempt:
     # The DeliveryProblem, as (class name, message, attributes): exceptions with
     # arguments of their own do not survive pickling whole.
     problem: tuple[str, str, dict[str, Any]] | None = field(default=None)
+    # (id, email, name) of those left out for good (see .refusals), recorded by the claim.
+    refused: tuple[tuple[int, str, str], ...] = ()
 
     def raise_problem(self) -> None:
         """Raise the helper's DeliveryProblem here, as it was raised there (if any)."""
@@ -108,18 +110,19 @@ def _attempt(number: int, batch_id: int, from_states: Sequence[str], owner: str,
     assert _reader is not None and _builder is not None and _transport is not None
     if os.getppid() != _parent:  # the main process is gone: claim nothing more
         os._exit(0)
-    frozen, recipients = _reader.read(number)
+    frozen, recipients, refused = _reader.read(number)
     body = _builder.body(recipients, number) if recipients else None
-    if not claim(_reader.engine, batch_id, from_states, len(recipients), owner, lease):
-        return Attempt(frozen, len(recipients), False)
+    if not claim(_reader.engine, batch_id, from_states, len(recipients), owner, lease,
+                 refused):
+        return Attempt(frozen, len(recipients), False, refused=tuple(refused))
     if body is None:  # everyone left the list since the freeze: nothing to post
-        return Attempt(frozen, 0, True)
+        return Attempt(frozen, 0, True, refused=tuple(refused))
     try:
         _transport.send(body)
     except DeliveryProblem as problem:
         state = (type(problem).__name__, str(problem.args[0]), dict(problem.__dict__))
-        return Attempt(frozen, len(recipients), True, state)
-    return Attempt(frozen, len(recipients), True)
+        return Attempt(frozen, len(recipients), True, state, tuple(refused))
+    return Attempt(frozen, len(recipients), True, refused=tuple(refused))
 
 
 class HelperSenders:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -40,8 +40,9 @@ from ..store import (
     utcnow,
 )
 from ..store.models import table
+from . import refusals
 from .leases import live, until_expr
-from .messages import MessageCounts, ambiguous_messages
+from .messages import MessageCounts, ambiguous_messages, not_delivered
 from .messages import counts as message_counts
 from .models import (
     Batch,
@@ -208,6 +209,15 @@ def frozen_ids(bind: Connection | Session, campaign_id: int, number: int) -> lis
     return unpack_ids(packed)
 
 
+class BatchPeople(NamedTuple):
+    """Who one frozen batch goes to, as read just before its request."""
+
+    frozen: int  # recipients frozen into the batch
+    people: list[tuple[int, str, str]]  # (id, email, name) of those still subscribed and active
+    # Of those, the addresses no mail server accepts (see .refusals): left out for good.
+    refused: list[tuple[int, str, str]]
+
+
 class RecipientReader:
     """Reads the recipients of frozen batches, for one list, by their frozen ids.
 
@@ -251,16 +261,18 @@ class RecipientReader:
             self.statements[key] = statement
         return statement
 
-    def read(self, number: int) -> tuple[int, list[tuple[int, str, str]]]:
-        """(frozen count, the frozen recipients still subscribed and active).
+    def read(self, number: int) -> BatchPeople:
+        """The batch's frozen count, the frozen recipients still subscribed and active,
+        and those of them whose address no mail server accepts (kept out of ``people``).
 
         Nobody is added after the freeze; people who unsubscribed (or bounced)
-        since are left out.
+        since are left out. This is the one place every transport gets a batch's
+        recipients from, so the refusal rule of :mod:`.refusals` is applied here.
         """
         with self.engine.connect() as connection:
             ids = frozen_ids(connection, self.campaign_id, number)
             if not ids:
-                return 0, []
+                return BatchPeople(0, [], [])
             values: dict[str, Any] = {"list_id": self.list_id}
             if self.postgres:
                 values.update(low=min(ids), high=max(ids))
@@ -272,7 +284,8 @@ class RecipientReader:
         if self.postgres:  # the range may hold people who joined after the freeze
             frozen_set = set(ids)
             rows = [row for row in rows if row[0] in frozen_set]
-        return len(ids), rows
+        people, refused = refusals.split(rows)
+        return BatchPeople(len(ids), people, refused)
 
 
 @contextmanager
@@ -288,12 +301,14 @@ def _transaction(bind: Engine | Connection) -> Iterator[Connection]:
 
 
 def claim(bind: Engine | Connection, batch_id: int, from_states: Sequence[str],
-          sent_count: int, owner: str, lease: float) -> bool:
+          sent_count: int, owner: str, lease: float,
+          refused: Sequence[tuple[int, str, str]] = ()) -> bool:
     """Move a batch ``owner`` reserved to ``submitting`` if it is still in ``from_states``.
 
     False if not (or if another sender holds it now). The check and the change
     are one UPDATE, so two senders never both claim a batch. The lease runs
-    ``lease`` seconds (the heartbeat renews it).
+    ``lease`` seconds (the heartbeat renews it). The batch's ``refused`` recipients
+    (:attr:`BatchPeople.refused`) are recorded as not delivered in the same transaction.
     """
     with _transaction(bind) as connection:
         result = connection.execute(
@@ -306,7 +321,11 @@ def claim(bind: Engine | Connection, batch_id: int, from_states: Sequence[str],
                 lease_expires_at=until_expr(connection.dialect.name, lease),
             )
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        if refused:
+            refusals.record(connection, batch_id, refused)
+        return True
 
 
 def finish(bind: Engine | Connection, batch_id: int, state: BatchState | None,
@@ -418,6 +437,8 @@ class CampaignOverview:
     # SMTP sends: messages by outcome, and the ambiguous ones by address.
     messages: MessageCounts | None = None
     ambiguous_messages: list[tuple[int, str, str]] = field(default_factory=list)
+    # Every transport: (batch number, email, why) of recipients refused for good.
+    not_delivered: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def ambiguous(self) -> StateCount:
@@ -441,11 +462,13 @@ def overview(engine: Engine, issue_name: str | None = None) -> list[CampaignOver
         session.expunge_all()
     out = []
     for c in found:
-        item = CampaignOverview(c, state_counts(engine, c.id), problems[c.id])
+        item = CampaignOverview(c, state_counts(engine, c.id), problems[c.id],
+                                not_delivered=not_delivered(engine, c.id))
         if c.transport == "smtp":
             # Its ambiguous batches are named message by message instead.
             item = CampaignOverview(
                 c, item.counts, [b for b in item.problems if b.state == BatchState.FAILED],
-                message_counts(engine, c.id), ambiguous_messages(engine, c.id))
+                message_counts(engine, c.id), ambiguous_messages(engine, c.id),
+                item.not_delivered)
         out.append(item)
     return out

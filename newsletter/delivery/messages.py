@@ -1,7 +1,9 @@
 """Per-message records of batches sent over SMTP: which recipient's message was accepted.
 
 SendGrid answers for a whole batch; an SMTP server answers for each message.
-So an SMTP batch writes one row per recipient (:class:`.models.BatchDelivery`):
+So an SMTP batch writes one row per recipient (:class:`.models.BatchDelivery`)
+(a batch of any transport also records, as ``bounced``, the recipients it left out:
+see .refusals):
 
 - ``sending`` for a chunk of messages (:data:`.smtp.CHUNK`), in one transaction,
   before the first of their final dots leaves;
@@ -154,19 +156,34 @@ def ambiguous_messages(engine: Engine, campaign_id: int, limit: int = 50,
                        ) -> list[tuple[int, str, str]]:
     """(batch number, email, what happened) of ambiguous messages, for `status`."""
     with engine.connect() as connection:
-        dialect = connection.dialect.name
         sending_dead = and_(deliveries.c.state == DeliveryState.SENDING.value,
-                            ~live(dialect))
-        rows = connection.execute(
-            select(batches.c.number, Subscriber.email, deliveries.c.detail)
-            .select_from(deliveries.join(batches, batches.c.id == deliveries.c.batch_id)
-                         .join(Subscriber, Subscriber.id == deliveries.c.subscriber_id))
-            .where(batches.c.campaign_id == campaign_id,
-                   (deliveries.c.state == DeliveryState.AMBIGUOUS.value) | sending_dead)
-            .order_by(batches.c.number, Subscriber.email)
-            .limit(limit)
-        ).all()
-    return [(int(n), str(e), str(d) or SETTLED_DETAIL) for n, e, d in rows]
+                            ~live(connection.dialect.name))
+        rows = _named(connection, campaign_id, limit,
+                      (deliveries.c.state == DeliveryState.AMBIGUOUS.value) | sending_dead)
+    return [(n, e, d or SETTLED_DETAIL) for n, e, d in rows]
+
+
+def not_delivered(engine: Engine, campaign_id: int, limit: int = 50,
+                  ) -> list[tuple[int, str, str]]:
+    """(batch number, email, why) of recipients refused for good, for `status`: those an
+    SMTP server refused, and, for every transport, those left out by .refusals."""
+    with engine.connect() as connection:
+        return _named(connection, campaign_id, limit,
+                      deliveries.c.state == DeliveryState.BOUNCED.value)
+
+
+def _named(connection: Connection, campaign_id: int, limit: int, condition: Any,
+           ) -> list[tuple[int, str, str]]:
+    """(batch number, email, detail) of a campaign's delivery records meeting ``condition``."""
+    rows = connection.execute(
+        select(batches.c.number, Subscriber.email, deliveries.c.detail)
+        .select_from(deliveries.join(batches, batches.c.id == deliveries.c.batch_id)
+                     .join(Subscriber, Subscriber.id == deliveries.c.subscriber_id))
+        .where(batches.c.campaign_id == campaign_id, condition)
+        .order_by(batches.c.number, Subscriber.email)
+        .limit(limit)
+    ).all()
+    return [(int(n), str(e), str(d)) for n, e, d in rows]
 
 
 def sent_since(engine: Engine, since: datetime) -> int:

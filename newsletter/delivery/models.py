@@ -107,12 +107,14 @@ class DeliveryState(StrEnum):
     SENDING = "sending"  # its final dot is about to go, or went and no answer is written
     ACCEPTED = "accepted"  # the server said 250 after the final dot
     AMBIGUOUS = "ambiguous"  # the connection broke after the final dot: maybe delivered
-    BOUNCED = "bounced"  # the server refused the recipient (5xx to RCPT TO)
+    # The server refused the recipient (5xx to RCPT TO); or, for every transport, the
+    # send left them out because no mail server accepts their address (see .refusals).
+    BOUNCED = "bounced"
 
 
 class BatchDelivery(Base):
-    """The outcome of one recipient's message in a batch (SMTP only; SendGrid answers
-    for a whole batch)."""
+    """The outcome of one recipient's message in a batch (SMTP; SendGrid answers for a
+    whole batch), and, for every transport, the recipients a batch left out for good."""
 
     __tablename__ = "batch_deliveries"
 

@@ -90,6 +90,8 @@ class SendReport:
     elsewhere: HeldElsewhere = field(default_factory=HeldElsewhere)
     left_over: int = 0
     bounced: int = 0  # recipients an SMTP server refused (marked bounced in the store)
+    # Addresses left out for good because no mail server accepts them (see .refusals).
+    refused: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -159,6 +161,8 @@ class _Work:
     from_states: tuple[str, ...]
     people: list[tuple[int, str, str]] = field(default_factory=list)
     counted: bool = False  # a helper's count of those who left since the freeze is in
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # see .refusals
+    told: bool = False  # its refused addresses are in the report (after its first claim)
 
 
 class _Campaign:
@@ -323,20 +327,19 @@ class _Campaign:
                              list_id, campaign_id, builder, self.transport, processes)
 
     def _built(self, todo: Iterator[Reserved], builder: RequestBuilder, list_id: int,
-               ) -> Iterator[tuple[Reserved, int, list[tuple[int, str, str]],
-                                   dict[str, Any] | None, bytes]]:
-        """(batch, frozen count, recipients, body, JSON) for each batch, in order."""
+               ) -> Iterator[tuple[Reserved, state.BatchPeople, dict[str, Any] | None, bytes]]:
+        """(batch, who it goes to, body, JSON) for each batch, in order."""
         reader = state.RecipientReader(self.engine, list_id, self.report.campaign_id or 0)
         for batch in todo:
-            frozen, recipients = reader.read(batch.number)
-            if not recipients:
-                yield batch, frozen, [], None, b""
+            read = reader.read(batch.number)
+            if not read.people:
+                yield batch, read, None, b""
                 continue
             if self.per_recipient:  # the transport builds from the dict: skip the JSON
-                yield batch, frozen, recipients, builder.body(recipients, batch.number), b""
+                yield batch, read, builder.body(read.people, batch.number), b""
                 continue
-            body, payload = builder.payload(recipients, batch.number)
-            yield batch, frozen, recipients, body, payload
+            body, payload = builder.payload(read.people, batch.number)
+            yield batch, read, body, payload
 
     def _queue(self, item: _Work) -> None:
         while not self.stop.is_set():
@@ -355,21 +358,32 @@ class _Campaign:
                     return
                 self._queue(_Work(batch, batch.recipient_count, None, b"", (batch.state,)))
             return
-        for batch, frozen, people, body, payload in self._built(todo, builder, list_id):
+        for batch, read, body, payload in self._built(todo, builder, list_id):
             if self.stop.is_set():
                 return
-            sent = len(people)
-            skipped = frozen - sent
+            sent = len(read.people)
+            skipped = read.frozen - sent - len(read.refused)
             if skipped:
                 with self.lock:
                     self.report.skipped_unsubscribed += skipped
             from_states = (batch.state,)
-            if not sent:  # everyone left the list since the freeze
-                if state.claim(self.engine, batch.id, from_states, 0, self.owner, self.lease):
+            work = _Work(batch, sent, body, payload, from_states, read.people,
+                         refused=read.refused)
+            if not sent:  # everyone left the list since the freeze (or was refused)
+                if state.claim(self.engine, batch.id, from_states, 0, self.owner, self.lease,
+                               read.refused):
+                    self._tell_refused(work)
                     state.finish(self.engine, batch.id, BatchState.ACCEPTED)
                 self.progress.advance(batch.recipient_count)
                 continue
-            self._queue(_Work(batch, sent, body, payload, from_states, people))
+            self._queue(work)
+
+    def _tell_refused(self, item: _Work) -> None:
+        """Add a batch's left-out addresses to the report, once (a retry claims again)."""
+        if item.refused and not item.told:
+            item.told = True
+            with self.lock:
+                self.report.refused.extend(row[1] for row in item.refused)
 
     def _join(self, workers: list[threading.Thread]) -> None:
         """Tell the workers to finish, and wait for them.
@@ -433,8 +447,9 @@ class _Campaign:
                         return
                 else:
                     if not state.claim(engine, batch_id, from_states, item.recipients,
-                                       self.owner, self.lease):
+                                       self.owner, self.lease, item.refused):
                         return  # another sender took it
+                    self._tell_refused(item)
                     with self.lock:
                         self.report.requests += 1
                     if self.per_recipient:
@@ -508,11 +523,14 @@ class _Campaign:
         item.recipients = done.sent
         if not item.counted:
             item.counted = True
-            if done.frozen > done.sent:
+            skipped = done.frozen - done.sent - len(done.refused)
+            if skipped > 0:
                 with self.lock:
-                    self.report.skipped_unsubscribed += done.frozen - done.sent
+                    self.report.skipped_unsubscribed += skipped
         if not done.claimed:
             return False  # another sender took it
+        item.refused = list(done.refused)
+        self._tell_refused(item)
         if not done.sent:  # claimed with nobody to send to
             state.finish(connection, batch.id, BatchState.ACCEPTED)
             self.progress.advance(batch.recipient_count)

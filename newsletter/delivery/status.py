@@ -64,7 +64,8 @@ def status_document(found: list[state.CampaignOverview],
     """`newsletter status --json`: every send with its state and counts, for scripts.
 
     ``recipients`` counts frozen recipients per batch state (``submitting`` is shown
-    as ``ambiguous`` to people); ``messages`` is present for SMTP sends only.
+    as ``ambiguous`` to people); ``messages`` is present for SMTP sends only;
+    ``not_delivered`` names recipients refused for good (at most 50 per send).
     """
     sends = []
     for item in found:
@@ -77,6 +78,8 @@ def status_document(found: list[state.CampaignOverview],
             "batches": {key: count.batches for key, count in item.counts.items()},
             "recipients": {key: count.recipients for key, count in item.counts.items()},
             "messages": asdict(item.messages) if item.messages is not None else None,
+            "not_delivered": [{"batch": number, "email": email, "why": why}
+                              for number, email, why in item.not_delivered],
             "events": events.get(c.id, {}),
         })
     return {"sends": sends}

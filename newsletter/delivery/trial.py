@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from ..store import iter_recipients
+from . import refusals
 from .planning import SendPlan, SendSettings, check_test_addresses
 from .runner import Progress, SendReport, problem_error
 from .transports import DeliveryProblem, RateLimited, Retryable, Transport
@@ -73,6 +74,10 @@ def run_unrecorded(plan: SendPlan, transport: Transport | None, report: SendRepo
         progress.advance(len(chunk))
 
     for recipient in iter_recipients(plan.database.engine, plan.list_slug):
+        if refusals.refused(recipient.email):  # as a recorded send would: left out
+            report.refused.append(recipient.email)
+            progress.advance(1)
+            continue
         chunk.append(recipient)
         if len(chunk) == size:
             build(report.requests + 1)

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
-from ..emails import InvalidEmail, normalise_email
+from ..emails import InvalidEmail, non_ascii_local_part, normalise_email
 from ..errors import NewsletterError
 from .consent import Refusal, consent_error, erased, erased_error, refusal
 from .models import (
@@ -175,7 +175,11 @@ def find_subscriber(session: Session, ref: SubscriberRef) -> Subscriber | None:
     try:
         email = normalise_email(ref)
     except InvalidEmail:
-        return None
+        email = ref.strip()
+        # Stored by an older version, before such addresses were refused: still found,
+        # so that `subscribers show` and `remove` reach the person a send leaves out.
+        if not non_ascii_local_part(email):
+            return None
     return session.scalars(
         select(Subscriber).where(Subscriber.email_key == email_key(email))
     ).one_or_none()

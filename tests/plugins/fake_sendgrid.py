@@ -482,6 +482,22 @@ def populate(project: Any, slug: str, count: int, *, start: int = 0) -> None:
         database.dispose()
 
 
+def store_as_an_older_version_did(project: Any, old: str, new: str) -> None:
+    """Give subscriber ``old`` the address ``new`` behind the store's back, as a database made
+    before non-ASCII letters before the @ were refused may hold it (``josé@example.org``)."""
+    from sqlalchemy import text
+
+    from newsletter.store import open_project_database
+
+    database = open_project_database(project)
+    try:
+        with database.transaction() as session:
+            session.execute(text("UPDATE subscribers SET email = :new, email_key = lower(:new) "
+                                 "WHERE email = :old"), {"new": new, "old": old})
+    finally:
+        database.dispose()
+
+
 @pytest.fixture
 def send_project(sample_project: Path, fake_sendgrid: FakeSendGrid,
                  monkeypatch: pytest.MonkeyPatch) -> Any:
