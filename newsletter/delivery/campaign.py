@@ -14,18 +14,21 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
     Integer,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     func,
     insert,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -218,13 +221,21 @@ class BatchPeople(NamedTuple):
     refused: list[tuple[int, str, str]]
 
 
+# PostgreSQL reads a batch by its id range when the range is at most this many times the
+# batch (a list holding most subscribers), else by its ids: on a list of 1% of 300,000
+# subscribers a range read took 27 ms a batch, the ids 7-10 ms; a dense range 0.5 ms.
+DENSE = 4
+RANGE, ARRAY = -1, -2  # RecipientReader.statements keys on PostgreSQL
+
+
 class RecipientReader:
     """Reads the recipients of frozen batches, for one list, by their frozen ids.
 
     Exactly the ids frozen into a batch are returned: someone who joined after the
     freeze with an id inside the batch's range must not get the issue. PostgreSQL
-    reads the batch's id range and the frozen ids are kept here; SQLite gets an IN
-    list, its statement compiled once per batch length.
+    reads the batch's id range and the frozen ids are kept here (or, for a list spread
+    thinly over the subscribers, reads the ids themselves); SQLite gets an IN list, its
+    statement compiled once per batch length.
     """
 
     def __init__(self, engine: Engine, list_id: int, campaign_id: int) -> None:
@@ -234,11 +245,11 @@ class RecipientReader:
         self.postgres = engine.dialect.name == "postgresql"
         self.statements: dict[int, _RawStatement] = {}
 
-    def _statement(self, count: int) -> _RawStatement:
-        key = 0 if self.postgres else count
+    def _statement(self, count: int, dense: bool = True) -> _RawStatement:
+        key = (RANGE if dense else ARRAY) if self.postgres else count
         statement = self.statements.get(key)
         if statement is None:
-            if self.postgres:
+            if self.postgres and dense:
                 # The batch's id range bounds both tables, so each is one index range
                 # whatever the list's size (bounding only subscribers, PostgreSQL may
                 # hash-join every membership of the list). read() keeps the frozen ids:
@@ -247,6 +258,12 @@ class RecipientReader:
                 low, high = bindparam("low", type_=Integer), bindparam("high", type_=Integer)
                 wanted = and_(Subscriber.id.between(low, high),
                               Membership.subscriber_id.between(low, high))
+            elif self.postgres:
+                # A list thinly spread over the subscribers: a range would read every
+                # subscriber in it, so the ids themselves, bounding both tables.
+                ids = cast(bindparam("ids"), postgresql.ARRAY(BigInteger))
+                wanted = and_(Subscriber.id == func.any(ids),
+                              Membership.subscriber_id == func.any(ids))
             else:
                 wanted = Subscriber.id.in_([bindparam(f"i{n}") for n in range(count)])
             # No ORDER BY: SQLite would sort in a temporary tree; the order does not matter.
@@ -274,14 +291,18 @@ class RecipientReader:
             if not ids:
                 return BatchPeople(0, [], [])
             values: dict[str, Any] = {"list_id": self.list_id}
-            if self.postgres:
-                values.update(low=min(ids), high=max(ids))
+            low, high = min(ids), max(ids)
+            dense = high - low < DENSE * len(ids)
+            if self.postgres and dense:
+                values.update(low=low, high=high)
+            elif self.postgres:
+                values["ids"] = ids
             else:
                 values.update({f"i{n}": value for n, value in enumerate(ids)})
-            cursor = self._statement(len(ids)).execute(connection, values)
+            cursor = self._statement(len(ids), dense).execute(connection, values)
             rows = cursor.fetchall()
             cursor.close()
-        if self.postgres:  # the range may hold people who joined after the freeze
+        if self.postgres and dense:  # the range may hold people who joined since the freeze
             frozen_set = set(ids)
             rows = [row for row in rows if row[0] in frozen_set]
         people, refused = refusals.split(rows)

@@ -35,7 +35,6 @@ _SUBSCRIBED = MembershipStatus.SUBSCRIBED.value
 _UNSUBSCRIBED = MembershipStatus.UNSUBSCRIBED.value
 _ACTIVE = SubscriberStatus.ACTIVE.value
 _STAGE = "import_rows"  # PostgreSQL: the chunk's rows, a temporary table
-_MAY_SKIP = "newsletter_skips_reference_checks"  # Connection.info key, see below
 
 
 # One checked row: (line, email, email_key, name, attributes or None, original cells)
@@ -345,17 +344,13 @@ def skips_reference_checks(conn: Connection) -> bool:
     Only a superuser, or a role granted ``SET ON PARAMETER session_replication_role``
     (PostgreSQL 15 and later; see docs/operations.md), may. Those checks are about half
     of the server's work in an import; the import takes their locks itself (hold()).
-    Asked once per connection.
+    Asked once a chunk (one small query), so a grant or revoke counts at once.
     """
-    known = conn.info.get(_MAY_SKIP)
-    if known is None:
-        version = conn.dialect.server_version_info or (0,)
-        granted = (" OR has_parameter_privilege('session_replication_role', 'SET')"
-                   if version >= (15,) else "")
-        known = bool(conn.exec_driver_sql(
-            f"SELECT current_setting('is_superuser') = 'on'{granted}").scalar())
-        conn.info[_MAY_SKIP] = known
-    return known
+    version = conn.dialect.server_version_info or (0,)
+    granted = (" OR has_parameter_privilege('session_replication_role', 'SET')"
+               if version >= (15,) else "")
+    return bool(conn.exec_driver_sql(
+        f"SELECT current_setting('is_superuser') = 'on'{granted}").scalar())
 
 
 def _json_text(value: Any) -> str:
