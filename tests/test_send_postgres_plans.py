@@ -42,16 +42,20 @@ def pg_project(sample_project: Path, postgres_url: str,
     return Project(sample_project)
 
 
+def _weekly_reader(database: Any, batch_size: int) -> RecipientReader:
+    """A reader of a new campaign to the weekly list, its batches frozen."""
+    campaign_id = create_campaign(database.engine, issue_name="2021-02-01", list_slug="weekly",
+                                  transport="sendgrid", subject="s", batch_size=batch_size)
+    with database.session() as session:
+        list_id = get_list(session, "weekly").id
+    return RecipientReader(database.engine, list_id, campaign_id)
+
+
 def test_a_batch_read_uses_index_ranges_on_both_tables(pg_project: Project) -> None:
     populate(pg_project, "weekly", 3000)
     database = open_project_database(pg_project)
     try:
-        campaign_id = create_campaign(database.engine, issue_name="2021-02-01",
-                                      list_slug="weekly", transport="sendgrid",
-                                      subject="s", batch_size=100)
-        with database.session() as session:
-            list_id = get_list(session, "weekly").id
-        reader = RecipientReader(database.engine, list_id, campaign_id)
+        reader = _weekly_reader(database, batch_size=100)
         with database.engine.begin() as connection:
             connection.execute(text("ANALYZE subscribers, memberships"))
         statement = reader._statement(100)
@@ -60,7 +64,7 @@ def test_a_batch_read_uses_index_ranges_on_both_tables(pg_project: Project) -> N
                 text("SELECT id FROM subscribers ORDER BY id LIMIT 100 OFFSET 1500"))]
             cursor = connection.connection.cursor()
             params = statement.compiled.construct_params(
-                {"list_id": list_id, "low": min(ids), "high": max(ids)})
+                {"list_id": reader.list_id, "low": min(ids), "high": max(ids)})
             cursor.execute("EXPLAIN (FORMAT JSON) " + statement.sql, params)
             plan = cursor.fetchone()[0]
         plan = plan if isinstance(plan, list) else json.loads(plan)
@@ -120,12 +124,7 @@ def test_a_batch_of_a_thinly_spread_list_is_read_by_its_ids(pg_project: Project)
             for n in range(600):
                 add_subscriber(session, f"u{n}@example.org", "weekly" if n % 10 == 0
                                else "other", source=Source.COMMAND)
-        campaign_id = create_campaign(database.engine, issue_name="2021-02-01",
-                                      list_slug="weekly", transport="sendgrid",
-                                      subject="s", batch_size=20)
-        with database.session() as session:
-            list_id = get_list(session, "weekly").id
-        reader = RecipientReader(database.engine, list_id, campaign_id)
+        reader = _weekly_reader(database, batch_size=20)
         first, second = reader.read(1), reader.read(2)
         assert (first.frozen, second.frozen, reader.read(3).frozen) == (20, 20, 20)
         emails = sorted(email for _, email, _ in first.people + second.people)
