@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from newsletter.errors import NewsletterError
 from newsletter.store import (
@@ -83,7 +84,7 @@ def test_an_import_copies_its_rows_and_never_inserts_row_by_row(
     assert len(writes) == 3
     assert all(w.count("INSERT INTO") == 3 and "RETURNING" not in w for w in writes)
     # A handful of statements a chunk, whatever its size (they were one per row).
-    assert len(statements) < 3 * 8
+    assert len(statements) < 3 * 11  # + locks of the list, the erasures (and their count)
     with pg.engine.connect() as conn:
         assert conn.execute(text(
             "select count(*) from subscriber_history where source = 'import' "
@@ -293,3 +294,30 @@ def test_no_trigger_an_import_could_skip_fires_on_insert(pg: Any) -> None:
             "AND c.relnamespace = current_schema()::regnamespace")).all()
     assert [tuple(row) for row in found] == [
         ("subscriber_history", "list_day_counts_follow", False)]
+
+
+def test_someone_erased_while_an_import_runs_is_not_added_back(pg: Any) -> None:
+    from newsletter.store.erasure import count_erasures, forget, use_secret
+
+    use_secret(pg.engine, b"test secret")
+    with pg.transaction() as session:
+        list_id = get_list(session, "weekly").id
+        seen = count_erasures(session)  # what the import saw when it checked the file
+        forget(session, "gone@example.org")  # erased after the check, before the chunk
+    rows = [(2, "gone@example.org", "gone@example.org", "", None, ["gone@example.org"]),
+            (3, "stays@example.org", "stays@example.org", "", None, ["stays@example.org"])]
+    with pg.engine.connect() as writer, writer.begin():
+        result = bulkwrite._apply_chunk(writer, list_id, "weekly", rows, resubscribe=False,
+                                        source="import", detail="f.csv", now=utcnow(),
+                                        erasures_seen=seen)
+        assert result.added == 1
+        assert [(line, reason) for line, _email, reason, _cells in result.skips] == [
+            (2, importer.ERASED_REASON)]
+        # Until the chunk commits, nobody can be erased: forget() waits for it.
+        with pg.engine.connect() as other, other.begin():
+            other.exec_driver_sql("SET LOCAL lock_timeout = '300ms'")
+            with pytest.raises(OperationalError, match="lock timeout"):
+                forget(Session(bind=other), "stays@example.org", secret=b"test secret")
+    with pg.engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT email FROM subscribers")).scalars()) == [
+            "stays@example.org"]

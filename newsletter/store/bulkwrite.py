@@ -18,7 +18,8 @@ from sqlalchemy import Connection, bindparam, update
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import NewsletterError
-from .consent import Refusal, refusal
+from .consent import ERASED_REASON, Refusal, refusal
+from .erasure import count_erasures, erased_checker, hold_erasures
 from .models import (
     HistoryEntry,
     Membership,
@@ -338,6 +339,27 @@ class _BulkWriter:
         )
 
 
+def _not_erased_since(conn: Connection, rows: list[_Row], seen: int,
+                      result: _ChunkResult) -> list[_Row]:
+    """``rows`` without addresses erased since the import checked them (then skipped).
+
+    Holds the erasures until the chunk commits, so none can be erased meanwhile.
+    """
+    hold_erasures(conn)
+    if count_erasures(conn) == seen:
+        return rows
+    was_erased = erased_checker(conn)
+    if was_erased is None:
+        return rows
+    kept = []
+    for row in rows:
+        if was_erased(row[1]):
+            result.skips.append((row[0], row[1], ERASED_REASON, row[5]))
+        else:
+            kept.append(row)
+    return kept
+
+
 def skips_reference_checks(conn: Connection) -> bool:
     """PostgreSQL: may this role leave out the foreign keys' per-row checks in an import?
 
@@ -369,15 +391,19 @@ def _apply_chunk(
     detail: str,
     now: datetime,
     wait_for_disk: bool = True,
+    erasures_seen: int | None = None,
 ) -> _ChunkResult:
     """Write one chunk of checked rows (the caller holds the transaction).
 
     On PostgreSQL, ``wait_for_disk=False`` lets the commit return before its WAL is
-    flushed to disk.
+    flushed to disk. ``erasures_seen``: how many erasures there were when the rows were
+    checked; if someone was erased since, their rows are skipped here (the consent rule).
     """
     writer = _BulkWriter(conn, wait_for_disk=wait_for_disk)
-    found = writer.existing(list_id, rows)
     result = _ChunkResult()
+    if erasures_seen is not None:
+        rows = _not_erased_since(conn, rows, erasures_seen, result)
+    found = writer.existing(list_id, rows)
     new_subscribers: list[tuple[str, str, str, dict[str, str] | None]] = []
     new_lines: list[int] = []
     joins: list[tuple[int, int]] = []  # (subscriber id, line): new to this list

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Integer, String, delete, exists, select
+from sqlalchemy import Connection, Engine, Integer, String, delete, exists, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..emails import InvalidEmail, normalise_email
@@ -83,6 +83,23 @@ def digest(secret: bytes, email: str) -> str:
     return hmac.new(secret, _PURPOSE + email_key(email).encode(), hashlib.sha256).hexdigest()
 
 
+def hold_erasures(bind: Session | Connection) -> None:
+    """PostgreSQL: until this transaction ends nobody can erase an address (forget()
+    waits), so what it reads of the erasures stays true while it adds people.
+
+    Taken by every consent check (erased_checker) and by each chunk of an import;
+    forget() takes the conflicting lock before it looks the person up. Without it an
+    address erased while an import or sign-up was adding it came back.
+    """
+    if _engine(bind).dialect.name == "postgresql":
+        bind.execute(text("LOCK TABLE erasures IN SHARE MODE"))
+
+
+def count_erasures(bind: Session | Connection) -> int:
+    """How many addresses were ever erased (an import compares it chunk by chunk)."""
+    return int(bind.scalar(select(func.count()).select_from(Erasure)) or 0)
+
+
 def any_erasures(bind: Session | Connection) -> bool:
     """True if any address was ever erased (then adding someone new needs a check)."""
     return bool(bind.scalar(select(exists().where(Erasure.id.is_not(None)))))
@@ -93,6 +110,7 @@ def erased_checker(bind: Session | Connection) -> Callable[[str], bool] | None:
 
     For bulk work (imports): the hashes are read once.
     """
+    hold_erasures(bind)
     if not any_erasures(bind):
         return None
     secret = _secret(bind)
@@ -131,6 +149,10 @@ def forget(session: Session, email: str, *, secret: bytes | None = None) -> Forg
             "EMAIL` finds it in any letter case.",
         ) from None
     key = secret if secret is not None else _secret(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # Before the look-up: an import chunk or sign-up adding this address right now
+        # holds erasures (hold_erasures), so we wait for it and then find the person.
+        session.execute(text("LOCK TABLE erasures IN SHARE ROW EXCLUSIVE MODE"))
     found = session.scalars(
         select(Subscriber).where(Subscriber.email_key == email_key(address))
     ).one_or_none()

@@ -30,7 +30,7 @@ from .bulkwrite import _apply_chunk, _ChangedMeanwhile, _ChunkResult, _Row
 from .cells import neutralise
 from .consent import ERASED_REASON
 from .csvfiles import Columns, open_csv
-from .erasure import erased_checker
+from .erasure import count_erasures, erased_checker
 from .leavers import Leaver, StatusReader, record_leavers
 from .models import Source, email_key, utcnow
 from .subscribers import get_list
@@ -154,8 +154,9 @@ class _Run:
 
     def __init__(self, engine: Engine, list_id: int, report: ImportReport,
                  rejects: _RejectsFile, *, resubscribe: bool, source: str,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, erasures_seen: int | None = None) -> None:
         self.engine = engine
+        self.erasures_seen = erasures_seen
         self.dry_run = dry_run
         self.own_engine: Engine | None = None
         database = engine.url.database or ""
@@ -201,7 +202,7 @@ class _Run:
                         conn, self.list_id, self.report.list_slug, rows,
                         resubscribe=self.resubscribe, source=self.source,
                         detail=self.report.path.name, now=utcnow(),
-                        wait_for_disk=wait_for_disk,
+                        wait_for_disk=wait_for_disk, erasures_seen=self.erasures_seen,
                     )
                     if self.dry_run:
                         # Each chunk is undone; addresses repeated across chunks were
@@ -326,6 +327,7 @@ def import_csv(
     with Session(engine) as session:
         list_id = get_list(session, list_slug).id
         was_erased = erased_checker(session)  # the consent rule: never add them back
+        erasures_seen = count_erasures(session)  # each chunk looks again (see _apply_chunk)
     total = path.stat().st_size if path.is_file() else 0
     on_bytes = (lambda done: progress(done, total)) if progress else None
     table, close = open_csv(path, on_bytes)
@@ -334,7 +336,8 @@ def import_csv(
     try:
         run = _Run(engine, list_id, report,
                    _RejectsFile(rejects, table.header, columns.email + 1),
-                   resubscribe=resubscribe, source=Source(source).value, dry_run=dry_run)
+                   resubscribe=resubscribe, source=Source(source).value, dry_run=dry_run,
+                   erasures_seen=erasures_seen)
     except BaseException:
         close()
         raise
