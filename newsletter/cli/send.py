@@ -29,9 +29,9 @@ from ..delivery.campaign import IN_FLIGHT, CampaignOverview
 from ..delivery.models import BatchState, Campaign
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
 from ..delivery.refusals import REASON, next_step
-from ..delivery.runner import Progress, SendReport
 from ..delivery.schedule import parse_at
 from ..delivery.send import run_send
+from ..delivery.sendreport import Progress, SendReport
 from ..delivery.status import campaigns_status, cancel_send, status_document
 from ..delivery.transports import TRANSPORTS
 from ..errors import NewsletterError

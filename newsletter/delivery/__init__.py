@@ -11,7 +11,9 @@ Sending an issue to a list, one module per job:
 - :mod:`.planning`: :func:`~.planning.plan_send` checks, renders and counts, sends nothing;
 - :mod:`.send`: :func:`~.send.run_send` carries out a plan, choosing among
 - :mod:`.trial` (test, dry-run and sandbox sends, never recorded) and
-- :mod:`.runner` (the threaded, resumable send of a recorded campaign's batches);
+- :mod:`.runner` (the threaded, resumable send of a recorded campaign's batches,
+  each batch sent and its outcome recorded by :mod:`.batchsend`), all filling in
+  :mod:`.sendreport`'s report;
 - :mod:`.status`: campaigns' status, and cancelling a scheduled send.
 
 None of them is imported here, and ``send_one`` only on first use: importing

@@ -1,4 +1,4 @@
-"""Sending a recorded campaign's batches from a few threads, and what a send reports.
+"""Running a recorded campaign: its batches reserved, built and handed to worker threads.
 
 Never twice, never lost: a send to a list is a campaign whose recipients are
 frozen into numbered batches when it starts. A sender reserves a few batches
@@ -8,6 +8,12 @@ the same command again resumes, or joins a send running elsewhere; accepted
 batches are never sent again, and batches left in submitting whose lease ran
 out (the answer never came) are "ambiguous" and only sent again with
 ``retry_ambiguous``.
+
+This module is the run as a whole: it opens (or joins) the campaign, reserves
+batches, builds their requests (or leaves that to helper processes), queues them
+for the worker threads, stops them on Ctrl-C, and sums up the report. What a
+worker does with one batch, and how its answer is recorded, is :mod:`.batchsend`;
+the report itself is :mod:`.sendreport`.
 """
 
 from __future__ import annotations
@@ -15,22 +21,17 @@ from __future__ import annotations
 import gc
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from sqlalchemy import Connection
 
 from ..errors import NewsletterError
 from ..store import get_list
 from . import campaign as state
+from .batchsend import BatchSender, Work
 from .building import HelperSenders, can_fork
 from .leases import (
     Heartbeat,
-    HeldElsewhere,
     Reserved,
     count_free,
     end_dead_leases,
@@ -39,84 +40,13 @@ from .leases import (
     release_all,
     reserve,
 )
-from .messages import MessageJournal
 from .messages import counts as message_counts
 from .models import BatchState, CampaignStatus
-from .planning import Mode, SendPlan
+from .planning import SendPlan
 from .requests import RequestBuilder, Schedule
 from .schedule import check_schedule
-from .transports import (
-    Ambiguous,
-    AuthProblem,
-    DeliveryProblem,
-    RateLimited,
-    Rejected,
-    Retryable,
-    Transport,
-)
-
-
-@dataclass
-class BatchProblem:
-    """A batch that did not end accepted in this run."""
-
-    number: int
-    recipients: int
-    message: str
-
-
-@dataclass
-class SendReport:
-    """What a run did."""
-
-    mode: Mode
-    transport: str
-    campaign_id: int | None = None
-    requests: int = 0
-    recipients_accepted: int = 0
-    batches_accepted: int = 0
-    failed: list[BatchProblem] = field(default_factory=list)
-    ambiguous: list[BatchProblem] = field(default_factory=list)
-    skipped_unsubscribed: int = 0
-    stopped: str = ""  # why the whole send stopped early (401/403, interrupted)
-    interrupted: bool = False
-    complete: bool = False
-    elapsed: float = 0.0
-    bytes_built: int = 0
-    largest_request: int = 0
-    outbox: Path | None = None
-    total_ambiguous: int = 0  # recipients in ambiguous batches, this run or earlier
-    # Unfinished batches other live senders hold, and recipients nobody holds yet.
-    elsewhere: HeldElsewhere = field(default_factory=HeldElsewhere)
-    left_over: int = 0
-    bounced: int = 0  # recipients an SMTP server refused (marked bounced in the store)
-    # Addresses left out for good because no mail server accepts them (see .refusals).
-    refused: list[str] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        """Recipients handed over per second."""
-        return self.recipients_accepted / self.elapsed if self.elapsed > 0 else 0.0
-
-
-class Progress:
-    """Receives progress from the send (called from worker threads)."""
-
-    def start(self, total: int) -> None:  # noqa: B027 - optional hook
-        """``total`` recipients are about to be sent."""
-
-    def advance(self, recipients: int) -> None:  # noqa: B027 - optional hook
-        """``recipients`` more were handed over (or given up on)."""
-
-    def stopping(self) -> None:  # noqa: B027 - optional hook
-        """Ctrl-C: no new requests start; those in flight are being finished."""
-
-
-def problem_error(problem: DeliveryProblem) -> NewsletterError:
-    """The message (and what to do next) for a delivery problem that stops a send."""
-    if isinstance(problem, AuthProblem):
-        return NewsletterError(problem.message, hint="Fix it, then run the same command again.")
-    return NewsletterError(problem.message, hint="Run the same command again.")
+from .sendreport import Progress, SendReport, problem_error
+from .transports import AuthProblem, DeliveryProblem, Transport
 
 
 def run_campaign(plan: SendPlan, transport: Transport, report: SendReport,
@@ -152,19 +82,6 @@ def _fewer_collections() -> Iterator[None]:
 RESERVE_AT_ONCE = 4
 
 
-@dataclass
-class _Work:
-    batch: Reserved
-    recipients: int
-    body: dict[str, Any] | None
-    payload: bytes
-    from_states: tuple[str, ...]
-    people: list[tuple[int, str, str]] = field(default_factory=list)
-    counted: bool = False  # a helper's count of those who left since the freeze is in
-    refused: list[tuple[int, str, str]] = field(default_factory=list)  # see .refusals
-    told: bool = False  # its refused addresses are in the report (after its first claim)
-
-
 class _Campaign:
     """One run over a campaign's batches: the main thread builds, workers post."""
 
@@ -173,23 +90,21 @@ class _Campaign:
         assert plan.database is not None
         self.plan = plan
         self.settings = plan.settings
-        self.retry = plan.settings.retry_policy()
         self.engine = plan.database.engine
         self.transport = transport
         self.report = report
         self.progress = progress
         self.stop = threading.Event()
-        self.fatal: DeliveryProblem | None = None
         self.lock = threading.Lock()
-        self.pause_until = 0.0
-        self.work: queue.Queue[_Work | None] = queue.Queue(
+        self.work: queue.Queue[Work | None] = queue.Queue(
             maxsize=max(1, self.settings.concurrency)
         )
         self.owner = new_sender_id()
         self.lease = self.settings.lease_seconds
         self.helpers: HelperSenders | None = None
-        # SMTP answers each message: the runner then records each (see .messages).
-        self.per_recipient = bool(getattr(transport, "per_recipient", False))
+        self.sender = BatchSender(self.settings, transport, report, progress, self.stop,
+                                  self.lock, self.owner, plan.options.retry_ambiguous)
+        self.per_recipient = self.sender.per_recipient
 
     # -- setup --
 
@@ -261,9 +176,9 @@ class _Campaign:
             heartbeat.stop()
             release_all(self.engine, self.owner)
         self._finish_report(campaign_id)
-        if isinstance(self.fatal, AuthProblem):
+        if isinstance(self.sender.fatal, AuthProblem):
             raise NewsletterError(
-                self.fatal.message + f" Nothing more was sent; {report.recipients_accepted} "
+                self.sender.fatal.message + f" Nothing more was sent; {report.recipients_accepted} "
                 "recipients were accepted before the refusal.",
                 hint="Fix it, then run the same command again to send the rest.",
             )
@@ -284,6 +199,7 @@ class _Campaign:
                   list_id: int, campaign_id: int) -> None:
         report = self.report
         self.helpers = self._helpers(available, builder, list_id, campaign_id)
+        self.sender.helpers = self.helpers
         workers = [
             threading.Thread(target=self._worker, name=f"send-{i}", daemon=True)
             for i in range(max(1, self.settings.concurrency))
@@ -341,7 +257,7 @@ class _Campaign:
             body, payload = builder.payload(read.people, batch.number)
             yield batch, read, body, payload
 
-    def _queue(self, item: _Work) -> None:
+    def _queue(self, item: Work) -> None:
         while not self.stop.is_set():
             try:
                 self.work.put(item, timeout=0.2)
@@ -356,7 +272,7 @@ class _Campaign:
             for batch in todo:
                 if self.stop.is_set():
                     return
-                self._queue(_Work(batch, batch.recipient_count, None, b"", (batch.state,)))
+                self._queue(Work(batch, batch.recipient_count, None, b"", (batch.state,)))
             return
         for batch, read, body, payload in self._built(todo, builder, list_id):
             if self.stop.is_set():
@@ -367,23 +283,16 @@ class _Campaign:
                 with self.lock:
                     self.report.skipped_unsubscribed += skipped
             from_states = (batch.state,)
-            work = _Work(batch, sent, body, payload, from_states, read.people,
-                         refused=read.refused)
+            work = Work(batch, sent, body, payload, from_states, read.people,
+                        refused=read.refused)
             if not sent:  # everyone left the list since the freeze (or was refused)
                 if state.claim(self.engine, batch.id, from_states, 0, self.owner, self.lease,
                                read.refused):
-                    self._tell_refused(work)
+                    self.sender.tell_refused(work)
                     state.finish(self.engine, batch.id, BatchState.ACCEPTED)
                 self.progress.advance(batch.recipient_count)
                 continue
             self._queue(work)
-
-    def _tell_refused(self, item: _Work) -> None:
-        """Add a batch's left-out addresses to the report, once (a retry claims again)."""
-        if item.refused and not item.told:
-            item.told = True
-            with self.lock:
-                self.report.refused.extend(row[1] for row in item.refused)
 
     def _join(self, workers: list[threading.Thread]) -> None:
         """Tell the workers to finish, and wait for them.
@@ -404,166 +313,7 @@ class _Campaign:
 
     def _worker(self) -> None:
         with self.engine.connect() as connection:
-            self._work_on(connection)
-
-    def _work_on(self, connection: Connection) -> None:
-        while True:
-            item = self.work.get()
-            if item is None:
-                return
-            if self.stop.is_set():
-                continue
-            try:
-                self._deliver(item, connection)
-            except Exception as exc:  # a bug must not leave the others running blind
-                self.fatal = DeliveryProblem(f"unexpected error: {type(exc).__name__}: {exc}")
-                self.stop.set()
-                self._record(self.report.ambiguous, item, str(self.fatal))
-
-    def _wait_for_rate_limit(self) -> None:
-        while not self.stop.is_set():
-            with self.lock:
-                remaining = self.pause_until - time.time()
-            if remaining <= 0:
-                return
-            self.stop.wait(min(remaining, 1.0))
-
-    def _record(self, bucket: list[BatchProblem], item: _Work, message: str) -> None:
-        with self.lock:
-            bucket.append(BatchProblem(item.batch.number, item.recipients, message))
-        self.progress.advance(item.batch.recipient_count)
-
-    def _deliver(self, item: _Work, engine: Connection) -> None:
-        settings, batch_id = self.settings, item.batch.id
-        retries = waits = 0
-        from_states = item.from_states
-        while True:
-            self._wait_for_rate_limit()
-            if self.stop.is_set():
-                return
-            try:
-                if self.helpers is not None:
-                    if not self._send_in_helper(item, engine, from_states):
-                        return
-                else:
-                    if not state.claim(engine, batch_id, from_states, item.recipients,
-                                       self.owner, self.lease, item.refused):
-                        return  # another sender took it
-                    self._tell_refused(item)
-                    with self.lock:
-                        self.report.requests += 1
-                    if self.per_recipient:
-                        self._send_each(item, engine)
-                        return
-                    self.transport.send(item.body, item.payload)
-            except AuthProblem as problem:
-                state.finish(engine, batch_id, BatchState.FAILED, problem.message)
-                self.fatal = problem
-                self.stop.set()
-                self._record(self.report.failed, item, problem.message)
-                return
-            except Rejected as problem:
-                state.finish(engine, batch_id, BatchState.FAILED, problem.message)
-                self._record(self.report.failed, item, problem.message)
-                return
-            except Ambiguous as problem:
-                # Stays submitting; the lease is given up, so it is ambiguous at once.
-                state.finish(engine, batch_id, None, problem.message)
-                self._record(self.report.ambiguous, item, problem.message)
-                return
-            except RateLimited as problem:
-                waits += 1
-                now = time.time()
-                delay = self.retry.rate_limit_wait(problem.reset_at, waits, now)
-                give_up = (waits > settings.rate_limit_max_waits
-                           or delay > settings.rate_limit_max_wait)
-                # While waiting to try again, keep the lease: nobody else takes the batch.
-                state.finish(engine, batch_id, BatchState.FAILED, problem.message,
-                             release=give_up)
-                if give_up:
-                    self._record(self.report.failed, item,
-                                 f"{problem.message}; the limit resets in {delay:.0f} s, later "
-                                 "than this send waits")
-                    return
-                with self.lock:
-                    self.pause_until = max(self.pause_until, now + max(delay, 0.0))
-                from_states = (BatchState.FAILED.value,)
-                continue
-            except Retryable as problem:
-                retries += 1
-                give_up = retries > settings.max_retries
-                state.finish(engine, batch_id, BatchState.FAILED, problem.message,
-                             release=give_up)
-                if give_up:
-                    self._record(self.report.failed, item,
-                                 f"{problem.message} (gave up after {retries} attempts)")
-                    return
-                if self.stop.wait(self.retry.backoff(retries)):
-                    return
-                from_states = (BatchState.FAILED.value,)
-                continue
-            state.finish(engine, batch_id, BatchState.ACCEPTED)
-            with self.lock:
-                self.report.recipients_accepted += item.recipients
-                self.report.batches_accepted += 1
-            self.progress.advance(item.batch.recipient_count)
-            return
-
-    def _send_in_helper(self, item: _Work, connection: Connection,
-                        from_states: tuple[str, ...]) -> bool:
-        """Have a helper process read, build, claim and post the batch.
-
-        False if there is nothing more to do (another sender took it, or everyone
-        left the list since the freeze); raises the request's DeliveryProblem.
-        """
-        assert self.helpers is not None
-        batch = item.batch
-        done = self.helpers.attempt(batch.number, batch.id, from_states, self.owner,
-                                    self.lease)
-        item.recipients = done.sent
-        if not item.counted:
-            item.counted = True
-            skipped = done.frozen - done.sent - len(done.refused)
-            if skipped > 0:
-                with self.lock:
-                    self.report.skipped_unsubscribed += skipped
-        if not done.claimed:
-            return False  # another sender took it
-        item.refused = list(done.refused)
-        self._tell_refused(item)
-        if not done.sent:  # claimed with nobody to send to
-            state.finish(connection, batch.id, BatchState.ACCEPTED)
-            self.progress.advance(batch.recipient_count)
-            return False
-        with self.lock:
-            self.report.requests += 1
-        done.raise_problem()
-        return True
-
-    def _send_each(self, item: _Work, connection: Connection) -> None:
-        """Send a batch message by message, each one's fate written as it happens; then
-        finish the batch: accepted, or ambiguous if some messages got no answer."""
-        journal = MessageJournal(connection, item.batch.id, item.people,
-                                 self.plan.options.retry_ambiguous)
-        try:
-            self.transport.send(item.body, item.payload, journal=journal)
-        finally:  # a 4xx or a lost connection may stop the batch after some messages
-            with self.lock:
-                self.report.recipients_accepted += journal.accepted_count
-                self.report.bounced += journal.bounced_count
-        ambiguous = journal.ambiguous_count()
-        if ambiguous:
-            message = (f"{ambiguous} message(s) got no answer from the SMTP server (see "
-                       "`newsletter status`)")
-            state.finish(connection, item.batch.id, None, message)
-            with self.lock:
-                self.report.ambiguous.append(BatchProblem(item.batch.number, ambiguous,
-                                                          message))
-        else:
-            state.finish(connection, item.batch.id, BatchState.ACCEPTED)
-            with self.lock:
-                self.report.batches_accepted += 1
-        self.progress.advance(item.batch.recipient_count)
+            self.sender.work_on(connection, self.work)
 
     def _finish_report(self, campaign_id: int) -> None:
         report = self.report
@@ -580,6 +330,6 @@ class _Campaign:
             messages = message_counts(self.engine, campaign_id)
             report.total_ambiguous = messages.ambiguous
             report.left_over = max(0, messages.unsent - report.elsewhere.recipients)
-        if self.fatal is not None and not report.stopped:
-            report.stopped = self.fatal.message
+        if self.sender.fatal is not None and not report.stopped:
+            report.stopped = self.sender.fatal.message
 

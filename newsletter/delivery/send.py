@@ -15,7 +15,8 @@ from __future__ import annotations
 import time
 
 from .planning import SendPlan
-from .runner import Progress, SendReport, run_campaign
+from .runner import run_campaign
+from .sendreport import Progress, SendReport
 from .transports import Transport, open_transport
 from .trial import run_test, run_unrecorded
 

@@ -17,7 +17,7 @@ from ..store.database import project_database
 from . import campaign as state
 from .leases import end_dead_leases
 from .models import Campaign, CampaignStatus
-from .runner import problem_error
+from .sendreport import problem_error
 from .transports import DeliveryProblem, Transport, open_transport
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from ..store import iter_recipients
 from . import refusals
 from .planning import SendPlan, SendSettings, check_test_addresses
-from .runner import Progress, SendReport, problem_error
+from .sendreport import Progress, SendReport, problem_error
 from .transports import DeliveryProblem, RateLimited, Retryable, Transport
 
 

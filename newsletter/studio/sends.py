@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
-from ..delivery.runner import Progress, SendReport
 from ..delivery.schedule import parse_at
 from ..delivery.send import run_send
+from ..delivery.sendreport import Progress, SendReport
 from ..errors import NewsletterError
 from ..project import Project
 
