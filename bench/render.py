@@ -25,8 +25,10 @@ from _machine import machine  # bench/ is on sys.path when run as a script
 from mjml import mjml2html
 
 from newsletter.issue import Issue, load_issue
+from newsletter.markdown_format import _markdown_tokens
+from newsletter.mjml_html import mjml_to_html
 from newsletter.project import Project, init_project
-from newsletter.render import _markdown_tokens, mjml_to_html, render_email
+from newsletter.render import render_email
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MJML = ROOT / "bench" / "node_modules" / "mjml"

@@ -30,7 +30,7 @@ GMAIL_CLIP_BYTES = 102 * 1024
 # "TK" is the journalists' mark for "to come"; only in capitals, so "tk" in a word is fine.
 PLACEHOLDER = re.compile(r"\bTK\b|(?i:\bTODO\b|\bFIXME\b|lorem ipsum)")
 
-# Per-recipient placeholders start with this (see render.TEXT_TOKENS); issue text may not.
+# Per-recipient placeholders start with this (see personalization.TEXT_TOKENS); issue text may not.
 TOKEN_MARK = "[[nl:"
 
 Severity = Literal["error", "warning"]

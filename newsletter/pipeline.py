@@ -11,8 +11,9 @@ from pathlib import Path
 from .errors import NewsletterError
 from .files import atomic_write
 from .issue import GMAIL_CLIP_BYTES, CheckResult, Diagnostic, check_file, issue_number, load_issue
+from .personalization import TEXT_TOKENS
 from .project import Project
-from .render import TEXT_TOKENS, RenderedEmail, preview_personalization, render_email
+from .render import RenderedEmail, preview_personalization, render_email
 
 NEW_ISSUE = """\
 # Issue {number}. Format: docs/issue-format.md. Check it with: newsletter check {path}

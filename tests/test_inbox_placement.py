@@ -19,8 +19,9 @@ from newsletter.delivery import send_one
 from newsletter.delivery.requests import RequestBuilder
 from newsletter.errors import ConfigError
 from newsletter.issue import load_issue
+from newsletter.personalization import TEXT_TOKENS, first_name, greeting_line
 from newsletter.project import Project
-from newsletter.render import TEXT_TOKENS, first_name, greeting_line, render_email
+from newsletter.render import render_email
 
 from .tools import require_binary
 

@@ -16,15 +16,10 @@ from pathlib import Path
 import pytest
 
 from newsletter.issue import load_issue
+from newsletter.mjml_html import mjml_to_html
+from newsletter.personalization import HTML_TOKENS, TEXT_TOKENS, personalize, substitutions
 from newsletter.project import Project
-from newsletter.render import (
-    HTML_TOKENS,
-    TEXT_TOKENS,
-    mjml_to_html,
-    personalize,
-    render_email,
-    substitutions,
-)
+from newsletter.render import render_email
 
 from .conftest import REPO
 

@@ -19,7 +19,7 @@ from newsletter.delivery.sendgrid_client import SendGridClient
 from newsletter.delivery.status import campaigns_status, cancel_send
 from newsletter.delivery.transports import SendGridTransport
 from newsletter.errors import NewsletterError
-from newsletter.render import TEXT_TOKENS
+from newsletter.personalization import TEXT_TOKENS
 from newsletter.store import Source, open_project_database, unsubscribe
 from newsletter.tokens import read_unsubscribe_token
 from tests.plugins.fake_sendgrid import (

@@ -14,8 +14,9 @@ from newsletter.delivery.requests import (
     category,
 )
 from newsletter.issue import load_issue
+from newsletter.personalization import TEXT_TOKENS, personalize, substitutions
 from newsletter.project import Project
-from newsletter.render import TEXT_TOKENS, personalize, render_email, substitutions
+from newsletter.render import render_email
 from newsletter.tokens import unsubscribe_token
 
 

@@ -20,8 +20,9 @@ from newsletter.delivery.personal import (
 )
 from newsletter.delivery.requests import RequestBuilder
 from newsletter.issue import load_issue
+from newsletter.personalization import TEXT_TOKENS
 from newsletter.project import Project
-from newsletter.render import TEXT_TOKENS, render_email
+from newsletter.render import render_email
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 PEOPLE = [

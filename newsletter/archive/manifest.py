@@ -22,6 +22,9 @@ FORMAT = 1
 MANIFEST = ".archive-manifest.json"  # where versions before 0.2.0 kept it (public!)
 DEFAULT_OUT = "site"
 STATE_DIR = ".newsletter"  # the project's build state: git-ignored, never published
+# The package modules every page renders with (beside archive/ itself): a change to
+# their code changes every page.
+RENDER_CODE = ("templating", "template_filters", "markdown_format", "colours")
 
 
 def _sha(*parts: bytes | str) -> str:
@@ -54,7 +57,7 @@ def _template_files(project: Project) -> list[Path]:
 def site_key(project: Project) -> str:
     """Hash of everything every page depends on: settings, templates and this code."""
     here = Path(__file__).parent
-    code = sorted(here.glob("*.py")) + [here.parent / "render.py"]
+    code = sorted(here.glob("*.py")) + [here.parent / f"{name}.py" for name in RENDER_CODE]
     parts: list[bytes | str] = [str(FORMAT), (project.root / CONFIG_NAME).read_bytes()]
     for path in _template_files(project) + code:
         parts += [path.name, path.read_bytes()]

@@ -21,8 +21,10 @@ from markupsafe import Markup
 
 from ..config import Config
 from ..issue import Issue, IssueModel, Item
+from ..markdown_format import markdown_text
 from ..project import Project, default_templates_dir
-from ..render import environments, long_date, markdown_text, render_template, template_error
+from ..template_filters import long_date
+from ..templating import environments, render_template, template_error
 from . import feed as feed_module
 
 TEMPLATE_DIR = "archive"

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from ..config import Config
 from ..mime import build_message, message_id
-from ..render import personalize
+from ..personalization import personalize
 from .fastmime import MessageTemplate, NoTemplate, message_bytes
 
 __all__ = ["DeliveryOutcome", "Journal", "message_bytes", "personal_message_bytes",

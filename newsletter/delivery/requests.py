@@ -31,7 +31,8 @@ from markupsafe import escape
 
 from ..config import Config
 from ..emails import ascii_email
-from ..render import HTML_TOKENS, TEXT_TOKENS, RenderedEmail, greeting_line
+from ..personalization import HTML_TOKENS, TEXT_TOKENS, greeting_line
+from ..render import RenderedEmail
 from ..tokens import ADDRESS_PURPOSE
 from . import _json
 

@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, Smtp
+from ..config import Config
+from ..config_tables import Smtp
 from ..errors import NewsletterError
 from . import _json
 from .personal import DeliveryOutcome, Journal, personal_message_bytes

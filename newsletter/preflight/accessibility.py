@@ -9,7 +9,7 @@ from cssselect import SelectorError
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
-from ..render import WCAG_AA, contrast
+from ..colours import WCAG_AA, contrast
 from .message import Subject
 from .parse import alt_problem, document, images, line_of, links, style_value, words_of
 from .report import CheckResult, Severity

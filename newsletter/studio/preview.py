@@ -6,8 +6,8 @@ costs one render, and fills in the per-reader parts as the transport would.
 
 from __future__ import annotations
 
+from ..personalization import personalize, substitutions
 from ..project import Project
-from ..render import personalize, substitutions
 from .editor import Checked
 from .images import MEDIA_PATH, media_base
 

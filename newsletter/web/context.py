@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse
 
 from ..project import Project
-from ..render import environments, render_template
 from ..store import Database, ratelimits
+from ..templating import environments, render_template
 from .security import PAGE_CSP, rate_key
 from .webhook import WebhookVerifier
 
