@@ -52,6 +52,22 @@ def normalise_email(text: str) -> str:
     are given in Unicode (``x@xn--mnchen-3ya.de`` -> ``x@münchen.de``); the part
     before the @ keeps its case. Raises :class:`InvalidEmail` with a readable reason.
     """
+    return _normal(text, stored=False)
+
+
+def stored_email(text: str) -> str:
+    """The form under which ``text`` is stored, to find a stored subscriber by it.
+
+    :func:`normalise_email`'s, except for an address with non-ASCII letters before the
+    @ (``josé@example.org``): refused for anyone new, but a database made by an older
+    version may hold one, so it is given as those versions stored it (email-validator's
+    normal form, or, if today's email-validator refuses it, as typed). Never use it to
+    store a new address. Raises :class:`InvalidEmail` for anything else that is not one.
+    """
+    return _normal(text, stored=True)
+
+
+def _normal(text: str, *, stored: bool) -> str:
     address = text.strip()
     fast = _fast(address)
     if fast is not None:
@@ -61,8 +77,10 @@ def normalise_email(text: str) -> str:
     try:
         result = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
+        if stored and non_ascii_local_part(address):
+            return address  # an older email-validator may have let it through
         raise InvalidEmail(str(exc)) from None
-    if non_ascii_local_part(result.normalized):
+    if not stored and non_ascii_local_part(result.normalized):
         # Valid (RFC 6531), but deliverable only where every server on the way speaks
         # SMTPUTF8: SendGrid answers "501 Recipient syntax error", and Python's email
         # package cannot write it into a To header. Refused here, so no list holds one.

@@ -152,3 +152,58 @@ def test_with_erasures_but_no_secret_nobody_new_is_added(
     with db.transaction() as session, pytest.raises(NewsletterError, match="secret"):
         add_subscriber(session, "new@example.org", "weekly")
     db.dispose()
+
+
+def test_a_person_an_older_version_stored_can_be_marked_and_erased(
+        run, sample_project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Non-ASCII letters before the @ are refused today, but an older version stored them.
+    import unicodedata
+
+    from sqlalchemy import text
+
+    from newsletter.store import get_subscriber, use_secret
+    from newsletter.store.erasure import digest, is_erased
+    from tests.plugins.fake_sendgrid import store_as_an_older_version_did
+
+    monkeypatch.setenv("NEWSLETTER_SECRET", SECRET)
+    run("subscribers", "import", "subscribers/sample.csv", "--list", "weekly")
+    project = Project(sample_project)
+    store_as_an_older_version_did(project, "carla.garcia@example.org", "josé@example.org")
+    decomposed = unicodedata.normalize("NFD", "JOSÉ@Example.org")  # as some keyboards type it
+    for args in (("show", decomposed), ("set-status", decomposed, "bounced"),
+                 ("remove", "josé@example.org"), ("show", "josé@example.org")):
+        said = run("subscribers", *args).output
+        assert "No subscriber" not in said and "not in the subscriber database" not in said
+    assert "bounced" in said and "weekly" in said and "unsubscribed" in said
+    db = _db(sample_project)
+    assert _rows(db, "josé@example.org")["history"] == 3  # joined, bounced, removed
+
+    refused = run("subscribers", "add", "josé@example.org", "--list", "weekly", ok=False)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "Traceback" not in said
+    assert "ask the person for another one" in said and "`forget` still work on it" in said
+
+    done = run("subscribers", "forget", decomposed, "--yes").output
+    assert f"Erased {decomposed}: left 1 list(s); 3 history entries" in done
+    assert _rows(db, "josé@example.org") == {"subscriber": 0, "memberships": 0, "history": 0,
+                                             "reader_events": 0}
+    with db.engine.connect() as connection:
+        kept = connection.execute(text("SELECT digest FROM erasures")).scalars().all()
+    assert kept == [digest(SECRET.encode(), "josé@example.org")]  # keyed as for anyone
+    use_secret(db.engine, SECRET.encode())
+    with db.transaction() as session:
+        assert is_erased(session, "josé@example.org")
+        assert get_subscriber(session, "ann.lee@example.org")  # nobody else was touched
+    again = run("subscribers", "forget", "josé@example.org", "--yes").output
+    assert "was not stored; it is recorded all the same" in again  # harmless twice
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM erasures")).scalar_one() == 1
+    db.dispose()
+
+
+def test_marking_an_address_like_it_that_is_not_stored_says_what_to_do(
+        run, sample_project: Path) -> None:
+    refused = run("subscribers", "set-status", "zoë@example.org", "blocklisted", ok=False)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "Traceback" not in said
+    assert "has letters outside plain ASCII" in said and "ask the person for another" in said

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from newsletter.delivery.campaign import StateCount
 from newsletter.delivery.models import Batch, BatchState, Campaign, CampaignStatus
 from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
 from newsletter.delivery.refusals import REASON
@@ -456,8 +457,11 @@ def test_an_address_an_older_version_stored_is_left_out_and_the_rest_goes(
     assert [(n, e) for n, e, _why in overview.not_delivered] == [
         (1, "josé@example.org"), (6, "zoë@example.org")]
     assert all(why.startswith(REASON) for _n, _e, why in overview.not_delivered)
+    # `newsletter status`: accepted counts the 98 SendGrid took, not the 2 left out.
+    assert overview.counts[BatchState.ACCEPTED] == StateCount(10, 98)
+    assert overview.not_sent == StateCount(0, 2)
     assert started == ([1] if helpers else [])
-    with pytest.raises(NewsletterError, match="already sent"):
+    with pytest.raises(NewsletterError, match=r"already sent to 'weekly' \(98 recipients"):
         send(send_project, settings)
 
 
@@ -485,15 +489,20 @@ def test_send_and_resume_on_postgresql(sample_project, fake_sendgrid, postgres_u
     own_identity(sample_project)  # real sends refuse the sample's address
     project = Project(sample_project)
     populate(project, "weekly", 100)
+    store_as_an_older_version_did(project, "user95@example.org", "zoë@example.org")
     fake_sendgrid.script(Reply(400, errors=(("subject", "nope"),)))
     settings = SendSettings(batch_size=10, concurrency=2, build_processes=2)
     first = send(project, settings)
     assert not first.complete and len(first.failed) == 1
     second = send(project, settings)
-    assert second.complete and second.recipients_accepted == 10
-    assert set(fake_sendgrid.delivered()) == everyone(100)
+    assert second.complete and first.recipients_accepted + second.recipients_accepted == 99
+    assert set(fake_sendgrid.delivered()) == everyone(100) - {"user95@example.org"}
     assert set(fake_sendgrid.delivered().values()) == {1}
-    with pytest.raises(NewsletterError, match="already sent"):
+    (overview,) = campaigns_status(project)  # `status` counts the one left out apart
+    assert overview.counts[BatchState.ACCEPTED] == StateCount(10, 99)
+    assert overview.not_sent == StateCount(0, 1)
+    assert [email for _n, email, _why in overview.not_delivered] == ["zoë@example.org"]
+    with pytest.raises(NewsletterError, match=r"already sent to 'weekly' \(99 recipients"):
         send(project, settings)
 
 

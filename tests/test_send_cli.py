@@ -237,11 +237,19 @@ def test_an_outbox_send_leaves_out_an_address_an_older_version_stored(sample_pro
     assert "`newsletter subscribers remove josé@example.org`" in said
     assert "went to every recipient of 'weekly' except the 1 address(es) named above" in said
     assert "ambiguous" not in said and "Traceback" not in said
-    status = " ".join(run("status").output.split())
+    table = run("status").output
+    status = " ".join(table.split())
     assert "Recipients not sent to" in status and "josé@example.org" in status
     assert "non-ASCII letters before the @" in status
+    # Accepted counts the two the outbox took; the one left out is counted apart.
+    # (Accepted, Pending, Failed, Ambiguous, Not sent: the last column only when needed.)
+    assert re.search(r"outbox +sent +2 +0 +0 +0 +1 *$", table, re.MULTILINE), table
     (sent,) = json.loads(run("status", "--json").output)["sends"]
     assert sent["status"] == "sent" and sent["recipients"]["submitting"] == 0
+    assert sent["recipients"]["accepted"] == 2 and sent["recipients"]["not sent"] == 1
+    assert sum(sent["recipients"].values()) == sent["recipients_total"] == 3
+    assert sent["batches"] == {"accepted": 1, "pending": 0, "failed": 0, "submitting": 0,
+                               "in flight": 0}
     assert [row["email"] for row in sent["not_delivered"]] == ["josé@example.org"]
     again = run("send", ISSUE, "--yes")  # never sent again, never ambiguous
     assert again.exit_code != 0 and "already sent" in again.output

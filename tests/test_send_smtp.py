@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.delivery import personal
-from newsletter.delivery.models import Batch, BatchDelivery, DeliveryState
+from newsletter.delivery.models import Batch, BatchDelivery, BatchState, DeliveryState
 from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
 from newsletter.delivery.refusals import REASON
 from newsletter.delivery.send import run_send
@@ -165,6 +165,10 @@ def test_an_address_an_older_version_stored_is_left_out_and_the_batch_goes_on(
     assert overview.messages.unsent == 0 and not overview.ambiguous_messages
     [(number, email, why)] = overview.not_delivered
     assert (number, email) == (1, "josé@example.org") and why.startswith(REASON)
+    assert overview.messages.accepted == 24 and overview.messages.bounced == 1
+    # The batch-level counts of `status --json` agree: accepted 24, 1 not sent.
+    assert overview.counts[BatchState.ACCEPTED].recipients == 24
+    assert overview.not_sent.recipients == 1
     with pytest.raises(NewsletterError, match="already sent"):
         send(smtp_project)
 

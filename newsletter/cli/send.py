@@ -25,7 +25,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
-from ..delivery.campaign import IN_FLIGHT, CampaignOverview
+from ..delivery.campaign import IN_FLIGHT, NOT_SENT, CampaignOverview
 from ..delivery.models import BatchState, Campaign
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
 from ..delivery.refusals import REASON, next_step
@@ -328,13 +328,15 @@ def status_command(issue_file: Path | None, as_json: bool) -> None:
     batches and recipients per state.
 
     \b
-    accepted    SendGrid (or the outbox) took the batch
+    accepted    SendGrid (or the outbox) took their batch
     pending     not sent yet; `newsletter send` sends it
     failed      refused or gave up; `newsletter send` tries it again
     in flight   a running `newsletter send` is waiting for SendGrid's answer
     ambiguous   the request got no answer and its sender has stopped: maybe
                 delivered. Check SendGrid's Activity feed, then decide on
                 `newsletter send --retry-ambiguous`
+    not sent    left out for good: an address no mail server accepts, or one
+                an SMTP server refused (named below the table)
 
     \b
     Examples:
@@ -369,7 +371,10 @@ def status_command(issue_file: Path | None, as_json: bool) -> None:
                           BatchState.SUBMITTING]
     if any(item.in_flight.batches for item in found):
         columns.insert(2, IN_FLIGHT)
-    labels = {IN_FLIGHT: "In flight", BatchState.SUBMITTING.value: "Ambiguous"}
+    if any(item.not_sent.recipients for item in found):  # named below the table
+        columns.append(NOT_SENT)
+    labels = {IN_FLIGHT: "In flight", BatchState.SUBMITTING.value: "Ambiguous",
+              NOT_SENT: "Not sent"}
     for key in columns:
         table.add_column(labels.get(key, str(key).title()), justify="right")
     for item in found:

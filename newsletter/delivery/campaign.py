@@ -54,6 +54,7 @@ from .models import (
     BatchState,
     Campaign,
     CampaignStatus,
+    DeliveryState,
     pack_ids,
     unpack_ids,
 )
@@ -64,6 +65,8 @@ campaigns = table(Campaign)
 deliveries = table(BatchDelivery)
 # The key of state_counts for batches in submitting that a live sender is waiting on.
 IN_FLIGHT = "in flight"
+# The key of state_counts for recipients refused for good, whatever their batch's state.
+NOT_SENT = "not sent"
 
 
 @dataclass(frozen=True)
@@ -185,20 +188,39 @@ def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
     """Batches and frozen recipients per state (every state present, zero if none).
 
     ``submitting`` counts only the ambiguous batches (lease run out or given
-    up); those a live sender is waiting on are under :data:`IN_FLIGHT`.
+    up); those a live sender is waiting on are under :data:`IN_FLIGHT`. Recipients
+    refused for good (``bounced`` delivery records: left out by .refusals, or refused by
+    an SMTP server) are not counted in their batch's state but under :data:`NOT_SENT`
+    (whose ``batches`` is 0: each batch is counted in its own state), so ``accepted``
+    counts only recipients a transport took, and the recipient counts still add up to
+    the frozen total.
     """
     with engine.connect() as connection:
         flying = case((and_(batches.c.state == BatchState.SUBMITTING.value,
                             live(connection.dialect.name)), 1), else_=0).label("flying")
+        refused = (
+            select(deliveries.c.batch_id, func.count().label("n"))
+            .where(deliveries.c.state == DeliveryState.BOUNCED.value,
+                   deliveries.c.batch_id.in_(
+                       select(batches.c.id).where(batches.c.campaign_id == campaign_id)))
+            .group_by(deliveries.c.batch_id)
+            .subquery()
+        )
         rows = connection.execute(
-            select(batches.c.state, flying, func.count(), func.sum(batches.c.recipient_count))
+            select(batches.c.state, flying, func.count(), func.sum(batches.c.recipient_count),
+                   func.sum(refused.c.n))
+            .select_from(batches.outerjoin(refused, refused.c.batch_id == batches.c.id))
             .where(batches.c.campaign_id == campaign_id)
             .group_by(batches.c.state, flying)
         ).all()
     counts = {state.value: StateCount() for state in BatchState}
     counts[IN_FLIGHT] = StateCount()
-    for state, in_flight, n, recipients in rows:
-        counts[IN_FLIGHT if in_flight else state] = StateCount(int(n), int(recipients or 0))
+    not_sent = 0
+    for state, in_flight, n, recipients, gone in rows:
+        counts[IN_FLIGHT if in_flight else state] = StateCount(
+            int(n), int(recipients or 0) - int(gone or 0))
+        not_sent += int(gone or 0)
+    counts[NOT_SENT] = StateCount(0, not_sent)
     return counts
 
 
@@ -468,6 +490,11 @@ class CampaignOverview:
     @property
     def in_flight(self) -> StateCount:
         return self.counts[IN_FLIGHT]
+
+    @property
+    def not_sent(self) -> StateCount:
+        """Recipients refused for good (named in :attr:`not_delivered`), in no state's count."""
+        return self.counts[NOT_SENT]
 
 
 def overview(engine: Engine, issue_name: str | None = None) -> list[CampaignOverview]:

@@ -64,8 +64,10 @@ def status_document(found: list[state.CampaignOverview],
     """`newsletter status --json`: every send with its state and counts, for scripts.
 
     ``recipients`` counts frozen recipients per batch state (``submitting`` is shown
-    as ``ambiguous`` to people); ``messages`` is present for SMTP sends only;
-    ``not_delivered`` names recipients refused for good (at most 50 per send).
+    as ``ambiguous`` to people), except those refused for good, counted under ``not sent``
+    (so ``accepted`` is what the transport took, and the counts add up to the frozen
+    total); ``messages`` is present for SMTP sends only; ``not_delivered`` names the
+    recipients refused for good (at most 50 per send).
     """
     sends = []
     for item in found:
@@ -75,7 +77,8 @@ def status_document(found: list[state.CampaignOverview],
             "status": c.status, "subject": c.subject, "recipients_total": c.recipient_count,
             "scheduled_for": _when(c.send_at), "started": _when(c.created_at),
             "finished": _when(c.finished_at),
-            "batches": {key: count.batches for key, count in item.counts.items()},
+            "batches": {key: count.batches for key, count in item.counts.items()
+                        if key != state.NOT_SENT},
             "recipients": {key: count.recipients for key, count in item.counts.items()},
             "messages": asdict(item.messages) if item.messages is not None else None,
             "not_delivered": [{"batch": number, "email": email, "why": why}

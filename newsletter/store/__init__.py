@@ -30,6 +30,7 @@ from .consent import ConsentRequired, Refusal
 from .database import Database, make_engine, normalise_url, open_database, open_project_database
 from .erasure import Erasure, Forgotten, forget, use_secret
 from .leaving import REASONS, ReasonCount, reason_counts
+from .lookup import SubscriberRef, find_subscriber
 from .mailqueue import QueuedMail
 from .models import (
     Base,
@@ -58,13 +59,11 @@ from .signups import Outcome, SignUp, sign_up
 from .subscribers import (
     ListSummary,
     NotFound,
-    SubscriberRef,
     add_subscriber,
     confirm,
     create_list,
     default_list,
     find_list,
-    find_subscriber,
     get_list,
     get_or_create_list,
     get_subscriber,

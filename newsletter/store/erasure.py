@@ -27,9 +27,10 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Engine, Integer, String, delete, exists, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..emails import InvalidEmail, normalise_email
+from ..emails import InvalidEmail, stored_email
 from ..errors import NewsletterError
 from .engagement import forget_reader_events
+from .lookup import find_subscriber
 from .models import (
     Base,
     HistoryEntry,
@@ -134,28 +135,34 @@ class Forgotten:
     reader_events: int
 
 
-def forget(session: Session, email: str, *, secret: bytes | None = None) -> Forgotten:
-    """Erase ``email`` for good (the caller commits); see the module's description.
+def forget(session: Session, who: str | Subscriber, *,
+           secret: bytes | None = None) -> Forgotten:
+    """Erase a person (their address, or their :class:`Subscriber`) for good (the caller
+    commits); see the module's description.
 
+    The address is looked up as every per-person action looks it up (:mod:`.lookup`), so
+    a person an older version stored with non-ASCII letters before the @ is erased too.
     Also for an address never stored: it is recorded, so nobody can add it later.
-    Erasing twice is harmless. Raises NewsletterError if ``email`` is not an address.
+    Erasing twice is harmless. Raises NewsletterError if ``who`` is not an address.
     """
-    try:
-        address = normalise_email(email)
-    except InvalidEmail as exc:
-        raise NewsletterError(
-            f"{email!r} is not a valid email address: {exc}",
-            hint="Copy the address exactly as it is stored: `newsletter subscribers show "
-            "EMAIL` finds it in any letter case.",
-        ) from None
-    key = secret if secret is not None else _secret(session)
     if session.get_bind().dialect.name == "postgresql":
         # Before the look-up: an import chunk or sign-up adding this address right now
         # holds erasures (hold_erasures), so we wait for it and then find the person.
         session.execute(text("LOCK TABLE erasures IN SHARE ROW EXCLUSIVE MODE"))
-    found = session.scalars(
-        select(Subscriber).where(Subscriber.email_key == email_key(address))
-    ).one_or_none()
+    found = find_subscriber(session, who)
+    if found is not None:
+        address = found.email
+    else:
+        assert isinstance(who, str)  # a Subscriber is always found: it is itself
+        try:
+            address = stored_email(who)
+        except InvalidEmail as exc:
+            raise NewsletterError(
+                f"{who!r} is not a valid email address: {exc}",
+                hint="Copy the address exactly as it is stored: `newsletter subscribers "
+                "show EMAIL` finds it in any letter case.",
+            ) from None
+    key = secret if secret is not None else _secret(session)
     lists = entries = events = 0
     if found is not None:
         events = forget_reader_events(session, found.id)

@@ -5,8 +5,8 @@ the transaction (``with db.transaction() as session: ...``). Every change of a
 membership or subscriber-wide status writes a :class:`HistoryEntry` with its
 time, :class:`Source` and optional detail.
 
-A subscriber may be given as its id (int), its email address (str, normalised
-here) or a :class:`Subscriber` object.
+A subscriber may be given as its id (int), its email address (str, looked up in
+the form it is stored under: :mod:`.lookup`) or a :class:`Subscriber` object.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ..emails import InvalidEmail, non_ascii_local_part, normalise_email
 from ..errors import NewsletterError
 from .consent import Refusal, consent_error, erased, erased_error, refusal
+from .lookup import SubscriberRef, find_subscriber
 from .models import (
     HistoryEntry,
     MailingList,
@@ -34,7 +35,6 @@ from .models import (
     utcnow,
 )
 
-SubscriberRef = int | str | Subscriber
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
@@ -43,13 +43,17 @@ class NotFound(NewsletterError):
 
 
 def _email(text: str) -> str:
+    """``text`` normalised, as a new address is stored; a NewsletterError saying why not."""
     try:
         return normalise_email(text)
     except InvalidEmail as exc:
-        raise NewsletterError(
-            f"{text!r} is not a valid email address: {exc}",
-            hint="Check the spelling, e.g. ann@example.org.",
-        ) from None
+        hint = "Check the spelling, e.g. ann@example.org."
+        if non_ascii_local_part(text.strip()):
+            hint = ("Ask the person for another address and use that one. (If an older "
+                    "version stored this address, `newsletter subscribers show`, `remove`, "
+                    "`set-status` and `forget` still work on it.)")
+        raise NewsletterError(f"{text!r} is not a valid email address: {exc}",
+                              hint=hint) from None
 
 
 # ---------------------------------------------------------------- lists
@@ -164,25 +168,6 @@ def list_summaries(session: Session) -> list[ListSummary]:
 
 
 # ---------------------------------------------------------------- subscribers
-
-
-def find_subscriber(session: Session, ref: SubscriberRef) -> Subscriber | None:
-    """The subscriber with this id or email address (normalised first), or None."""
-    if isinstance(ref, Subscriber):
-        return ref
-    if isinstance(ref, int):
-        return session.get(Subscriber, ref)
-    try:
-        email = normalise_email(ref)
-    except InvalidEmail:
-        email = ref.strip()
-        # Stored by an older version, before such addresses were refused: still found,
-        # so that `subscribers show` and `remove` reach the person a send leaves out.
-        if not non_ascii_local_part(email):
-            return None
-    return session.scalars(
-        select(Subscriber).where(Subscriber.email_key == email_key(email))
-    ).one_or_none()
 
 
 def get_subscriber(session: Session, ref: SubscriberRef) -> Subscriber:

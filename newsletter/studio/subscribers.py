@@ -24,7 +24,7 @@ from ..store import (
     MembershipStatus,
     Source,
     add_subscriber,
-    email_key,
+    find_subscriber,
     forget,
     get_subscriber,
     history,
@@ -179,9 +179,9 @@ async def forget_person(request: Request) -> Response:
     def erase() -> tuple[bool, str]:
         with database.transaction() as session:
             person = get_subscriber(session, int(raw))
-            if email_key(typed) != person.email_key:
+            if find_subscriber(session, typed) is not person:  # any spelling of theirs
                 return False, ""
-            done = forget(session, person.email)
+            done = forget(session, person)
             return True, (f"{done.lists} list(s), {done.history} history entries and "
                           f"{done.reader_events} open/click records deleted")
 

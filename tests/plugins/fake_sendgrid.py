@@ -492,8 +492,10 @@ def store_as_an_older_version_did(project: Any, old: str, new: str) -> None:
     database = open_project_database(project)
     try:
         with database.transaction() as session:
-            session.execute(text("UPDATE subscribers SET email = :new, email_key = lower(:new) "
-                                 "WHERE email = :old"), {"new": new, "old": old})
+            # The key as the store makes it (email_key: str.lower), on every database.
+            session.execute(text("UPDATE subscribers SET email = :new, email_key = :key "
+                                 "WHERE email = :old"), {"new": new, "key": new.lower(),
+                                                         "old": old})
     finally:
         database.dispose()
 
