@@ -124,6 +124,9 @@ def record_engagement(
     links = _link_ids(session, clicks) if clicks else {}
     if privacy == PRIVACY_AGGREGATE:
         return
+    if connection.dialect.name == "postgresql":
+        _insert_readers_by_address(connection, events, links)
+        return
     ids = subscriber_ids(session, (event.email for event in events))
     rows: dict[tuple[int, str, int, int], list[int]] = {}
     for event in events:
@@ -140,7 +143,6 @@ def record_engagement(
     if not rows:
         return
     to_db = _to_db(session)
-    earliest = "min" if connection.dialect.name == "sqlite" else "least"
 
     stamps: dict[int, Any] = {}  # many events of a batch share a second
 
@@ -153,20 +155,46 @@ def record_engagement(
 
     values = [(c, k, link, s, when(first), n)
               for (c, k, link, s), (first, n) in sorted(rows.items())]
-    upsert = ("ON CONFLICT (campaign_id, kind, link_id, subscriber_id) DO UPDATE SET "
-              "count = reader_events.count + excluded.count, "
-              f"first_at = {earliest}(reader_events.first_at, excluded.first_at)")
-    insert = ("INSERT INTO reader_events (campaign_id, kind, link_id, subscriber_id, first_at, "
-              "count) ")
-    if connection.dialect.name == "postgresql":  # one statement over arrays, not one per row
-        connection.exec_driver_sql(
-            insert + "SELECT * FROM unnest(%s::integer[], %s::text[], %s::integer[], "
-            "%s::integer[], %s::timestamptz[], %s::integer[]) " + upsert,
-            tuple(list(column) for column in zip(*values, strict=True)),
-        )
-        return
     connection.exec_driver_sql(
-        insert + f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}) " + upsert, values)
+        _READERS_INSERT + f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}) "
+        + _readers_upsert("min"), values)
+
+
+_READERS_INSERT = ("INSERT INTO reader_events (campaign_id, kind, link_id, subscriber_id, "
+                   "first_at, count) ")
+
+
+def _readers_upsert(earliest: str) -> str:
+    return ("ON CONFLICT (campaign_id, kind, link_id, subscriber_id) DO UPDATE SET "
+            "count = reader_events.count + excluded.count, "
+            f"first_at = {earliest}(reader_events.first_at, excluded.first_at)")
+
+
+def _insert_readers_by_address(connection: Any, events: Sequence[Engagement],
+                               links: dict[tuple[int, str], int]) -> None:
+    """PostgreSQL: the batch's reader rows in one statement over arrays, the addresses
+    turned into subscriber ids by a join (unknown ones drop out), so the ids never
+    travel to the client and back (that look-up was a statement of its own)."""
+    rows: dict[tuple[int, str, int, str], list[int]] = {}
+    for event in events:
+        link = links[(event.campaign_id, event.url[:MAX_URL])] if event.kind == CLICK else 0
+        row = rows.get(key := (event.campaign_id, event.kind, link, event.email.lower()))
+        if row is None:
+            rows[key] = [event.timestamp, 1]
+        else:
+            row[0] = min(row[0], event.timestamp)
+            row[1] += 1
+    values = [(c, k, link, address, datetime.fromtimestamp(first, UTC), n)
+              for (c, k, link, address), (first, n) in sorted(rows.items())]
+    # Keyed by address, and one address is one subscriber: no row is upserted twice in
+    # the statement (PostgreSQL refuses that).
+    connection.exec_driver_sql(
+        _READERS_INSERT + "SELECT r.c, r.k, r.l, s.id, r.f, r.n FROM unnest(%s::integer[], "
+        "%s::text[], %s::integer[], %s::text[], %s::timestamptz[], %s::integer[]) "
+        "AS r(c, k, l, a, f, n) JOIN subscribers s ON s.email_key = r.a "
+        + _readers_upsert("least"),
+        tuple(list(column) for column in zip(*values, strict=True)),
+    )
 
 
 def forget_reader_events(session: Session, subscriber_id: int) -> int:
