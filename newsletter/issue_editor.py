@@ -1,15 +1,13 @@
 """Add items to an issue file from article links, leaving the rest of the file as it was.
 
-The new items are written as YAML text in the file's own style (indentation,
-blank lines between items, ``|`` summaries wrapped like the others) and spliced in
-after the last item. Every other byte of the file stays the same: comments, order,
-quoting and line endings. The result is parsed again to prove that, then written
-atomically.
+Each page becomes an item (clean link, TODO placeholders where the page had nothing),
+placed with the issue's other items of its section. :mod:`newsletter.issue_append`
+writes them into the file's text in its own style and proves every other byte stays
+the same; the result is checked, then written atomically.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,10 +16,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-from ruamel.yaml.scalarstring import LiteralScalarString
 
 from .article import (
     CONCURRENCY,
@@ -41,9 +35,9 @@ from .issue import (
     check_file,
     is_tracking_param,
     parse_issue_text,
-    plain_data,
     url_key,
 )
+from .issue_append import append_items
 from .issue_yaml import MAX_BYTES as MAX_ISSUE_BYTES
 
 TITLE_TODO = "TODO the headline (none found on the page)"
@@ -51,8 +45,7 @@ SUMMARY_TODO = "TODO two or three sentences about the story (no description foun
 IMAGE_ALT_TODO = "TODO describe the picture"
 # The link of the example item that `newsletter new` writes.
 EXAMPLE_URL = "https://example.org/TODO"
-# Order of fields in a new item, as in the issue files `newsletter new` writes.
-FIELD_ORDER = ("title", "url", "source", "published", "image", "image_alt", "section", "summary")
+
 # --- the report --------------------------------------------------------------------------
 
 
@@ -152,205 +145,6 @@ def item_from_article(article: Article, section: str | None = None) -> AddedItem
         notes.append("summary: no description found on the page; wrote a TODO")
     notes.extend(article.notes)
     return AddedItem(article.url, article, fields, placeholders=placeholders, notes=notes)
-
-
-# --- writing YAML in the file's style ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Style:
-    dash_col: int = 2  # column of "-" before each item
-    key_indent: int = 2  # from "-" to the item's keys
-    block_indent: int = 2  # from a key to the lines of its | text
-    blank_line: bool = True  # a blank line between items
-    width: int = 92  # longest line of | text, indentation included
-    newline: str = "\n"
-
-
-@dataclass(frozen=True)
-class _Place:
-    index: int  # where to insert the new items' text
-    prefix: str  # text to insert first ("items:" when the file has none)
-    style: _Style
-    first: bool = False  # no items yet: no blank line before the first new one
-    before: bool = False  # inserted before the first item: blank line after, not before
-
-
-def _line_start(text: str, index: int) -> int:
-    return text.rfind("\n", 0, index) + 1
-
-
-def _line_end(text: str, index: int) -> int:
-    """Index just past the newline ending the line that holds ``index``."""
-    end = text.find("\n", index)
-    return len(text) if end < 0 else end + 1
-
-
-def _content_end(text: str, index: int, dash_col: int) -> int:
-    """Where an item's text really ends, given the end of its node.
-
-    A `|` or `>` text's node ends where the next field starts, after blank lines
-    and comments. Comments indented deeper than the item's "-" stay with the
-    item; those at its "-" or further left belong to what follows.
-    """
-    pos = index
-    while pos > 0:
-        start = _line_start(text, pos - 1)
-        line = text[start:pos]
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip(" "))
-        if stripped and not (stripped.startswith("#") and indent <= dash_col):
-            return start + len(line.rstrip())
-        pos = start
-    return pos
-
-
-def _style(text: str, items: SequenceNode, newline: str) -> _Style:
-    first = items.value[0]
-    line = text[_line_start(text, first.start_mark.index) : first.start_mark.index]
-    dash_col = line.find("-") if "-" in line else max(first.start_mark.column - 2, 0)
-    key_indent = max(first.start_mark.column - dash_col, 1)
-    blank_line = True
-    if len(items.value) > 1:
-        # Is there an empty line between the first item's end and the second's dash?
-        end = _content_end(text, first.end_mark.index, dash_col)
-        gap = text[_line_end(text, end) :
-                   _line_start(text, items.value[1].start_mark.index)]
-        blank_line = any(not line.strip() for line in gap.splitlines())
-    # The | summaries show the indentation and the line length the editor wraps to.
-    indents: list[int] = []
-    lengths: list[int] = []
-    for item in items.value:
-        for key, value in item.value if isinstance(item, MappingNode) else []:
-            if key.value == "summary" and isinstance(value, ScalarNode) and value.style == "|":
-                body = text[_line_end(text, value.start_mark.index) : value.end_mark.index]
-                lines = [ln for ln in body.splitlines() if ln.strip()]
-                if lines:
-                    indent = len(lines[0]) - len(lines[0].lstrip(" "))
-                    indents.append(indent - key.start_mark.column)
-                    lengths.append(max(len(ln) for ln in lines))
-    block_indent = max(indents[0], 1) if indents else 2
-    width = max(60, min(120, max(lengths))) if lengths else 92
-    return _Style(dash_col, key_indent, block_indent, blank_line, width, newline)
-
-
-def _find_place(text: str, after: int | None = None) -> _Place:
-    """Where new items go: after item number ``after`` (default: the last; 0: before the
-    first), or in a new items list at the end."""
-    newline = "\r\n" if "\r\n" in text else "\n"
-    root = YAML(typ="rt").compose(text)
-    if not isinstance(root, MappingNode):
-        raise NewsletterError("the issue file does not start with fields such as 'date:'",
-                              hint="Compare it with the example in docs/issue-format.md.")
-    for key, value in root.value:
-        if key.value != "items":
-            continue
-        if isinstance(value, SequenceNode) and value.value and not value.flow_style:
-            style = _style(text, value, newline)
-            count = len(value.value) if after is None else min(after, len(value.value))
-            if count == 0:
-                return _Place(_line_start(text, value.value[0].start_mark.index), "", style,
-                              before=True)
-            end = _content_end(text, value.value[count - 1].end_mark.index, style.dash_col)
-            return _Place(_line_end(text, end), "", style)
-        if isinstance(value, ScalarNode) and (value.tag or "").endswith(":null"):
-            return _Place(_line_end(text, key.end_mark.index), "", _Style(newline=newline), True)
-        line = key.start_mark.line + 1
-        raise NewsletterError(
-            f"line {line}: 'items' is written in a way `newsletter add` cannot add to; "
-            "expected a list with each item starting '- title:' on its own line",
-            hint="Write the items as in docs/issue-format.md, then run `newsletter add` again.",
-        )
-    tail = "" if not text or text.endswith("\n") else newline
-    return _Place(len(text), f"{tail}{newline}items:{newline}", _Style(newline=newline), True)
-
-
-_MARKDOWN_START = re.compile(r"^([-+*>#]+|\d+[.)])$")
-
-
-def _wrap(text: str, width: int) -> str:
-    """Wrap each paragraph to ``width``; never start a line with a Markdown list or heading."""
-    paragraphs = []
-    for paragraph in re.split(r"\n\s*\n", text.strip()):
-        lines: list[str] = []
-        for word in paragraph.split():
-            if lines and (len(lines[-1]) + 1 + len(word) <= width or _MARKDOWN_START.match(word)):
-                lines[-1] += f" {word}"
-            else:
-                lines.append(word)
-        paragraphs.append("\n".join(lines))
-    return "\n\n".join(paragraphs) + "\n"
-
-
-def _entry(fields: dict[str, Any], style: _Style) -> CommentedMap:
-    """One item as YAML data: fields in the usual order, the summary as wrapped | text."""
-    text_width = style.width - style.dash_col - style.key_indent - style.block_indent
-    entry = CommentedMap()
-    for name in FIELD_ORDER:
-        if name in fields:
-            value = fields[name]
-            if name == "summary":
-                value = LiteralScalarString(_wrap(value, max(text_width, 40)))
-            entry[name] = value
-    return entry
-
-
-def render_items(items: Iterable[dict[str, Any]], style: _Style | None = None,
-                 *, before: bool = False) -> str:
-    """The YAML text of ``items`` as list entries, indented to sit in an issue file.
-
-    Each entry is preceded by the file's blank line between items, or, ``before``
-    the first existing item, followed by it.
-    """
-    style = style or _Style()
-    yaml = YAML(typ="rt")
-    yaml.width = 10**6  # the | text is wrapped by _wrap; other fields stay on one line
-    yaml.indent(mapping=style.block_indent, sequence=style.key_indent, offset=0)
-    pad = " " * style.dash_col
-    separator = "\n" if style.blank_line else ""
-    chunks = []
-    for fields in items:
-        out = io.StringIO()
-        yaml.dump([_entry(fields, style)], out)
-        lines = out.getvalue().splitlines(keepends=True)
-        body = "".join(f"{pad}{ln}" if ln.strip() else ln for ln in lines)
-        chunks.append(body + separator if before else separator + body)
-    return "".join(chunks).replace("\n", style.newline)
-
-
-def append_items(text: str, items: list[dict[str, Any]],
-                 after: int | None = None) -> tuple[str, str]:
-    """``text`` with ``items`` added to its items list, and the added text.
-
-    The new items go after the existing item number ``after`` (default: at the
-    end; 0: before the first). Raises NewsletterError if the result would read
-    back differently from the original plus the new items (the file is then
-    left alone).
-    """
-    bom = "\ufeff" if text.startswith("\ufeff") else ""
-    body = text.removeprefix(bom)
-    place = _find_place(body, after)
-    added = render_items(items, place.style, before=place.before)
-    if place.first:
-        added = place.prefix + added.lstrip("\r\n")
-    new_body = body[: place.index] + added + body[place.index :]
-    _verify(body, new_body, [_entry(fields, place.style) for fields in items], after)
-    return bom + new_body, added
-
-
-def _verify(old: str, new: str, items: list[dict[str, Any]], at: int | None) -> None:
-    yaml = YAML(typ="rt")
-    before, after = plain_data(yaml.load(old)), plain_data(yaml.load(new))
-    expected = dict(before)
-    existing = list(before.get("items") or [])
-    cut = len(existing) if at is None else at
-    expected["items"] = existing[:cut] + [plain_data(i) for i in items] + existing[cut:]
-    if after != expected:
-        raise NewsletterError(
-            "could not add the items without changing the rest of the issue file "
-            "(its last item may be written in an unusual way); nothing was changed",
-            hint="Run with --dry-run and paste the printed items into the file by hand.",
-        )
 
 
 # --- the whole job -----------------------------------------------------------------------

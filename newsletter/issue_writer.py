@@ -25,7 +25,7 @@ from ruamel.yaml import YAML
 from .errors import NewsletterError
 from .files import atomic_write
 from .issue import plain_data
-from .issue_editor import _content_end, _line_end, _line_start, _style
+from .issue_layout import content_end, items_style, line_end, line_start
 
 # The order fields are written in; a new field goes after the nearest one before it.
 TOP_ORDER = ("date", "number", "subject", "preheader", "intro", "items", "draft")
@@ -122,8 +122,8 @@ class _Writer:
         """Where the value's text is; (p, p) just after the colon for an empty value."""
         start = value.start_mark.index
         if _is(value, "scalar") and value.style in ("|", ">"):
-            return start, _line_end(self.text, _content_end(self.text, value.end_mark.index,
-                                                            self.column))
+            return start, line_end(self.text, content_end(self.text, value.end_mark.index,
+                                                          self.column))
         if _is(value, "scalar") and not value.value and (value.tag or "").endswith("null"):
             colon = self.text.index(":", key.end_mark.index) + 1
             return colon, colon
@@ -137,12 +137,12 @@ class _Writer:
             key, value = self.keys[name]
             start, end = self._value_span(key, value)
             if new == "" and name not in REQUIRED and key is not self.mapping.value[0][0]:
-                first = _line_start(self.text, key.start_mark.index)
-                return [_Edit(first, _line_end(self.text, max(end - 1, start)), "")]
+                first = line_start(self.text, key.start_mark.index)
+                return [_Edit(first, line_end(self.text, max(end - 1, start)), "")]
             written = _scalar(name, new, self.column, self.newline)
             old_block = end > start and self.text[end - 1] == "\n"
             if written.endswith("\n") and not old_block:
-                end = _line_end(self.text, end)  # a block ends its line; drop what followed
+                end = line_end(self.text, end)  # a block ends its line; drop what followed
             elif old_block and not written.endswith("\n"):
                 written += self.newline
             space = "" if self.text[start - 1] == " " else " "
@@ -155,7 +155,7 @@ class _Writer:
         anchor_name = before[-1] if before else self.mapping.value[0][0].value
         key, value = self.keys[anchor_name]
         end = self._value_span(key, value)[1]
-        at = _line_end(self.text, max(end - 1, key.end_mark.index))
+        at = line_end(self.text, max(end - 1, key.end_mark.index))
         return [_Edit(at, at, line)]
 
 
@@ -266,22 +266,22 @@ def _arrange_items(text: str, edit: IssueEdit, newline: str, count: int) -> str:
     found = _items_node(root)
     nodes = list(found[1].value) if found and _is(found[1], "sequence") else []
     if nodes:
-        style = _style(text, found[1], newline)  # type: ignore[index]
+        style = items_style(text, found[1], newline)  # type: ignore[index]
         dash, key_indent, blank = style.dash_col, style.key_indent, style.blank_line
-        region_start = _line_start(text, nodes[0].start_mark.index)
+        region_start = line_start(text, nodes[0].start_mark.index)
     else:  # `items:` with nothing under it, or no items key at all
         dash, key_indent, blank = 2, 2, True
         if found is None:
             text = text + ("" if not text or text.endswith("\n") else newline) + "items:" + newline
             found = _items_node(_compose(text))
             assert found is not None
-        region_start = _line_end(text, found[0].end_mark.index)
+        region_start = line_end(text, found[0].end_mark.index)
     # Each item: (its leading gap of blank lines and comments, its own lines).
     bodies: list[tuple[str, str]] = []
     previous = region_start
     for node in nodes:
-        start = _line_start(text, node.start_mark.index)
-        end = _line_end(text, _content_end(text, node.end_mark.index, dash))
+        start = line_start(text, node.start_mark.index)
+        end = line_end(text, content_end(text, node.end_mark.index, dash))
         bodies.append((text[previous:start], text[start:end]))
         previous = end
     separator = newline if blank else ""

@@ -20,12 +20,12 @@ from click.testing import CliRunner, Result
 from newsletter.article import FetchError, fetch_article, parse_article, shorten, with_scheme
 from newsletter.errors import NewsletterError
 from newsletter.issue import check_file, load_issue, url_key
+from newsletter.issue_append import append_items
 from newsletter.issue_editor import (
     IMAGE_ALT_TODO,
     SUMMARY_TODO,
     TITLE_TODO,
     add_items,
-    append_items,
     clean_url,
 )
 from tests.plugins.waiting import wait_until
