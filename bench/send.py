@@ -213,7 +213,7 @@ def one_run(root: Path) -> dict[str, float]:
     helpers = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert report.complete, report
     # The bodies were built and posted in helper processes; time doing it for some here.
-    from newsletter.delivery.campaign import RecipientReader
+    from newsletter.delivery.batchrecipients import RecipientReader
     from newsletter.store import get_list
 
     with plan.database.session() as session:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from newsletter.delivery.campaign import StateCount
 from newsletter.delivery.models import Batch, BatchState, Campaign, CampaignStatus
+from newsletter.delivery.overview import StateCount
 from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
 from newsletter.delivery.refusals import REASON
 from newsletter.delivery.schedule import parse_at

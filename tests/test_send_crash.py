@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from newsletter.delivery.campaign import frozen_ids
+from newsletter.delivery.batchrecipients import frozen_ids
 from newsletter.delivery.models import Batch, BatchState
 from newsletter.project import Project
 from newsletter.store import Subscriber, open_project_database

@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import delete, insert, select, text
 
 from newsletter.delivery import campaign as state
+from newsletter.delivery.batchrecipients import RecipientReader, frozen_ids
 from newsletter.delivery.leases import reserve
 from newsletter.delivery.models import Batch, BatchState
+from newsletter.delivery.overview import IN_FLIGHT, state_counts
 from newsletter.delivery.planning import SendOptions, SendSettings, plan_send
 from newsletter.delivery.send import run_send
 from newsletter.project import Project
@@ -61,7 +63,7 @@ def _ambiguous_emails(project: Project) -> set[str]:
         with database.session() as session:
             left = session.scalars(
                 select(Batch).where(Batch.state == BatchState.SUBMITTING.value)).all()
-            ids = [i for b in left for i in state.frozen_ids(session, b.campaign_id, b.number)]
+            ids = [i for b in left for i in frozen_ids(session, b.campaign_id, b.number)]
             return set(session.scalars(select(Subscriber.email).where(Subscriber.id.in_(ids))))
     finally:
         database.dispose()
@@ -111,8 +113,8 @@ def test_a_batch_is_ambiguous_only_once_its_lease_ran_out(send_project, fake_sen
     with engine.connect() as connection:
         [held] = reserve(connection, campaign_id, ["pending"], other, 4.0, 1)
     assert state.claim(engine, held.id, ["pending"], 10, other, 4.0)
-    counts = state.state_counts(engine, campaign_id)
-    assert counts[state.IN_FLIGHT].batches == 1 and counts["submitting"].batches == 0
+    counts = state_counts(engine, campaign_id)
+    assert counts[IN_FLIGHT].batches == 1 and counts["submitting"].batches == 0
     settings = SendSettings(batch_size=10, concurrency=2, timeout=2.0, max_retries=1)
     plan = plan_send(send_project, SendOptions(Path(ISSUE), list_slug="weekly",
                                                transport="sendgrid", retry_ambiguous=True),
@@ -120,7 +122,7 @@ def test_a_batch_is_ambiguous_only_once_its_lease_ran_out(send_project, fake_sen
     report = run_send(plan)
     assert not report.complete and report.elsewhere.batches == 1
     assert len(fake_sendgrid.accepted) == 2  # batches 2 and 3, never the one in flight
-    _wait(lambda: state.state_counts(engine, campaign_id)["submitting"].batches == 1,
+    _wait(lambda: state_counts(engine, campaign_id)["submitting"].batches == 1,
           "the other sender's lease ran out", limit=10)
     plan = plan_send(send_project, SendOptions(Path(ISSUE), list_slug="weekly",
                                                transport="sendgrid", retry_ambiguous=True),
@@ -128,7 +130,7 @@ def test_a_batch_is_ambiguous_only_once_its_lease_ran_out(send_project, fake_sen
     assert plan.ambiguous == 10
     assert run_send(plan).complete
     assert len(fake_sendgrid.accepted) == 3
-    RecipientsCheck = state.RecipientReader(engine, list_id, campaign_id)  # noqa: N806
+    RecipientsCheck = RecipientReader(engine, list_id, campaign_id)  # noqa: N806
     assert RecipientsCheck.read(held.number)[0] == 10
     database.dispose()
 

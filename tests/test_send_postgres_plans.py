@@ -16,7 +16,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from newsletter.delivery.campaign import RecipientReader, create_campaign
+from newsletter.delivery.batchrecipients import RecipientReader
+from newsletter.delivery.campaign import create_campaign
 from newsletter.delivery.planning import SendSettings
 from newsletter.project import Project
 from newsletter.store import get_list, open_project_database
@@ -113,7 +114,7 @@ def report_used_helpers(settings: SendSettings) -> bool:
 def test_a_batch_of_a_thinly_spread_list_is_read_by_its_ids(pg_project: Project) -> None:
     # One in ten subscribers is on the list: a batch's id range holds ten times its
     # people, so a range read would read them all; the ids are read instead, exactly.
-    from newsletter.delivery import campaign as campaign_module
+    from newsletter.delivery import batchrecipients
     from newsletter.store import Source, add_subscriber, create_list
 
     database = open_project_database(pg_project)
@@ -129,6 +130,6 @@ def test_a_batch_of_a_thinly_spread_list_is_read_by_its_ids(pg_project: Project)
         assert (first.frozen, second.frozen, reader.read(3).frozen) == (20, 20, 20)
         emails = sorted(email for _, email, _ in first.people + second.people)
         assert emails == sorted(f"u{n}@example.org" for n in range(0, 400, 10))
-        assert set(reader.statements) == {campaign_module.ARRAY}
+        assert set(reader.statements) == {batchrecipients.ARRAY}
     finally:
         database.dispose()

@@ -25,8 +25,8 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 from rich.text import Text
 
-from ..delivery.campaign import IN_FLIGHT, NOT_SENT, CampaignOverview
 from ..delivery.models import BatchState, Campaign
+from ..delivery.overview import IN_FLIGHT, NOT_SENT, CampaignOverview
 from ..delivery.planning import SendOptions, SendPlan, check_test_addresses, plan_send
 from ..delivery.refusals import REASON, next_step
 from ..delivery.schedule import parse_at

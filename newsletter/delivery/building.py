@@ -31,7 +31,8 @@ from sqlalchemy import Engine
 
 from ..dbengine import make_engine
 from . import problems
-from .campaign import RecipientReader, claim
+from .batchrecipients import RecipientReader
+from .campaign import claim
 from .requests import RequestBuilder
 from .transports import DeliveryProblem, Transport
 

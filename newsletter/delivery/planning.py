@@ -26,7 +26,8 @@ from . import campaign as state
 from .leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, end_dead_leases, lease_settings
 from .messages import counts as message_counts
 from .messages import sent_since
-from .models import BatchState, CampaignStatus
+from .models import BatchState, Campaign, CampaignStatus
+from .overview import IN_FLIGHT, state_counts
 from .requests import MAX_PERSONALIZATIONS, TEST_PREFIX, RequestBuilder, Schedule
 from .safety import refuse, send_safety
 from .schedule import check_schedule
@@ -269,10 +270,10 @@ def plan_send(
         raise
 
 
-def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
+def _plan_resume(plan: SendPlan, existing: Campaign) -> SendPlan:
     assert plan.database is not None
     end_dead_leases(plan.database.engine, existing.id)
-    counts = state.state_counts(plan.database.engine, existing.id)
+    counts = state_counts(plan.database.engine, existing.id)
     plan.campaign_id = existing.id
     plan.already_accepted = counts[BatchState.ACCEPTED].recipients
     plan.ambiguous = counts[BatchState.SUBMITTING].recipients
@@ -290,7 +291,7 @@ def _plan_resume(plan: SendPlan, existing: state.Campaign) -> SendPlan:
         )
     if when is not None:
         plan.schedule_note = f"{when:%Y-%m-%d %H:%M} UTC (as first scheduled)"
-    plan.in_flight = counts[state.IN_FLIGHT].recipients
+    plan.in_flight = counts[IN_FLIGHT].recipients
     if plan.transport == "smtp":  # the server answered each message: count messages
         messages = message_counts(plan.database.engine, existing.id)
         plan.already_accepted = messages.accepted

@@ -7,7 +7,7 @@ email package cannot write them into a To header (a whole outbox or SMTP batch t
 stopped as ambiguous) and SendGrid answers 501 for them.
 
 So the one rule is applied where a batch's recipients are read
-(:meth:`.campaign.RecipientReader.read`, for every transport, in the main process
+(:meth:`.batchrecipients.RecipientReader.read`, for every transport, in the main process
 and in the helper processes; dry and sandbox runs split the same way): those
 refused never reach a request, and the batch's claim records each of them, in the
 claim's own transaction, as a ``bounced`` delivery (the record SMTP keeps of a

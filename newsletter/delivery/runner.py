@@ -28,6 +28,7 @@ from typing import Any
 from ..errors import NewsletterError
 from ..store import get_list
 from . import campaign as state
+from .batchrecipients import BatchPeople, RecipientReader
 from .batchsend import BatchSender, Work
 from .building import HelperSenders, can_fork
 from .leases import (
@@ -41,7 +42,8 @@ from .leases import (
     reserve,
 )
 from .messages import counts as message_counts
-from .models import BatchState, CampaignStatus
+from .models import BatchState, Campaign, CampaignStatus
+from .overview import IN_FLIGHT, state_counts
 from .planning import SendPlan
 from .requests import RequestBuilder, Schedule
 from .schedule import check_schedule
@@ -151,7 +153,7 @@ class _Campaign:
         campaign_id = self._open_campaign()
         report.campaign_id = campaign_id
         with plan.database.session() as session:  # type: ignore[union-attr]
-            campaign = session.get(state.Campaign, campaign_id)
+            campaign = session.get(Campaign, campaign_id)
             assert campaign is not None
             list_id = get_list(session, plan.list_slug).id
             schedule = (
@@ -243,9 +245,9 @@ class _Campaign:
                              list_id, campaign_id, builder, self.transport, processes)
 
     def _built(self, todo: Iterator[Reserved], builder: RequestBuilder, list_id: int,
-               ) -> Iterator[tuple[Reserved, state.BatchPeople, dict[str, Any] | None, bytes]]:
+               ) -> Iterator[tuple[Reserved, BatchPeople, dict[str, Any] | None, bytes]]:
         """(batch, who it goes to, body, JSON) for each batch, in order."""
-        reader = state.RecipientReader(self.engine, list_id, self.report.campaign_id or 0)
+        reader = RecipientReader(self.engine, list_id, self.report.campaign_id or 0)
         for batch in todo:
             read = reader.read(batch.number)
             if not read.people:
@@ -318,13 +320,13 @@ class _Campaign:
     def _finish_report(self, campaign_id: int) -> None:
         report = self.report
         report.complete = state.mark_sent_if_complete(self.engine, campaign_id)
-        counts = state.state_counts(self.engine, campaign_id)
+        counts = state_counts(self.engine, campaign_id)
         report.total_ambiguous = counts[BatchState.SUBMITTING].recipients
         report.elsewhere = held_elsewhere(self.engine, campaign_id, self.owner)
         # Unfinished, and nobody is working on it: a later run must send it.
         unfinished = sum(counts[s].recipients for s in (BatchState.PENDING, BatchState.FAILED,
                                                          BatchState.SUBMITTING))
-        unfinished += counts[state.IN_FLIGHT].recipients
+        unfinished += counts[IN_FLIGHT].recipients
         report.left_over = max(0, unfinished - report.elsewhere.recipients)
         if self.per_recipient:  # count messages, not the batches holding them
             messages = message_counts(self.engine, campaign_id)

@@ -17,6 +17,7 @@ from ..store.database import project_database
 from . import campaign as state
 from .leases import end_dead_leases
 from .models import Campaign, CampaignStatus
+from .overview import NOT_SENT, CampaignOverview, overview
 from .sendreport import problem_error
 from .transports import DeliveryProblem, Transport, open_transport
 
@@ -42,14 +43,14 @@ def sent_issue_names(project: Project) -> set[str]:
 
 
 def campaigns_status(project: Project, issue_path: Path | None = None) -> list[
-        state.CampaignOverview]:
+        CampaignOverview]:
     """Campaigns (of one issue file, if given), newest first, with counts per batch state."""
     database = open_project_database(project)
     try:
-        found = state.overview(database.engine, issue_path.stem if issue_path else None)
+        found = overview(database.engine, issue_path.stem if issue_path else None)
         # Senders killed on this machine hold nothing: show their batches as they are.
         if any(end_dead_leases(database.engine, item.campaign.id) for item in found):
-            found = state.overview(database.engine, issue_path.stem if issue_path else None)
+            found = overview(database.engine, issue_path.stem if issue_path else None)
         return found
     finally:
         database.dispose()
@@ -59,7 +60,7 @@ def _when(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def status_document(found: list[state.CampaignOverview],
+def status_document(found: list[CampaignOverview],
                     events: dict[int, dict[str, int]]) -> dict[str, Any]:
     """`newsletter status --json`: every send with its state and counts, for scripts.
 
@@ -78,7 +79,7 @@ def status_document(found: list[state.CampaignOverview],
             "scheduled_for": _when(c.send_at), "started": _when(c.created_at),
             "finished": _when(c.finished_at),
             "batches": {key: count.batches for key, count in item.counts.items()
-                        if key != state.NOT_SENT},
+                        if key != NOT_SENT},
             "recipients": {key: count.recipients for key, count in item.counts.items()},
             "messages": asdict(item.messages) if item.messages is not None else None,
             "not_delivered": [{"batch": number, "email": email, "why": why}
