@@ -438,3 +438,27 @@ def test_network_checks_run_inside_a_running_event_loop(sample_project: Path) ->
 
     links, images = in_own_loop(inside())
     assert "RuntimeError" not in (links.skipped or "") + (images.skipped or "")
+
+
+def test_the_checked_message_is_the_one_the_outbox_writes(sample_project: Path,
+                                                          tmp_path: Path) -> None:
+    # Preflight makes the message in memory; an outbox send of the same body writes it
+    # to a file. Apart from the moment it was made, the bytes are the same.
+    from newsletter.delivery.requests import RequestBuilder
+    from newsletter.delivery.transports import OutboxTransport
+    from newsletter.preflight.message import SAMPLE_RECIPIENT, SAMPLE_SECRET
+
+    project = Project(sample_project)
+    subject = prepare(project, sample_project / ISSUE)
+    config = project.config
+    body = RequestBuilder(config, subject.rendered, issue_name=subject.issue.name,
+                          list_slug=config.delivery.default_list or "newsletter",
+                          secret=SAMPLE_SECRET).body([SAMPLE_RECIPIENT])
+    OutboxTransport(project, tmp_path / "preflight").send(body)
+    written = next((tmp_path / "preflight").glob("*.eml")).read_bytes()
+
+    def timeless(eml: bytes) -> bytes:
+        return re.sub(rb"(?m)^Date: .*\r?\n", b"", eml)
+
+    assert timeless(subject.eml) == timeless(written)
+    assert b"reader@example.org" in written and len(written) > 10_000

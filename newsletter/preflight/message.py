@@ -1,22 +1,22 @@
 """What preflight checks: the message one subscriber receives, and where its parts came from.
 
 The message is built as a send builds it (a Mail Send body from
-:class:`~newsletter.delivery.requests.RequestBuilder`, written to .eml by the outbox
-transport) for a sample subscriber, so SpamAssassin and the other checks see
-exactly what arrives.
+:class:`~newsletter.delivery.requests.RequestBuilder`, made into the bytes the outbox
+and SMTP transports write by :func:`~newsletter.delivery.personal.personal_message_bytes`)
+for a sample subscriber, so SpamAssassin and the other checks see exactly what arrives.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-import tempfile
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 
+from ..delivery.personal import personal_message_bytes
 from ..delivery.requests import RequestBuilder
-from ..delivery.transports import OutboxTransport
 from ..issue import Issue
 from ..project import Project, default_templates_dir
 from ..render import RenderedEmail
@@ -104,10 +104,9 @@ def subscriber_message(project: Project, issue_path: Path, issue: Issue,
         list_slug=config.delivery.default_list or "newsletter", secret=SAMPLE_SECRET,
     )
     body = builder.body([SAMPLE_RECIPIENT])
-    with tempfile.TemporaryDirectory(prefix="newsletter-preflight-") as folder:
-        outbox = OutboxTransport(project, Path(folder))
-        outbox.send(body)
-        eml = next(Path(folder).glob("*.eml")).read_bytes()
+    # The bytes the outbox and SMTP transports write, made in memory (no folder to write
+    # and read back) by the template builder that is tested byte for byte against them.
+    _, eml = next(personal_message_bytes(config, body, "preflight", dt.datetime.now(dt.UTC)))
     message = message_from_bytes(eml)
     substitutions = body["personalizations"][0]["substitutions"]
     personal = {value for value in substitutions.values() if value.startswith("http")}
