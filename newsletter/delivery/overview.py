@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy import Engine, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ..store import utcnow
@@ -32,6 +33,22 @@ class StateCount:
     recipients: int = 0
 
 
+def _refused(campaign_id: int) -> Select[tuple[Any, int]]:
+    # The one rule of "not sent": a campaign's bounced delivery records, per batch.
+    return (select(deliveries.c.batch_id, func.count().label("n"))
+            .where(deliveries.c.state == DeliveryState.BOUNCED.value,
+                   deliveries.c.batch_id.in_(
+                       select(batches.c.id).where(batches.c.campaign_id == campaign_id))))
+
+
+def not_sent_count(session: Session, campaign_id: int) -> int:
+    """How many of a campaign's frozen recipients were refused for good (never handed to a
+    transport, or refused by an SMTP server): ``state_counts(...)[NOT_SENT].recipients``
+    in one aggregate query, for the report."""
+    total = _refused(campaign_id).with_only_columns(func.count())
+    return int(session.scalar(total) or 0)
+
+
 def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
     """Batches and frozen recipients per state (every state present, zero if none).
 
@@ -46,14 +63,7 @@ def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
     with engine.connect() as connection:
         flying = case((and_(batches.c.state == BatchState.SUBMITTING.value,
                             live(connection.dialect.name)), 1), else_=0).label("flying")
-        refused = (
-            select(deliveries.c.batch_id, func.count().label("n"))
-            .where(deliveries.c.state == DeliveryState.BOUNCED.value,
-                   deliveries.c.batch_id.in_(
-                       select(batches.c.id).where(batches.c.campaign_id == campaign_id)))
-            .group_by(deliveries.c.batch_id)
-            .subquery()
-        )
+        refused = _refused(campaign_id).group_by(deliveries.c.batch_id).subquery()
         rows = connection.execute(
             select(batches.c.state, flying, func.count(), func.sum(batches.c.recipient_count),
                    func.sum(refused.c.n))
