@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Engine, Select, and_, case, func, select
+from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ..store import utcnow
-from ..store.models import table
 from .leases import live
 from .messages import MessageCounts, ambiguous_messages, not_delivered
 from .messages import counts as message_counts
-from .models import Batch, BatchDelivery, BatchState, Campaign, DeliveryState
+from .models import Batch, BatchState, Campaign
+from .notsent import batches, deliveries, refused
 
-batches = table(Batch)
-deliveries = table(BatchDelivery)
 # The key of state_counts for batches in submitting that a live sender is waiting on.
 IN_FLIGHT = "in flight"
 # The key of state_counts for recipients refused for good, whatever their batch's state.
@@ -31,22 +28,6 @@ class StateCount:
 
     batches: int = 0
     recipients: int = 0
-
-
-def _refused(campaign_id: int) -> Select[tuple[Any, int]]:
-    # The one rule of "not sent": a campaign's bounced delivery records, per batch.
-    return (select(deliveries.c.batch_id, func.count().label("n"))
-            .where(deliveries.c.state == DeliveryState.BOUNCED.value,
-                   deliveries.c.batch_id.in_(
-                       select(batches.c.id).where(batches.c.campaign_id == campaign_id))))
-
-
-def not_sent_count(session: Session, campaign_id: int) -> int:
-    """How many of a campaign's frozen recipients were refused for good (never handed to a
-    transport, or refused by an SMTP server): ``state_counts(...)[NOT_SENT].recipients``
-    in one aggregate query, for the report."""
-    total = _refused(campaign_id).with_only_columns(func.count())
-    return int(session.scalar(total) or 0)
 
 
 def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
@@ -63,11 +44,11 @@ def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
     with engine.connect() as connection:
         flying = case((and_(batches.c.state == BatchState.SUBMITTING.value,
                             live(connection.dialect.name)), 1), else_=0).label("flying")
-        refused = _refused(campaign_id).group_by(deliveries.c.batch_id).subquery()
+        per_batch = refused(campaign_id).group_by(deliveries.c.batch_id).subquery()
         rows = connection.execute(
             select(batches.c.state, flying, func.count(), func.sum(batches.c.recipient_count),
-                   func.sum(refused.c.n))
-            .select_from(batches.outerjoin(refused, refused.c.batch_id == batches.c.id))
+                   func.sum(per_batch.c.n))
+            .select_from(batches.outerjoin(per_batch, per_batch.c.batch_id == batches.c.id))
             .where(batches.c.campaign_id == campaign_id)
             .group_by(batches.c.state, flying)
         ).all()

@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import Session
 
 from ..delivery.models import Campaign
-from ..delivery.overview import not_sent_count
+from ..delivery.notsent import not_sent_count
 from ..issue import Issue, url_key
 from ..store.engagement import (
     CLICK,
