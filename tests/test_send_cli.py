@@ -258,6 +258,30 @@ def test_an_outbox_send_leaves_out_an_address_an_older_version_stored(sample_pro
     assert "Unsubscribed josé@example.org from weekly" in removed.output
 
 
+def test_the_report_counts_only_the_recipients_a_send_handed_over(sample_project, monkeypatch,
+                                                                   tmp_path):
+    # The address the send left out is not among the report's recipients: the same count
+    # `newsletter status` shows under "Not sent", said apart in the table and the HTML.
+    monkeypatch.delenv("NEWSLETTER_SECRET", raising=False)
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    project = Project(sample_project)
+    populate(project, "weekly", 3)
+    store_as_an_older_version_did(project, "user1@example.org", "josé@example.org")
+    assert run("send", ISSUE, "--yes").exit_code == 0
+    (sent,) = json.loads(run("status", "--json").output)["sends"]
+    figures = json.loads(run("report", ISSUE, "--json").output)["campaign"]
+    assert figures["recipients"] == sent["recipients"]["accepted"] == 2
+    assert figures["not_sent"] == sent["recipients"]["not sent"] == 1
+    page = tmp_path / "report.html"
+    table = run("report", ISSUE, "-o", str(page))
+    assert table.exit_code == 0, table.output
+    said = " ".join(table.output.split())
+    assert "Recipients │ 2" in said and "not sent: 1" in said, said
+    assert "Traceback" not in said
+    html = " ".join(page.read_text(encoding="utf-8").split())
+    assert "2 recipients (1 more not sent: its address was refused for good" in html
+
+
 def test_an_outbox_batch_that_stops_points_at_the_outbox_not_sendgrid(sample_project,
                                                                      monkeypatch):
     from newsletter.delivery import transports

@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, text
 from starlette.applications import Starlette
 
 from newsletter.cli import main
+from newsletter.errors import NewsletterError
 from newsletter.project import Project
 from newsletter.store import (
     Database,
@@ -24,7 +25,7 @@ from newsletter.store import (
     reviews_for,
 )
 from newsletter.store.erasure import digest
-from newsletter.store.users import add_user, set_role
+from newsletter.store.users import add_user, find_user, remove_user, set_role
 from newsletter.studio import hosted_app
 from newsletter.studio.app import HOSTED_ROUTES, ROUTES
 from newsletter.studio.reviews import make_link_token
@@ -378,6 +379,27 @@ def test_an_admin_forgets_a_person_an_older_version_stored(
         assert find_subscriber(session, old) is None
         kept = [e.digest for e in session.scalars(select(Erasure))]
     assert kept == [digest(SECRET, old)]
+
+
+def test_a_studio_user_an_older_version_stored_can_still_log_in(
+        as_user, database: Database) -> None:  # type: ignore[no-untyped-def]
+    # Non-ASCII letters before the @ are refused for new accounts; an older version stored
+    # them. Found as subscribers are (their stored form), not locked out.
+    old = "josé.ed@example.org"
+    with database.transaction() as session:
+        session.execute(text("UPDATE studio_users SET email = :new, email_key = :key "
+                             "WHERE email = :old"),
+                        {"new": old, "key": old.lower(), "old": "ed@example.org"})
+    client = as_user(old.upper())  # logs in (asserts "Log out"), in any letter case
+    assert client.get("/").status_code == 200
+    with database.transaction() as session:
+        assert find_user(session, " José.Ed@Example.org ") is not None
+        assert set_role(session, old, "sender").role == "sender"
+        with pytest.raises(NewsletterError, match="not a valid email address"):
+            add_user(session, "josé.new@example.org", PASSWORD, "editor")
+    with database.transaction() as session:
+        assert remove_user(session, old) == old
+        assert find_user(session, old) is None
 
 
 def test_serve_mounts_the_studio_under_studio(sample_project: Path, database: Database,

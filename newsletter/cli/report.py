@@ -32,7 +32,10 @@ def _show_issue(report: IssueReport) -> None:
     table.add_column("Figure")
     table.add_column("Value", justify="right")
     for label, value in [
-        ("Recipients", f"{f.recipients:,}"), ("Delivered", f"{f.delivered:,}"),
+        ("Recipients", f"{f.recipients:,}" + (
+            f"\n  not sent: {f.not_sent:,} (addresses refused for good; `newsletter status` "
+            "names them)" if f.not_sent else "")),
+        ("Delivered", f"{f.delivered:,}"),
         ("Bounced (hard / blocked / soft)", f"{f.bounced_hard:,} / {f.blocked:,} / "
          f"{f.bounced_soft:,}"),
         ("Opened (people)" if people else "Opens", f"{f.opens:,} ({_pct(f.open_rate)})"),

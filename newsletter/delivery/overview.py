@@ -10,14 +10,12 @@ from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ..store import utcnow
-from ..store.models import table
 from .leases import live
 from .messages import MessageCounts, ambiguous_messages, not_delivered
 from .messages import counts as message_counts
-from .models import Batch, BatchDelivery, BatchState, Campaign, DeliveryState
+from .models import Batch, BatchState, Campaign
+from .notsent import batches, deliveries, refused
 
-batches = table(Batch)
-deliveries = table(BatchDelivery)
 # The key of state_counts for batches in submitting that a live sender is waiting on.
 IN_FLIGHT = "in flight"
 # The key of state_counts for recipients refused for good, whatever their batch's state.
@@ -46,18 +44,11 @@ def state_counts(engine: Engine, campaign_id: int) -> dict[str, StateCount]:
     with engine.connect() as connection:
         flying = case((and_(batches.c.state == BatchState.SUBMITTING.value,
                             live(connection.dialect.name)), 1), else_=0).label("flying")
-        refused = (
-            select(deliveries.c.batch_id, func.count().label("n"))
-            .where(deliveries.c.state == DeliveryState.BOUNCED.value,
-                   deliveries.c.batch_id.in_(
-                       select(batches.c.id).where(batches.c.campaign_id == campaign_id)))
-            .group_by(deliveries.c.batch_id)
-            .subquery()
-        )
+        per_batch = refused(campaign_id).group_by(deliveries.c.batch_id).subquery()
         rows = connection.execute(
             select(batches.c.state, flying, func.count(), func.sum(batches.c.recipient_count),
-                   func.sum(refused.c.n))
-            .select_from(batches.outerjoin(refused, refused.c.batch_id == batches.c.id))
+                   func.sum(per_batch.c.n))
+            .select_from(batches.outerjoin(per_batch, per_batch.c.batch_id == batches.c.id))
             .where(batches.c.campaign_id == campaign_id)
             .group_by(batches.c.state, flying)
         ).all()

@@ -16,6 +16,7 @@ from sqlalchemy import case, func, select, text
 from sqlalchemy.orm import Session
 
 from ..delivery.models import Campaign
+from ..delivery.notsent import not_sent_count
 from ..issue import Issue, url_key
 from ..store.engagement import (
     CLICK,
@@ -48,7 +49,7 @@ class Figures:
     list_slug: str
     subject: str
     sent_at: str  # ISO 8601, UTC
-    recipients: int
+    recipients: int  # handed to the transport: frozen minus not_sent
     source: str  # "webhook": per-reader events; "counts": privacy = aggregate; "sendgrid"; "none"
     delivered: int = 0
     bounced_hard: int = 0
@@ -63,6 +64,7 @@ class Figures:
     unsubscribes: int = 0
     unsubscribe_reasons: dict[str, int] = field(default_factory=dict)
     spam_reports: int = 0
+    not_sent: int = 0  # frozen, but left out for good (as `newsletter status` counts them)
 
     @property
     def click_rate(self) -> float | None:
@@ -180,16 +182,17 @@ def campaign_figures(session: Session, campaign: Campaign, *, reasons: bool = Tr
     """The headline figures of one campaign from the webhook's events (``source`` says
     "none" when no event arrived, and "counts" when only counts were kept)."""
     counts = campaign_stats(session, campaign.id)
+    not_sent = not_sent_count(session, campaign.id)
     figures = Figures(
         campaign.id, campaign.issue_name, campaign.list_slug, campaign.subject,
-        _sent_at(campaign).isoformat(), campaign.recipient_count,
+        _sent_at(campaign).isoformat(), campaign.recipient_count - not_sent,
         source="none" if not counts else "webhook",
         delivered=counts.get("delivered", 0), bounced_hard=counts.get("bounce", 0),
         bounced_soft=counts.get("deferred", 0), blocked=counts.get("blocked", 0),
         opens_total=counts.get(OPEN, 0), machine_opens_total=counts.get(MACHINE_OPEN, 0),
         clicks_total=counts.get(CLICK, 0),
         unsubscribes=counts.get("unsubscribe", 0) + counts.get("group_unsubscribe", 0),
-        spam_reports=counts.get("spamreport", 0),
+        spam_reports=counts.get("spamreport", 0), not_sent=not_sent,
     )
     if counts and has_reader_rows(session, campaign.id):
         unique = counted_readers(session, campaign.id, figures.opens_total

@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..emails import InvalidEmail, normalise_email
+from ..emails import InvalidEmail, normalise_email, stored_email
 from ..errors import NewsletterError
 from .models import Base, UTCDateTime, email_key, utcnow
 
@@ -83,9 +83,14 @@ def check_password(password: str) -> str:
 
 
 def find_user(session: Session, email: str) -> StudioUser | None:
-    """The account for ``email``, or None (any spelling of the same address)."""
+    """The account for ``email``, or None (any spelling of the same address).
+
+    Looked up in its stored form (:func:`newsletter.emails.stored_email`, as subscribers
+    are), so an account an older version stored with non-ASCII letters before the @ can
+    still log in and be changed or removed; :func:`add_user` still refuses a new one.
+    """
     try:
-        key = email_key(normalise_email(email))
+        key = email_key(stored_email(email))
     except InvalidEmail:
         return None
     return session.scalars(select(StudioUser).where(StudioUser.email_key == key)).first()

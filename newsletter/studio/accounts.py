@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..emails import InvalidEmail, normalise_email
+from ..emails import InvalidEmail, stored_email
 from ..store import ROLE_PERMISSIONS, StudioUser, ratelimits, record_action
 from ..store.users import verify_login
 from ..tokens import BadToken, sign, verify
@@ -141,7 +141,7 @@ async def login(request: Request) -> Response:
     typed, password = str(form.get("email") or "").strip(), str(form.get("password") or "")
     target = _safe_next(str(form.get("next") or "/"))
     try:
-        email = normalise_email(typed).lower()
+        email = stored_email(typed).lower()  # as find_user looks it up
     except InvalidEmail:
         email = typed.lower()
     address = request.client.host if request.client else "unknown"
