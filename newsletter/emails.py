@@ -56,7 +56,7 @@ def normalise_email(text: str) -> str:
 
 
 def stored_email(text: str) -> str:
-    """The form under which ``text`` is stored, to find a stored subscriber by it.
+    """The form under which ``text`` is stored, to find a stored subscriber or studio user.
 
     :func:`normalise_email`'s, except for an address with non-ASCII letters before the
     @ (``josé@example.org``): refused for anyone new, but a database made by an older
