@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 import pytest
 
 from newsletter.delivery.requests import (
     MAX_PERSONALIZATIONS,
-    RequestBuilder,
     UnsubscribeSigner,
     category,
 )
-from newsletter.issue import load_issue
 from newsletter.personalization import TEXT_TOKENS, personalize, substitutions
-from newsletter.project import Project
-from newsletter.render import render_email
 from newsletter.tokens import unsubscribe_token
 
 
@@ -27,15 +22,6 @@ def test_fast_signer_makes_the_same_tokens_as_tokens_module(secret, slug):
     for subscriber_id in (1, 7, 999, 123_456_789, 2**40):
         assert signer.token(subscriber_id, "Ann@Example.org") == unsubscribe_token(
             secret, subscriber_id, slug, "ann@example.org")
-
-
-@pytest.fixture
-def builder(sample_project: Path) -> RequestBuilder:
-    project = Project(sample_project)
-    issue = load_issue(project.issues_dir / "2021-02-01.yaml", project.issue_files())
-    rendered = render_email(project, issue, for_sending=True)
-    return RequestBuilder(project.config, rendered, issue_name=issue.name, list_slug="weekly",
-                          secret=b"x" * 32, campaign_id=7)
 
 
 def test_substitutions_match_the_renderers_and_escape_html(builder):

@@ -7,7 +7,6 @@ import datetime as dt
 import email
 import email.policy
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +18,7 @@ from newsletter.delivery.personal import (
     personal_messages,
 )
 from newsletter.delivery.requests import RequestBuilder
-from newsletter.issue import load_issue
 from newsletter.personalization import TEXT_TOKENS
-from newsletter.project import Project
-from newsletter.render import render_email
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 PEOPLE = [
@@ -40,15 +36,6 @@ PEOPLE = [
     (11, "cjk@example.org", "山田 太郎"),
     (12, "trailing@example.org", "Trailing   "),
 ]
-
-
-@pytest.fixture
-def builder(sample_project: Path) -> RequestBuilder:
-    project = Project(sample_project)
-    issue = load_issue(project.issues_dir / "2021-02-01.yaml", project.issue_files())
-    rendered = render_email(project, issue, for_sending=True)
-    return RequestBuilder(project.config, rendered, issue_name=issue.name, list_slug="weekly",
-                          secret=b"x" * 32, campaign_id=7)
 
 
 def _reference(builder: RequestBuilder, body: dict[str, Any]) -> list[tuple[str, bytes]]:

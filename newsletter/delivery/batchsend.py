@@ -24,16 +24,9 @@ from .leases import Reserved
 from .messages import MessageJournal
 from .models import BatchState
 from .planning import SendSettings
+from .problems import Ambiguous, AuthProblem, DeliveryProblem, RateLimited, Rejected, Retryable
 from .sendreport import BatchProblem, Progress, SendReport
-from .transports import (
-    Ambiguous,
-    AuthProblem,
-    DeliveryProblem,
-    RateLimited,
-    Rejected,
-    Retryable,
-    Transport,
-)
+from .transports import Transport
 
 
 @dataclass

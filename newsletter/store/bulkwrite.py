@@ -53,6 +53,10 @@ class _ChunkResult:
 class _ChangedMeanwhile(Exception):
     """Another writer changed rows of this chunk between our look-up and our write."""
 
+    def __str__(self) -> str:  # the import's error message quotes it to staff
+        return ("other changes to the same subscribers (the studio, a sign-up, an "
+                "unsubscribe) kept coming while this part of the file was saved")
+
 
 def _as_mapping(value: Any) -> dict[str, Any]:
     """Stored attributes as a dict, whatever the driver returned.
@@ -180,8 +184,8 @@ class _BulkWriter:
                 "SELECT 1 FROM lists WHERE id = %s FOR KEY SHARE", (list_id,)).first():
             raise NewsletterError(
                 f"The list {list_slug} was deleted while the import was running.",
-                hint=f"Make it again (`newsletter lists add {list_slug}`), then run the same "
-                "import again.")
+                hint=f"Make it again (`newsletter lists create {list_slug}`), then run the "
+                "same import again.")
         if subscriber_ids and self.conn.exec_driver_sql(
             "SELECT count(*) FROM (SELECT 1 FROM subscribers WHERE id = ANY(%s) "
             "FOR KEY SHARE) held", (subscriber_ids,),

@@ -511,3 +511,18 @@ def send_project(sample_project: Path, fake_sendgrid: FakeSendGrid,
     project = Project(sample_project)
     populate(project, "weekly", 25)
     return project
+
+
+@pytest.fixture
+def builder(sample_project: Path) -> Any:
+    """The sample issue's Mail Send body builder, as a send to "weekly" makes it."""
+    from newsletter.delivery.requests import RequestBuilder
+    from newsletter.issue import load_issue
+    from newsletter.project import Project
+    from newsletter.render import render_email
+
+    project = Project(sample_project)
+    issue = load_issue(project.issues_dir / "2021-02-01.yaml", project.issue_files())
+    rendered = render_email(project, issue, for_sending=True)
+    return RequestBuilder(project.config, rendered, issue_name=issue.name, list_slug="weekly",
+                          secret=b"x" * 32, campaign_id=7)
