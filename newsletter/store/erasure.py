@@ -84,16 +84,17 @@ def digest(secret: bytes, email: str) -> str:
     return hmac.new(secret, _PURPOSE + email_key(email).encode(), hashlib.sha256).hexdigest()
 
 
-def hold_erasures(bind: Session | Connection) -> None:
+def hold_erasures(bind: Session | Connection, *, to_erase: bool = False) -> None:
     """PostgreSQL: until this transaction ends nobody can erase an address (forget()
     waits), so what it reads of the erasures stays true while it adds people.
 
     Taken by every consent check (erased_checker) and by each chunk of an import;
-    forget() takes the conflicting lock before it looks the person up. Without it an
-    address erased while an import or sign-up was adding it came back.
+    forget() takes the conflicting lock (``to_erase``) before it looks the person up.
+    Without it an address erased while an import or sign-up was adding it came back.
     """
     if _engine(bind).dialect.name == "postgresql":
-        bind.execute(text("LOCK TABLE erasures IN SHARE MODE"))
+        mode = "SHARE ROW EXCLUSIVE" if to_erase else "SHARE"
+        bind.execute(text(f"LOCK TABLE erasures IN {mode} MODE"))
 
 
 def count_erasures(bind: Session | Connection) -> int:
@@ -145,10 +146,9 @@ def forget(session: Session, who: str | Subscriber, *,
     Also for an address never stored: it is recorded, so nobody can add it later.
     Erasing twice is harmless. Raises NewsletterError if ``who`` is not an address.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        # Before the look-up: an import chunk or sign-up adding this address right now
-        # holds erasures (hold_erasures), so we wait for it and then find the person.
-        session.execute(text("LOCK TABLE erasures IN SHARE ROW EXCLUSIVE MODE"))
+    # Before the look-up: an import chunk or sign-up adding this address right now holds
+    # the erasures, so we wait for it and then find the person.
+    hold_erasures(session, to_erase=True)
     found = find_subscriber(session, who)
     if found is not None:
         address = found.email
